@@ -1,0 +1,152 @@
+"""Environment-only settings: every path, URI and endpoint Flywheel uses, in one place.
+
+The embedded default needs no services: everything lives under one git-ignored folder (``FLYWHEEL_HOME``,
+``.flywheel/`` in the project). Production sets the same variables to Postgres, S3 and an MLflow server; no code
+changes between the two.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+from urllib.parse import unquote, urlparse
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# plugins/flywheel/settings.py -> the project root is two folders above the package.
+_PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+
+class Settings(BaseSettings):
+    """Flywheel settings, read from ``FLYWHEEL_*`` environment variables."""
+
+    model_config = SettingsConfigDict(env_prefix="FLYWHEEL_", frozen=True, extra="ignore")
+
+    project_dir: Path = _PROJECT_DIR
+    home: Path = _PROJECT_DIR / ".flywheel"
+
+    # Storage locations: a local folder or s3://bucket/prefix (read and written through boto3).
+    landing_uri: str = ""
+    archive_uri: str = ""
+    quarantine_uri: str = ""
+    reports_uri: str = ""
+    s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto)")
+
+    # The warehouse dbt builds and Flywheel reads: duckdb:///path/file.duckdb or postgresql://user:pw@host/db.
+    warehouse_url: str = ""
+    dbt_target: str = ""
+
+    mlflow_tracking_uri: str = ""
+    mlflow_artifacts_uri: str = ""
+
+    @model_validator(mode="after")
+    def _fill_defaults(self) -> Settings:
+        home = self.home
+        defaults = {
+            "landing_uri": str(home / "landing"),
+            "archive_uri": str(home / "archive"),
+            "quarantine_uri": str(home / "quarantine"),
+            "reports_uri": str(home / "reports"),
+            "warehouse_url": f"duckdb:///{home / 'warehouse.duckdb'}",
+            "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}",
+            "mlflow_artifacts_uri": str(home / "mlartifacts"),
+        }
+        for name, value in defaults.items():
+            if not getattr(self, name):
+                object.__setattr__(self, name, value)
+        if not self.dbt_target:
+            object.__setattr__(self, "dbt_target", "dev" if self.warehouse_is_duckdb else "prod")
+        return self
+
+    # -- derived paths ---------------------------------------------------------------------------------------
+    @property
+    def warehouse_is_duckdb(self) -> bool:
+        return self.warehouse_url.startswith("duckdb://")
+
+    @property
+    def duckdb_path(self) -> Path:
+        return Path(self.warehouse_url.removeprefix("duckdb://"))
+
+    @property
+    def dbt_project_dir(self) -> Path:
+        return self.project_dir / "dbt_project"
+
+    @property
+    def dbt_manifest_path(self) -> Path:
+        return self.dbt_project_dir / "target" / "manifest.json"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.project_dir / "models"
+
+    @property
+    def expectations_dir(self) -> Path:
+        return self.project_dir / "expectations"
+
+    @property
+    def data_dir(self) -> Path:
+        return self.project_dir / "data"
+
+    @property
+    def airflow_home(self) -> Path:
+        return self.home / "airflow"
+
+    # -- environments handed to the tools Flywheel drives ---------------------------------------------------
+    def dbt_env(self) -> dict[str, str]:
+        """Variables read by ``dbt_project/profiles.yml`` for the current warehouse."""
+        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "FLYWHEEL_DBT_TARGET": self.dbt_target}
+        if self.warehouse_is_duckdb:
+            env["FLYWHEEL_DUCKDB_PATH"] = str(self.duckdb_path)
+            return env
+        url = urlparse(self.warehouse_url)
+        env.update(
+            FLYWHEEL_PG_HOST=url.hostname or "127.0.0.1",
+            FLYWHEEL_PG_PORT=str(url.port or 5432),
+            FLYWHEEL_PG_USER=unquote(url.username or "postgres"),
+            FLYWHEEL_PG_PASSWORD=unquote(url.password or ""),
+            FLYWHEEL_PG_DBNAME=url.path.lstrip("/") or "postgres",
+        )
+        return env
+
+    def airflow_env(self) -> dict[str, str]:
+        """Defaults for Airflow in the embedded mode; variables already set win (see ``apply_environment``)."""
+        return {
+            "AIRFLOW_HOME": str(self.airflow_home),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(self.project_dir / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(self.project_dir / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": f"sqlite:///{self.airflow_home / 'airflow.db'}",
+            "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+            "AIRFLOW__COSMOS__CACHE_DIR": str(self.home / "cosmos_cache"),
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "GX_ANALYTICS_ENABLED": "False",
+            "DO_NOT_TRACK": "true",
+            **self.dbt_env(),
+        }
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()
+
+
+def apply_environment(settings: Settings | None = None) -> Settings:
+    """Export the embedded defaults for Airflow, dbt and MLflow without overriding what the user set."""
+    settings = settings or get_settings()
+    for key, value in settings.airflow_env().items():
+        os.environ.setdefault(key, value)
+    settings.home.mkdir(parents=True, exist_ok=True)
+    if "AIRFLOW__API_AUTH__JWT_SECRET" not in os.environ:
+        # One secret for every local process instead of a random one each (Airflow warns otherwise); it is
+        # created once, kept in the ignored home folder and never committed.
+        secret_file = settings.home / "jwt_secret"
+        if not secret_file.exists():
+            secret_file.write_text(secrets.token_hex(48))
+            secret_file.chmod(0o600)
+        os.environ["AIRFLOW__API_AUTH__JWT_SECRET"] = secret_file.read_text().strip()
+    return settings
