@@ -1,0 +1,80 @@
+"""Train -> register -> gate -> (first) promotion of one model, one function per Airflow task.
+
+Each step takes and returns ids (spec name, run id, version), never data, and is idempotent: the same spec on the
+same snapshot reuses its run, a run is registered once, a verdict is recorded once per champion.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from flywheel.data.warehouse import open_warehouse
+from flywheel.registry import gate, register, tracking
+from flywheel.registry.lineage import lineage_tags, training_key
+from flywheel.registry.promote import promote
+from flywheel.settings import Settings, get_settings
+from flywheel.specs import ModelSpec, load_spec
+
+log = logging.getLogger(__name__)
+
+
+def _spec(name: str, settings: Settings) -> tuple[ModelSpec, object]:
+    path = settings.models_dir / f"{name}.yaml"
+    return load_spec(path), path
+
+
+def train(name: str, settings: Settings | None = None) -> str:
+    """Fit the model on the current snapshot of its mart and log it; returns the MLflow run id."""
+    from flywheel.training.dataset import load_snapshot, time_split
+    from flywheel.training.fit import fit_model
+
+    settings = settings or get_settings()
+    spec, path = _spec(name, settings)
+    snapshot = load_snapshot(spec, open_warehouse(settings))
+    mlflow_client = tracking.client(settings)
+    experiment_id = tracking.ensure_experiment(mlflow_client, name, settings)
+    key = training_key(path, snapshot)
+    existing = tracking.find_training_run(mlflow_client, experiment_id, key)
+    if existing:
+        log.info("%s: snapshot %s already trained by run %s: nothing to do", name, snapshot.sha256[:12], existing)
+        return existing
+    split = time_split(snapshot, spec)
+    result = fit_model(spec, split)
+    return tracking.log_training_run(spec, snapshot, split, result, lineage_tags(spec, path, snapshot, settings),
+                                     experiment_id)
+
+
+def register_model(name: str, run_id: str, settings: Settings | None = None) -> str:
+    """Register ``run_id`` (once) and return its version, now @challenger unless it is the champion."""
+    settings = settings or get_settings()
+    return register.register_run(tracking.client(settings), name, run_id)
+
+
+def gate_model(name: str, version: str, settings: Settings | None = None, actor: str = "flywheel") -> bool:
+    """Gate ``version`` against @champion and the baseline; record the verdict once. Returns blessed or not."""
+    settings = settings or get_settings()
+    spec, _ = _spec(name, settings)
+    mlflow_client = tracking.client(settings)
+    recorded = gate.recorded_verdict(mlflow_client, name, version)
+    if recorded is not None:
+        log.info("%s v%s: verdict already recorded (blessed=%s)", name, version, recorded)
+        return recorded
+    verdict = gate.evaluate_gate(spec, mlflow_client, version)
+    gate.record_verdict(verdict, mlflow_client, open_warehouse(settings), actor)
+    return verdict.blessed
+
+
+def promote_first_champion(name: str, version: str, settings: Settings | None = None,
+                           actor: str = "flywheel") -> bool:
+    """With no champion yet, a blessed version becomes @champion; otherwise the canary decides (not here)."""
+    settings = settings or get_settings()
+    mlflow_client = tracking.client(settings)
+    champion = register.alias_version(mlflow_client, name, register.CHAMPION)
+    if champion == version:
+        log.info("%s: v%s is already @champion", name, version)
+        return False
+    if champion is not None:
+        log.info("%s: @champion is v%s; v%s stays @challenger for the canary", name, champion, version)
+        return False
+    return promote(name, version, actor, "first blessed version: no champion yet", mlflow_client,
+                   open_warehouse(settings), settings, expected_champion=None)

@@ -1,0 +1,135 @@
+"""The offline gate: a challenger version against @champion and the baseline on the same holdout.
+
+The verdict (a "blessing" when it passes) is stored three ways: a JSON artifact on the challenger's run, tags on
+the model version (what promotion checks), and a ledger entry.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from flywheel.data.warehouse import Warehouse
+from flywheel.registry import ledger
+from flywheel.registry.register import CHAMPION, alias_version
+from flywheel.registry.tracking import HOLDOUT_ARTIFACT
+from flywheel.specs import ModelSpec
+from flywheel.training.evaluate import classification_metrics, segment_metrics
+
+log = logging.getLogger(__name__)
+
+BLESSED_TAG = "flywheel.blessed"
+GATED_AGAINST_TAG = "flywheel.gated_against_champion"
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    passed: bool
+    value: float | None
+    limit: float | None
+    detail: str
+
+
+@dataclass
+class Verdict:
+    model: str
+    version: str
+    champion_version: str | None
+    blessed: bool
+    metric: str
+    challenger_metric: float
+    baseline_metric: float
+    champion_metric: float | None
+    checks: list[Check] = field(default_factory=list)
+
+    def summary(self) -> str:
+        failed = [c.detail for c in self.checks if not c.passed]
+        state = "BLESSED" if self.blessed else "REJECTED"
+        return f"{self.model} v{self.version} {state}" + (f": {'; '.join(failed)}" if failed else "")
+
+
+def _scores(model_uri: str, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    import mlflow
+
+    return mlflow.sklearn.load_model(model_uri).predict_proba(frame[features])[:, 1]
+
+
+def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
+    """Compare ``version`` with the baseline and with @champion (if any) on ``version``'s holdout."""
+    import mlflow
+
+    name, gates, metric = spec.name, spec.gates, spec.gates.primary_metric
+    mv = mlflow_client.get_model_version(name, version)
+    holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=HOLDOUT_ARTIFACT))
+    y = holdout[spec.source.target_column].astype(int).to_numpy()
+    features = spec.features.all
+    challenger = _scores(f"models:/{name}/{version}", holdout, features)
+    run_metrics = mlflow_client.get_run(mv.run_id).data.metrics
+    challenger_metric = classification_metrics(y, challenger)[metric]
+    baseline_metric = run_metrics[f"baseline_holdout_{metric}"]
+
+    lift = challenger_metric - baseline_metric
+    checks = [Check("beats_baseline", lift >= gates.min_lift_over_baseline, lift, gates.min_lift_over_baseline,
+                    f"{metric} {challenger_metric:.4f} vs baseline {baseline_metric:.4f} (lift {lift:+.4f}, "
+                    f"needs >= {gates.min_lift_over_baseline})")]
+    champion_version = alias_version(mlflow_client, name, CHAMPION)
+    champion_metric = None
+    if champion_version and champion_version != version:
+        champion = _scores(f"models:/{name}@{CHAMPION}", holdout, features)
+        champion_metric = classification_metrics(y, champion)[metric]
+        drop = champion_metric - challenger_metric
+        checks.append(Check("not_worse_than_champion", drop <= gates.max_drop_vs_champion, -drop,
+                            -gates.max_drop_vs_champion,
+                            f"{metric} {challenger_metric:.4f} vs champion v{champion_version} "
+                            f"{champion_metric:.4f} (allowed drop {gates.max_drop_vs_champion})"))
+        checks += _segment_checks(spec, holdout, y, challenger, champion)
+    else:
+        checks.append(Check("not_worse_than_champion", True, None, None, "no champion yet: nothing to compare"))
+    return Verdict(name, version, champion_version if champion_version != version else None,
+                   all(c.passed for c in checks), metric, challenger_metric, baseline_metric, champion_metric,
+                   checks)
+
+
+def _segment_checks(spec: ModelSpec, holdout: pd.DataFrame, y: np.ndarray, challenger: np.ndarray,
+                    champion: np.ndarray) -> list[Check]:
+    table = segment_metrics(holdout, spec.segments, y, {"challenger": challenger, "champion": champion})
+    checks = []
+    limit = spec.gates.max_segment_drop
+    for row in table[table["rows"] >= spec.gates.min_segment_rows].itertuples(index=False):
+        drop = row.champion_roc_auc - row.challenger_roc_auc
+        if drop != drop:  # NaN: one class only in this segment
+            continue
+        checks.append(Check(f"segment:{row.segment}={row.value}", drop <= limit, -drop, -limit,
+                            f"segment {row.segment}={row.value} ({row.rows} rows) ROC AUC "
+                            f"{row.challenger_roc_auc:.4f} vs champion {row.champion_roc_auc:.4f}"))
+    return checks
+
+
+def record_verdict(verdict: Verdict, mlflow_client: Any, warehouse: Warehouse, actor: str) -> None:
+    mv = mlflow_client.get_model_version(verdict.model, verdict.version)
+    document = asdict(verdict)
+    mlflow_client.log_dict(mv.run_id, document, f"gate/verdict-v{verdict.version}.json")
+    mlflow_client.set_model_version_tag(verdict.model, verdict.version, BLESSED_TAG, str(verdict.blessed).lower())
+    mlflow_client.set_model_version_tag(verdict.model, verdict.version, GATED_AGAINST_TAG,
+                                        verdict.champion_version or "none")
+    ledger.record(warehouse, ledger.LedgerEntry(
+        verdict.model, verdict.version, "blessed" if verdict.blessed else "rejected", actor, verdict.summary(),
+        json.loads(json.dumps(document, default=str)),
+    ))
+    log.info("gate: %s", verdict.summary())
+
+
+def recorded_verdict(mlflow_client: Any, name: str, version: str) -> bool | None:
+    """The verdict already recorded for ``version`` against today's champion, or None if it must be gated."""
+    tags = mlflow_client.get_model_version(name, version).tags
+    champion = alias_version(mlflow_client, name, CHAMPION)
+    expected = "none" if champion in (None, version) else champion
+    if BLESSED_TAG not in tags or tags.get(GATED_AGAINST_TAG) != expected:
+        return None
+    return tags[BLESSED_TAG] == "true"

@@ -1,0 +1,126 @@
+"""MLflow runs: one finished run per (spec, data snapshot), with the model, its card, metrics and lineage."""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from flywheel.settings import Settings
+from flywheel.specs import ModelSpec
+from flywheel.training.dataset import Snapshot, TimeSplit
+from flywheel.training.fit import TrainingResult
+from flywheel.training.model_card import render_model_card
+
+log = logging.getLogger(__name__)
+
+MODEL_ARTIFACT = "model"
+HOLDOUT_ARTIFACT = "evaluation/holdout.parquet"
+
+
+def client(settings: Settings) -> Any:
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
+    mlflow.set_registry_uri(settings.mlflow_tracking_uri)
+    return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+
+
+def ensure_experiment(mlflow_client: Any, name: str, settings: Settings) -> str:
+    """The experiment named after the model; artifacts under the configured root (never ./mlruns)."""
+    experiment = mlflow_client.get_experiment_by_name(name)
+    if experiment is not None:
+        return str(experiment.experiment_id)
+    root = settings.mlflow_artifacts_uri
+    location = f"{root.rstrip('/')}/{name}" if "://" in root else (Path(root) / name).resolve().as_uri()
+    return str(mlflow_client.create_experiment(name, artifact_location=location))
+
+
+def find_training_run(mlflow_client: Any, experiment_id: str, key: str) -> str | None:
+    """A finished run trained from this exact spec and snapshot, if one exists."""
+    runs = mlflow_client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`flywheel.training_key` = '{key}' and attributes.status = 'FINISHED'",
+        max_results=1,
+    )
+    return runs[0].info.run_id if runs else None
+
+
+def _trusted_types(model: Any) -> list[str]:
+    """skops refuses types it does not know; trust only scikit-learn's and NumPy's own (and functools.partial,
+    which scikit-learn's fitted estimators hold), fail on anything else."""
+    import skops.io as sio
+
+    untrusted = sio.get_untrusted_types(data=sio.dumps(model))
+    foreign = [t for t in untrusted if not t.startswith(("sklearn.", "numpy.")) and t != "functools.partial"]
+    if foreign:
+        raise TypeError(f"the model contains types skops would have to trust blindly: {foreign}")
+    return untrusted
+
+
+def _metrics(result: TrainingResult) -> dict[str, float]:
+    metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items() if k != "rows"}
+    metrics |= {f"baseline_holdout_{k}": v for k, v in result.baseline_metrics.items() if k != "rows"}
+    metrics |= {
+        "cv_primary_metric": result.cv_score,
+        "decision_threshold": result.business.threshold,
+        "holdout_value_per_1000_bookings": result.business.value_per_1000,
+        "baseline_holdout_value_per_1000_bookings": result.baseline_business.value_per_1000,
+        "holdout_rows": result.holdout_metrics["rows"],
+        "training_seconds": result.seconds,
+    }
+    for row in result.segments.itertuples(index=False):
+        prefix = f"segment.{row.segment}.{str(row.value).replace(' ', '_')}"
+        metrics[f"{prefix}.holdout_roc_auc"] = row.model_roc_auc
+        metrics[f"{prefix}.rows"] = row.rows
+    return {k: float(v) for k, v in metrics.items() if v == v}  # NaN (one-class segments) is left out
+
+
+def log_training_run(
+    spec: ModelSpec,
+    snapshot: Snapshot,
+    split: TimeSplit,
+    result: TrainingResult,
+    lineage: dict[str, str],
+    experiment_id: str,
+) -> str:
+    """Log everything about one training and return the run id; the run is FINISHED only if all of it landed."""
+    import mlflow
+    from mlflow.models import infer_signature
+
+    features = spec.features.all
+    example = split.holdout[features].head(5)
+    signature = infer_signature(example, result.model.predict_proba(example))
+    holdout = split.holdout[[spec.source.id_column, *features, spec.source.target_column]]
+    with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}@{snapshot.last_event}") as run:
+        mlflow.set_tags(lineage)
+        mlflow.log_params({f"model.{k}": v for k, v in result.best_params.items()})
+        mlflow.log_params({
+            "train_months": f"{split.train_months[0]}..{split.train_months[-1]}",
+            "holdout_months": ",".join(split.holdout_months),
+            "estimator": spec.estimator.class_path,
+            "baseline": f"{spec.baseline.kind}:{spec.baseline.column or ''}",
+            "features": len(features),
+        })
+        mlflow.log_metrics(_metrics(result))
+        with tempfile.TemporaryDirectory() as tmp:
+            holdout_path = Path(tmp) / "holdout.parquet"
+            holdout.to_parquet(holdout_path, index=False)
+            mlflow.log_artifact(str(holdout_path), "evaluation")
+        mlflow.log_text(result.segments.to_csv(index=False), "evaluation/segments.csv")
+        mlflow.log_text(render_model_card(spec, snapshot, split, result, lineage), "model_card.md")
+        mlflow.log_text(json.dumps(spec.model_dump(mode="json"), indent=2), "spec.json")
+        info = mlflow.sklearn.log_model(
+            result.model,
+            name=MODEL_ARTIFACT,
+            signature=signature,
+            input_example=example,
+            pyfunc_predict_fn="predict_proba",
+            skops_trusted_types=_trusted_types(result.model),
+        )
+        mlflow.set_tag("flywheel.model_uri", info.model_uri)
+        log.info("%s: logged run %s (model %s)", spec.name, run.info.run_id, info.model_uri)
+        return str(run.info.run_id)

@@ -1,0 +1,136 @@
+"""Typed, strict model specs: ``models/<name>.yaml`` says everything about a model.
+
+The file stem is the model's name everywhere: the MLflow registered model, the ``train__<name>`` DAG, the ledger.
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SourceSpec(_Strict):
+    mart: str = Field(description="dbt mart the model reads, in schema 'marts'")
+    id_column: str
+    event_time_column: str
+    target_column: str
+    partition_column: str = "batch_id"
+
+
+class FeatureSpec(_Strict):
+    numeric: tuple[str, ...] = ()
+    categorical: tuple[str, ...] = ()
+
+    @property
+    def all(self) -> list[str]:
+        return [*self.numeric, *self.categorical]
+
+
+class SplitSpec(_Strict):
+    """Time-aware split: the most recent ``holdout_months`` of labelled data are the holdout; the months before
+    are cut into ``cv_folds`` expanding-window folds for the search."""
+
+    holdout_months: int = Field(ge=1)
+    cv_folds: int = Field(ge=2)
+    train_months: int | None = Field(default=None, ge=1, description="at most this many months before holdout")
+
+
+class EstimatorSpec(_Strict):
+    """A scikit-learn estimator by import path, its fixed params and a random-search space."""
+
+    class_path: str = Field(pattern=r"^sklearn\.[\w.]+\.\w+$")
+    params: dict[str, Any] = {}
+    search_space: dict[str, list[Any]] = {}
+    search_iterations: int = Field(default=8, ge=1)
+    one_hot_min_frequency: int = Field(default=20, ge=1)
+    random_state: int = 0
+
+
+class BaselineSpec(_Strict):
+    """The simple rule the model must beat: the prior, or one categorical column's per-value positive rate."""
+
+    kind: Literal["prior", "one_rule"]
+    column: str | None = None
+
+    @model_validator(mode="after")
+    def _column_for_one_rule(self) -> BaselineSpec:
+        if self.kind == "one_rule" and not self.column:
+            raise ValueError("baseline kind 'one_rule' needs 'column'")
+        return self
+
+
+class GateSpec(_Strict):
+    primary_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    max_drop_vs_champion: float = Field(ge=0, description="challenger may be this much worse than @champion")
+    min_lift_over_baseline: float = Field(ge=0, description="challenger must beat the baseline by this much")
+    max_segment_drop: float = Field(ge=0, description="no segment worse than @champion's by more than this")
+    min_segment_rows: int = Field(default=200, ge=1, description="segments smaller than this are not gated")
+
+
+class BusinessSpec(_Strict):
+    """Value of each decision, per booking, in ``currency``: the decision threshold maximises the total."""
+
+    currency: str = "EUR"
+    value_true_positive: float
+    cost_false_positive: float
+    value_true_negative: float = 0.0
+    cost_false_negative: float = 0.0
+    rationale: str = ""
+
+
+class ModelSpec(_Strict):
+    name: str
+    description: str = ""
+    task: Literal["binary_classification"]
+    source: SourceSpec
+    features: FeatureSpec
+    segments: tuple[str, ...] = ()
+    split: SplitSpec
+    estimator: EstimatorSpec
+    baseline: BaselineSpec
+    gates: GateSpec
+    business: BusinessSpec
+
+    @model_validator(mode="after")
+    def _columns_consistent(self) -> ModelSpec:
+        reserved = {self.source.id_column, self.source.event_time_column, self.source.target_column}
+        clash = reserved & set(self.features.all)
+        if clash:
+            raise ValueError(f"features must not include id, event-time or target columns: {sorted(clash)}")
+        duplicated = {c for c in self.features.all if self.features.all.count(c) > 1}
+        if duplicated:
+            raise ValueError(f"features listed twice: {sorted(duplicated)}")
+        if self.baseline.column and self.baseline.column not in self.features.categorical:
+            raise ValueError(f"baseline column {self.baseline.column!r} must be a categorical feature")
+        return self
+
+    @property
+    def columns(self) -> list[str]:
+        s = self.source
+        return [s.id_column, s.partition_column, s.event_time_column, *self.features.all, s.target_column]
+
+
+def load_spec(path: Path) -> ModelSpec:
+    """Load one spec; the ``name`` key, if present, must equal the file stem."""
+    document = yaml.safe_load(path.read_text()) or {}
+    name = document.setdefault("name", path.stem)
+    if name != path.stem:
+        raise ValueError(f"{path.name}: name {name!r} must equal the file stem {path.stem!r}")
+    return ModelSpec.model_validate(document)
+
+
+def load_specs(models_dir: Path) -> list[ModelSpec]:
+    return [load_spec(p) for p in sorted(models_dir.glob("*.yaml"))]
+
+
+def spec_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()

@@ -1,0 +1,92 @@
+"""scikit-learn estimators built from a spec: the model pipeline and the baseline it must beat."""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import OrdinalEncoder
+from sklearn.utils.validation import check_is_fitted
+
+from flywheel.specs import ModelSpec
+
+# Estimators that split on categories natively: categoricals are ordinal-encoded and flagged instead of one-hot.
+_NATIVE_CATEGORICAL = ("HistGradientBoostingClassifier", "HistGradientBoostingRegressor")
+
+
+def estimator_class(class_path: str) -> type:
+    module, _, name = class_path.rpartition(".")
+    if not module.startswith("sklearn."):
+        raise ValueError(f"only scikit-learn estimators can be named in a spec, got {class_path!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def build_pipeline(spec: ModelSpec, **params: Any) -> Pipeline:
+    """``preprocess -> model`` with the spec's fixed params, overridden by ``params``."""
+    est = spec.estimator
+    cls = estimator_class(est.class_path)
+    numeric, categorical = list(spec.features.numeric), list(spec.features.categorical)
+    native = cls.__name__ in _NATIVE_CATEGORICAL
+    if native:
+        encoder: Any = OrdinalEncoder(
+            handle_unknown="use_encoded_value",
+            unknown_value=np.nan,
+            encoded_missing_value=np.nan,
+            min_frequency=est.one_hot_min_frequency,
+            max_categories=250,  # HistGradientBoosting handles at most 255 bins per feature
+        )
+    else:
+        from sklearn.preprocessing import OneHotEncoder
+
+        encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=est.one_hot_min_frequency)
+    preprocess = ColumnTransformer(
+        [
+            ("categorical", Pipeline([("fill", SimpleImputer(strategy="constant", fill_value="missing")),
+                                      ("encode", encoder)]), categorical),
+            ("numeric", SimpleImputer(strategy="median"), numeric),
+        ],
+        verbose_feature_names_out=False,
+    )
+    model_params = {**est.params, **params}
+    if "random_state" in cls().get_params():
+        model_params.setdefault("random_state", est.random_state)
+    if native:
+        model_params["categorical_features"] = list(range(len(categorical)))
+    return Pipeline([("preprocess", preprocess), ("model", cls(**model_params))])
+
+
+class OneRuleClassifier(ClassifierMixin, BaseEstimator):
+    """Predicts each value's positive rate in one column (the prior when ``column`` is None or unseen)."""
+
+    def __init__(self, column: str | None = None):
+        self.column = column
+
+    def fit(self, X: pd.DataFrame, y: Any) -> OneRuleClassifier:
+        y = np.asarray(y).astype(int)
+        self.classes_ = np.array([0, 1])
+        self.prior_ = float(y.mean())
+        self.rates_: dict[Any, float] = {}
+        if self.column is not None:
+            self.rates_ = pd.Series(y).groupby(X[self.column].fillna("missing").to_numpy()).mean().to_dict()
+        return self
+
+    def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "prior_")
+        if self.column is None:
+            positive = np.full(len(X), self.prior_)
+        else:
+            positive = X[self.column].fillna("missing").map(self.rates_).fillna(self.prior_).to_numpy(float)
+        return np.column_stack([1 - positive, positive])
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+
+
+def build_baseline(spec: ModelSpec) -> OneRuleClassifier:
+    return OneRuleClassifier(spec.baseline.column if spec.baseline.kind == "one_rule" else None)
