@@ -1,0 +1,24 @@
+"""Every Asset that chains Flywheel's DAGs, in one module: the data flow reads from here.
+
+    ingest ──raw.<table>──> transform ──marts.<mart> (validated)──> train__<model> ──<model>@challenger──> (canary)
+"""
+
+from __future__ import annotations
+
+from airflow.sdk import Asset
+
+
+def raw_table(qualified_table: str) -> Asset:
+    """A raw table got new rows (emitted by ``ingest``)."""
+    schema, table = qualified_table.split(".", 1)
+    return Asset(name=qualified_table, uri=f"flywheel://warehouse/{schema}/{table}", group="raw")
+
+
+def validated_mart(mart: str) -> Asset:
+    """A mart was rebuilt and all its new partitions passed their suite (emitted by ``transform``)."""
+    return Asset(name=f"marts.{mart}", uri=f"flywheel://warehouse/marts/{mart}", group="marts")
+
+
+def challenger(model: str) -> Asset:
+    """A new version of ``model`` was registered and gated (emitted by ``train__<model>``)."""
+    return Asset(name=f"{model}@challenger", uri=f"flywheel://registry/{model}/challenger", group="models")

@@ -1,0 +1,51 @@
+"""The ``ingest`` DAG: landing -> raw for every source with a landing contract."""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, task
+
+from flywheel.ingest.contract import load_contracts
+from flywheel.orchestration import assets
+from flywheel.orchestration.defaults import DEFAULT_ARGS, START_DATE
+from flywheel.settings import get_settings
+
+DOC = """
+Loads new batch files from the landing store into `raw.*`, once per file content (sha256), archives every file,
+and moves files that break their source contract to quarantine with a `reason.json` naming file, column and rule.
+Good files load even when others are quarantined; `check_quarantine` then fails the run so somebody looks.
+"""
+
+
+def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -> DAG:
+    settings = get_settings()
+    raw_assets = [assets.raw_table(c.qualified_table) for c in load_contracts(settings.dbt_project_dir)]
+    with DAG(dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
+             default_args=DEFAULT_ARGS, doc_md=DOC, tags=["flywheel", "ingest"]) as dag:
+
+        @task
+        def ingest_landing_files() -> dict[str, list[dict[str, object]]]:
+            from flywheel.jobs.ingest import ingest_all
+
+            return {r.table: [o.__dict__ for o in r.outcomes] for r in ingest_all()}
+
+        @task(outlets=raw_assets)
+        def publish_new_rows(outcome: dict[str, list[dict[str, object]]]) -> list[str]:
+            from airflow.exceptions import AirflowSkipException
+
+            loaded = [o["batch_id"] for files in outcome.values() for o in files if o["status"] == "loaded"]
+            if not loaded:
+                # Skipped, not succeeded: no asset event, so transform does not run for nothing.
+                raise AirflowSkipException("no new batch loaded")
+            return loaded
+
+        @task
+        def check_quarantine(outcome: dict[str, list[dict[str, object]]]) -> None:
+            quarantined = [o for files in outcome.values() for o in files if o["status"] == "quarantined"]
+            if quarantined:
+                details = "\n".join(f"- {o['file']} -> {o['location']}: {o['reason']}" for o in quarantined)
+                raise RuntimeError(f"{len(quarantined)} landed file(s) were quarantined:\n{details}")
+
+        outcome = ingest_landing_files()
+        publish_new_rows(outcome)
+        check_quarantine(outcome)
+    return dag

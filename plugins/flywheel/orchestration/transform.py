@@ -1,0 +1,73 @@
+"""The ``transform`` DAG: dbt build through Cosmos (one task per model and per model's tests), then GX."""
+
+from __future__ import annotations
+
+from airflow.sdk import DAG, task
+
+from flywheel.ingest.contract import load_contracts
+from flywheel.orchestration import assets
+from flywheel.orchestration.defaults import DEFAULT_ARGS, START_DATE
+from flywheel.settings import Settings, get_settings
+
+DOC = """
+Builds the dbt project (`dbt_project/`) on the configured warehouse, one Airflow task per dbt model and one per
+model's tests, so a failure points at the model. Then validates each new partition of every mart that has a
+suite in `expectations/`; a failing partition is quarantined and stops everything downstream.
+"""
+
+
+def dbt_task_group(settings: Settings):  # type: ignore[no-untyped-def]
+    """The dbt project as a Cosmos task group, rendered from the parsed manifest (no dbt call at parse time)."""
+    from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
+    from cosmos.constants import ExecutionMode, LoadMode, SourceRenderingBehavior, TestBehavior
+
+    project = settings.dbt_project_dir
+    return DbtTaskGroup(
+        group_id="dbt",
+        project_config=ProjectConfig(
+            dbt_project_path=project,
+            manifest_path=settings.dbt_manifest_path,
+            env_vars=settings.dbt_env(),
+            install_dbt_deps=False,
+        ),
+        profile_config=ProfileConfig(
+            profile_name="flywheel",
+            target_name=settings.dbt_target,
+            profiles_yml_filepath=project / "profiles.yml",
+        ),
+        execution_config=ExecutionConfig(execution_mode=ExecutionMode.LOCAL),
+        render_config=RenderConfig(
+            # The manifest when `flywheel init` has parsed the project, else Cosmos's cached `dbt ls`.
+            load_method=LoadMode.AUTOMATIC,
+            test_behavior=TestBehavior.AFTER_EACH,
+            source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
+            emit_datasets=False,  # Flywheel's own Assets (orchestration/assets.py) chain the DAGs
+        ),
+        operator_args={"install_deps": False},
+    )
+
+
+def build_transform_dag(dag_id: str = "transform") -> DAG:
+    from flywheel.jobs.validate import suites
+
+    settings = get_settings()
+    raw_assets = [assets.raw_table(c.qualified_table) for c in load_contracts(settings.dbt_project_dir)]
+    schedule = raw_assets[0]
+    for asset in raw_assets[1:]:
+        schedule = schedule | asset  # any raw table with new rows
+    with DAG(dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
+             default_args=DEFAULT_ARGS, doc_md=DOC, tags=["flywheel", "dbt", "validation"]) as dag:
+        dbt = dbt_task_group(settings)
+        for mart in suites(settings):
+
+            @task(task_id=f"validate_{mart}", outlets=[assets.validated_mart(mart)])
+            def validate(mart: str = mart) -> list[dict[str, object]]:
+                from flywheel.jobs.validate import validate_mart
+
+                return [
+                    {"batch_id": r.batch_id, "rows": r.rows, "success": r.success, "result": r.result_uri}
+                    for r in validate_mart(mart)
+                ]
+
+            dbt >> validate()
+    return dag
