@@ -124,6 +124,7 @@ class Settings(BaseSettings):
             "AIRFLOW__COSMOS__CACHE_DIR": str(self.home / "cosmos_cache"),
             "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
             "MLFLOW_DISABLE_TELEMETRY": "true",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "GX_ANALYTICS_ENABLED": "False",
             "DO_NOT_TRACK": "true",
             **self.dbt_env(),

@@ -1,0 +1,30 @@
+# The two commands a new user needs: `make demo` and `make test`. Everything else is optional.
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install lint clean
+
+demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run the loop on the first 12 months
+	$(BIN)/flywheel demo
+
+test: $(STAMP)  ## the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
+	$(BIN)/pytest
+
+install: $(STAMP)
+
+# The lock pins every package; the project itself is installed editable without resolving anything else.
+$(STAMP): requirements/lock.txt pyproject.toml
+	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	touch $(STAMP)
+
+lint: $(STAMP)
+	$(BIN)/ruff check plugins dags tests benchmarks
+	$(BIN)/ruff format --check plugins dags tests benchmarks
+
+clean:  ## forget all local state (the virtual environment stays)
+	rm -rf .flywheel dbt_project/target dbt_project/logs

@@ -1,0 +1,187 @@
+"""``flywheel``: the command line for people (init, land, run, demo, status, env)."""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from flywheel.settings import Settings, apply_environment
+
+app = typer.Typer(help="Flywheel: a closed MLOps loop for tabular models, run by Airflow.", no_args_is_help=True)
+console = Console()
+
+DEMO_FIRST_MONTH, DEMO_LAST_MONTH = "2015-07", "2016-06"
+DEMO_DAGS = ("ingest", "transform")
+
+
+def _settings() -> Settings:
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    return apply_environment()
+
+
+def _run_tool(args: list[str], cwd: Path, what: str) -> None:
+    started = time.monotonic()
+    with console.status(f"{what}..."):
+        done = subprocess.run(args, cwd=cwd, capture_output=True, text=True, env=os.environ.copy())
+    if done.returncode != 0:
+        console.print(f"[red]{what} failed[/red] ({shlex.join(args)}):\n{done.stdout[-3000:]}{done.stderr[-3000:]}")
+        raise typer.Exit(1)
+    console.print(f"[green]✓[/green] {what} ({time.monotonic() - started:.1f} s)")
+
+
+@app.command()
+def init() -> None:
+    """Create local state: Airflow's metadata database and the parsed dbt manifest (idempotent)."""
+    settings = _settings()
+    bin_dir = Path(sys.executable).parent
+    _run_tool([str(bin_dir / "airflow"), "db", "migrate"], settings.project_dir, "Airflow metadata database")
+    _run_tool([str(bin_dir / "dbt"), "parse", "--quiet"], settings.dbt_project_dir, "dbt parse (manifest)")
+    console.print(f"Local state lives in {settings.home}")
+
+
+@app.command()
+def land(
+    first: Annotated[str | None, typer.Option(help="first month, YYYY-MM")] = None,
+    last: Annotated[str | None, typer.Option(help="last month, YYYY-MM")] = None,
+) -> None:
+    """Replay the bundled datasets into landing as monthly batch files."""
+    from flywheel.jobs.ingest import replay_months
+
+    settings = _settings()
+    names = replay_months(first, last, settings)
+    console.print(f"[green]✓[/green] landed {len(names)} batch files in {settings.landing_uri}")
+
+
+def _run_dags(dag_ids: list[str], settings: Settings) -> None:
+    from flywheel.orchestration.runner import load_dags, output_to as _quiet, run_dag
+
+    with console.status("Parsing the DAG files..."), _quiet(settings.home / "logs" / "dag-parsing.log"):
+        dags = load_dags()
+    for dag_id in dag_ids:
+        if dag_id not in dags:
+            console.print(f"[red]No DAG {dag_id!r}[/red]; known: {', '.join(sorted(dags))}")
+            raise typer.Exit(1)
+        log_file = settings.home / "logs" / f"{dag_id}.log"
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} tasks"),
+                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[running]}"))
+        with Progress(*columns, console=console, transient=False) as bar:
+            task = bar.add_task(f"DAG {dag_id}", total=len(dags[dag_id].tasks), running="")  # type: ignore[attr-defined]
+
+            def report(finished: int, total: int, running: list[str], task: int = task) -> None:
+                bar.update(task, completed=finished, total=total, running=", ".join(running))
+
+            outcome = run_dag(dags[dag_id], log_file, report)
+        if outcome.state != "success":
+            console.print(f"[red]DAG {dag_id} {outcome.state}[/red]: failed tasks {outcome.failed_tasks}. "
+                          f"Task logs: {log_file}")
+            raise typer.Exit(1)
+
+
+@app.command()
+def run(dag_ids: Annotated[list[str], typer.Argument(help="DAG ids, run in this order")]) -> None:
+    """Run DAGs in-process with dag.test() (the embedded mode); task logs go to .flywheel/logs/<dag>.log."""
+    _run_dags(dag_ids, _settings())
+
+
+@app.command()
+def demo(
+    first: Annotated[str, typer.Option(help="first month to land")] = DEMO_FIRST_MONTH,
+    last: Annotated[str, typer.Option(help="last month to land")] = DEMO_LAST_MONTH,
+) -> None:
+    """The main job: land months of real data, ingest, dbt build, validate, train, gate, register a champion."""
+    from flywheel.specs import load_specs
+
+    started = time.monotonic()
+    init()
+    land(first, last)
+    settings = _settings()
+    models = [s.name for s in load_specs(settings.models_dir)]
+    _run_dags([*DEMO_DAGS, *(f"train__{m}" for m in models)], settings)
+    for model in models:
+        _print_summary(model, settings)
+    console.print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
+
+
+@app.command()
+def status(model: Annotated[str, typer.Argument(help="model name (models/<name>.yaml)")] = "hotel_cancellation") -> None:
+    """Rows per stage, validation, and the model's aliases, metrics and last ledger entries."""
+    _print_summary(model, _settings())
+
+
+@app.command()
+def env() -> None:
+    """Print the environment of the embedded mode, for `eval "$(flywheel env)"` before `airflow ...` or `dbt ...`."""
+    settings = _settings()
+    for key, value in {**settings.airflow_env(), "AIRFLOW__API_AUTH__JWT_SECRET":
+                       os.environ["AIRFLOW__API_AUTH__JWT_SECRET"]}.items():
+        typer.echo(f"export {key}={shlex.quote(os.environ.get(key, value))}")
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def _print_summary(model: str, settings: Settings) -> None:
+    from flywheel import status as st
+    from flywheel.data.warehouse import open_warehouse
+
+    warehouse = open_warehouse(settings)
+    rows = Table("stage", "rows", title="Rows per stage")
+    for table, count in st.stage_rows(settings, warehouse).items():
+        rows.add_row(table, "-" if count is None else f"{count:,}")
+    files = st.ingest_files(warehouse)
+    ingest = Table("status", "files", "rows", title="Landing files")
+    for r in files.itertuples(index=False):
+        ingest.add_row(str(r.status), str(r.files), f"{int(r.rows or 0):,}")
+    checks = Table("mart", "partitions passed", "quarantined", "rows", title="Validation (GX)")
+    for r in st.validation(warehouse).itertuples(index=False):
+        checks.add_row(str(r.mart), str(int(r.passed)), str(int(r.failed)), f"{int(r.rows):,}")
+    console.print(rows, ingest, checks)
+
+    s = st.model_status(model, settings, warehouse)
+    console.print(f"\n[bold]{model}[/bold]: @champion = v{s.champion}, @challenger = v{s.challenger}")
+    if not s.metrics:
+        console.print("No registered version yet.")
+        return
+    m = s.metrics
+    metrics = Table("holdout metric", "model", "baseline", title=f"v{s.champion or s.challenger}: trained on "
+                    f"{s.params.get('train_months')}, holdout {s.params.get('holdout_months')}")
+    for k in ("roc_auc", "pr_auc", "log_loss", "brier"):
+        metrics.add_row(k, _fmt(m.get(f"holdout_{k}")), _fmt(m.get(f"baseline_holdout_{k}")))
+    metrics.add_row("value per 1,000 bookings", _fmt(m.get("holdout_value_per_1000_bookings"), 0),
+                    _fmt(m.get("baseline_holdout_value_per_1000_bookings"), 0))
+    metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
+    segments = Table("segment", "value", "rows", "model ROC AUC", "baseline ROC AUC", title="Per segment")
+    for r in (s.segments if s.segments is not None else []).itertuples(index=False):
+        segments.add_row(r.segment, str(r.value), str(r.rows), _fmt(r.model_roc_auc), _fmt(r.baseline_roc_auc))
+    console.print(metrics, segments)
+    for entry in s.history:
+        console.print(f"ledger: {entry['recorded_at']} v{entry['version']} {entry['event']} by {entry['actor']}: "
+                      f"{entry['reason']}")
+    console.print(
+        "\nWhere to look:\n"
+        f"  model card      {s.artifact_uri}/model_card.md\n"
+        f"  MLflow UI       {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri "
+        f"{settings.mlflow_tracking_uri}\n"
+        f"  validation      {settings.reports_uri}/validation/\n"
+        f"  archive         {settings.archive_uri}\n"
+        f"  quarantine      {settings.quarantine_uri}\n"
+        f"  task logs       {settings.home / 'logs'}\n"
+        f"  Airflow UI      eval \"$(flywheel env)\" && airflow standalone"
+    )
+
+
+if __name__ == "__main__":
+    app()
