@@ -20,7 +20,9 @@ from rich.table import Table
 from flywheel.settings import Settings, apply_environment
 
 app = typer.Typer(help="Flywheel: a closed MLOps loop for tabular models, run by Airflow.", no_args_is_help=True)
-console = Console()
+# The console writes to its own copy of the terminal: while a DAG runs, file descriptors 1 and 2 are pointed at the
+# task log file (see orchestration.runner.output_to), and the progress bar must still reach the user.
+console = Console(file=os.fdopen(os.dup(1), "w", buffering=1), force_terminal=sys.stdout.isatty() or None)
 
 DEMO_FIRST_MONTH, DEMO_LAST_MONTH = "2015-07", "2016-06"
 DEMO_DAGS = ("ingest", "transform")
@@ -65,9 +67,9 @@ def land(
 
 
 def _run_dags(dag_ids: list[str], settings: Settings) -> None:
-    from flywheel.orchestration.runner import load_dags, output_to as _quiet, run_dag
+    from flywheel.orchestration.runner import load_dags, output_to as quiet, run_dag
 
-    with console.status("Parsing the DAG files..."), _quiet(settings.home / "logs" / "dag-parsing.log"):
+    with console.status("Parsing the DAG files..."), quiet(settings.home / "logs" / "dag-parsing.log"):
         dags = load_dags()
     for dag_id in dag_ids:
         if dag_id not in dags:

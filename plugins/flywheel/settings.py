@@ -68,7 +68,7 @@ class Settings(BaseSettings):
 
     @property
     def duckdb_path(self) -> Path:
-        return Path(self.warehouse_url.removeprefix("duckdb://"))
+        return Path(self.warehouse_url.removeprefix("duckdb:///"))  # duckdb:////abs/path or duckdb:///relative
 
     @property
     def dbt_project_dir(self) -> Path:
@@ -97,7 +97,9 @@ class Settings(BaseSettings):
     # -- environments handed to the tools Flywheel drives ---------------------------------------------------
     def dbt_env(self) -> dict[str, str]:
         """Variables read by ``dbt_project/profiles.yml`` for the current warehouse."""
-        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "FLYWHEEL_DBT_TARGET": self.dbt_target}
+        # The target itself is passed on dbt's command line (Cosmos: ProfileConfig.target_name), not exported:
+        # FLYWHEEL_DBT_TARGET is the user's setting, and exporting a derived value would feed it back.
+        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
         if self.warehouse_is_duckdb:
             env["FLYWHEEL_DUCKDB_PATH"] = str(self.duckdb_path)
             return env

@@ -1,0 +1,75 @@
+"""Every config file loads strictly: model specs, GX suites, landing contracts."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+from pydantic import ValidationError
+
+from flywheel.data.validation import SuiteFileError, load_suite
+from flywheel.ingest.contract import load_contracts
+from flywheel.settings import get_settings
+from flywheel.specs import load_spec
+
+SETTINGS = get_settings()
+SPECS = sorted(SETTINGS.models_dir.glob("*.yaml"))
+SUITES = sorted(SETTINGS.expectations_dir.glob("*.json"))
+LEAKS = {"reservation_status", "reservation_status_date", "assigned_room_type", "booking_changes",
+         "days_in_waiting_list", "casual", "registered"}
+
+
+def test_there_are_configs():
+    assert SPECS and SUITES
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: p.name)
+def test_spec_loads_and_uses_no_leaking_column(path: Path):
+    spec = load_spec(path)
+    assert spec.name == path.stem
+    assert not LEAKS & set(spec.features.all)
+    assert set(spec.segments) <= set(spec.features.categorical)
+    mart_sql = SETTINGS.dbt_project_dir / "models" / "marts" / f"{spec.source.mart}.sql"
+    assert mart_sql.is_file(), f"{path.name}: mart {spec.source.mart} has no dbt model"
+    sql = mart_sql.read_text().split("-#}", 1)[-1]  # leave out the header comment that names the leaks
+    assert not {c for c in LEAKS if c in sql}, "the ML mart must not select label-leaking columns"
+
+
+def test_spec_rejects_unknown_keys_and_misnamed_files(tmp_path: Path):
+    document = yaml.safe_load(SPECS[0].read_text())
+    document["gates"]["max_drop_vs_champoin"] = 0.01
+    typo = tmp_path / f"{SPECS[0].stem}.yaml"
+    typo.write_text(yaml.safe_dump(document))
+    with pytest.raises(ValidationError, match="max_drop_vs_champoin"):
+        load_spec(typo)
+    renamed = tmp_path / "other_name.yaml"
+    renamed.write_text(SPECS[0].read_text().replace("description:", f"name: {SPECS[0].stem}\ndescription:", 1))
+    with pytest.raises(ValueError, match="must equal the file stem"):
+        load_spec(renamed)
+
+
+@pytest.mark.parametrize("path", SUITES, ids=lambda p: p.name)
+def test_suite_loads_every_expectation(path: Path):
+    declared = json.loads(path.read_text())["expectations"]
+    suite = load_suite(path)
+    assert len(suite.expectations) == len(declared) >= 10
+    assert (SETTINGS.dbt_project_dir / "models" / "marts" / f"{path.stem}.sql").is_file()
+
+
+def test_suite_with_a_malformed_expectation_is_refused(tmp_path: Path):
+    document = json.loads(SUITES[0].read_text())
+    document["expectations"].append({"type": "expect_column_values_to_be_betwen", "kwargs": {"column": "adr"}})
+    broken = tmp_path / SUITES[0].name
+    broken.write_text(json.dumps(document))
+    with pytest.raises(SuiteFileError, match=SUITES[0].name):
+        load_suite(broken)
+
+
+def test_landing_contracts_match_the_bundled_data(project_dir):
+    import pandas as pd
+
+    for contract in load_contracts(SETTINGS.dbt_project_dir):
+        header = pd.read_csv(project_dir / contract.landing.replay_dataset, nrows=0).columns.tolist()
+        assert header == contract.column_names
