@@ -133,7 +133,8 @@ def ensure_tables(warehouse: Warehouse) -> None:
     warehouse.execute("create schema if not exists ops")
     warehouse.execute(
         f"create table if not exists {VALIDATION_LOG} (mart varchar, batch_id varchar, content_sha256 varchar, "
-        "suite_sha256 varchar, success boolean, row_count bigint, result_uri varchar, validated_at timestamp)"
+        "suite_sha256 varchar, success boolean, row_count bigint, result_uri varchar, validated_at timestamp, "
+        "run_key varchar)"
     )
     warehouse.execute(
         f"create table if not exists {QUARANTINE} (mart varchar, batch_id varchar, stage varchar, "
@@ -147,34 +148,48 @@ def quarantined_batches(warehouse: Warehouse, mart: str) -> list[str]:
 
 
 def validate_new_partitions(
-    mart: str, warehouse: Warehouse, expectations_dir: Path, reports: Store, quarantine: Store
+    mart: str,
+    warehouse: Warehouse,
+    expectations_dir: Path,
+    reports: Store,
+    quarantine: Store,
+    run_key: str = "",
 ) -> list[PartitionResult]:
-    """Validate every partition of ``marts.<mart>`` not yet validated in its current content and suite."""
+    """Validate every partition of ``marts.<mart>`` not yet validated in its current content and suite.
+
+    ``run_key`` identifies the orchestrator's run: a retry or clear of the run that found a bad partition fails
+    again (the verdict of a run does not change), while later runs skip the quarantined partition.
+    """
     ensure_tables(warehouse)
     path = suite_path(expectations_dir, mart)
     suite = load_suite(path)
     suite_sha = hashlib.sha256(path.read_bytes()).hexdigest()
     frame = warehouse.query_df(f"select * from marts.{mart}")
     seen = {
-        (batch, content)
-        for batch, content in warehouse.fetch_all(
-            f"select batch_id, content_sha256 from {VALIDATION_LOG} where mart = ? and suite_sha256 = ?",
+        (batch, content): (success, key)
+        for batch, content, success, key in warehouse.fetch_all(
+            f"select batch_id, content_sha256, success, run_key from {VALIDATION_LOG} "
+            "where mart = ? and suite_sha256 = ?",
             (mart, suite_sha),
         )
     }
-    results = []
+    results, failed_before = [], []
     batch_definition = None
     for batch_id, partition in frame.groupby("batch_id", sort=True):
         content_sha = _content_sha(partition)
         if (batch_id, content_sha) in seen:
+            success, key = seen[(batch_id, content_sha)]
+            if not success and run_key and key == run_key:
+                failed_before.append(str(batch_id))
             continue
         batch_definition = batch_definition or dataframe_batch_definition(mart)
         result = _validate_partition(mart, str(batch_id), partition, suite, batch_definition, reports, quarantine)
-        _record(warehouse, result, content_sha, suite_sha)
+        _record(warehouse, result, content_sha, suite_sha, run_key)
         results.append(result)
     failed = [r for r in results if not r.success]
-    if failed:
-        raise PartitionValidationError(_failure_message(failed))
+    if failed or failed_before:
+        again = f"\nAlready failed earlier in this run: {', '.join(failed_before)}" if failed_before else ""
+        raise PartitionValidationError(_failure_message(failed) + again)
     return results
 
 
@@ -208,11 +223,12 @@ def _validate_partition(
     return PartitionResult(mart, batch_id, len(partition), success, failures, uri)
 
 
-def _record(warehouse: Warehouse, result: PartitionResult, content_sha: str, suite_sha: str) -> None:
+def _record(warehouse: Warehouse, result: PartitionResult, content_sha: str, suite_sha: str, run_key: str) -> None:
     now = datetime.now(UTC).replace(tzinfo=None)
     warehouse.execute(
-        f"insert into {VALIDATION_LOG} values (?, ?, ?, ?, ?, ?, ?, ?)",
-        (result.mart, result.batch_id, content_sha, suite_sha, result.success, result.rows, result.result_uri, now),
+        f"insert into {VALIDATION_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        (result.mart, result.batch_id, content_sha, suite_sha, result.success, result.rows, result.result_uri, now,
+         run_key),
     )
     warehouse.execute(f"delete from {QUARANTINE} where mart = ? and batch_id = ?", (result.mart, result.batch_id))
     if not result.success:
@@ -230,6 +246,8 @@ def _content_sha(partition: pd.DataFrame) -> str:
 
 
 def _failure_message(failed: list[PartitionResult]) -> str:
+    if not failed:
+        return "Partitions failed validation and are quarantined (training skips them)."
     lines = [f"{len(failed)} partition(s) failed validation and were quarantined (training will skip them):"]
     for result in failed:
         lines.append(f"- {result.mart} batch {result.batch_id} ({result.rows} rows), result: {result.result_uri}")

@@ -14,7 +14,7 @@ def suites(settings: Settings | None = None) -> list[str]:
     return sorted(p.stem for p in settings.expectations_dir.glob("*.json"))
 
 
-def validate_mart(mart: str, settings: Settings | None = None) -> list[PartitionResult]:
+def validate_mart(mart: str, run_key: str = "", settings: Settings | None = None) -> list[PartitionResult]:
     settings = settings or get_settings()
     return validate_new_partitions(
         mart,
@@ -22,4 +22,5 @@ def validate_mart(mart: str, settings: Settings | None = None) -> list[Partition
         settings.expectations_dir,
         open_store(settings.reports_uri, settings.s3_endpoint_url),
         open_store(settings.quarantine_uri, settings.s3_endpoint_url),
+        run_key,
     )

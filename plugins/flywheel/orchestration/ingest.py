@@ -30,7 +30,7 @@ def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -
 
         @task(outlets=raw_assets)
         def publish_new_rows(outcome: dict[str, list[dict[str, object]]]) -> list[str]:
-            from airflow.exceptions import AirflowSkipException
+            from airflow.sdk.exceptions import AirflowSkipException
 
             loaded = [o["batch_id"] for files in outcome.values() for o in files if o["status"] == "loaded"]
             if not loaded:
@@ -38,7 +38,7 @@ def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -
                 raise AirflowSkipException("no new batch loaded")
             return loaded
 
-        @task
+        @task(retries=0)  # deterministic: a retry would only delay the failure
         def check_quarantine(outcome: dict[str, list[dict[str, object]]]) -> None:
             quarantined = [o for files in outcome.values() for o in files if o["status"] == "quarantined"]
             if quarantined:

@@ -60,13 +60,15 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
         dbt = dbt_task_group(settings)
         for mart in suites(settings):
 
-            @task(task_id=f"validate_{mart}", outlets=[assets.validated_mart(mart)])
-            def validate(mart: str = mart) -> list[dict[str, object]]:
+            # No retries: validation is deterministic, and a retry of a failed run must fail the same way.
+            @task(task_id=f"validate_{mart}", outlets=[assets.validated_mart(mart)], retries=0)
+            def validate(mart: str = mart, **context: object) -> list[dict[str, object]]:
                 from flywheel.jobs.validate import validate_mart
 
+                run_key = f"{context['dag'].dag_id}/{context['run_id']}"  # type: ignore[attr-defined]
                 return [
                     {"batch_id": r.batch_id, "rows": r.rows, "success": r.success, "result": r.result_uri}
-                    for r in validate_mart(mart)
+                    for r in validate_mart(mart, run_key)
                 ]
 
             dbt >> validate()

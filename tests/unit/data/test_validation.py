@@ -46,11 +46,11 @@ def test_bad_partition_is_quarantined_with_a_readable_result(tmp_path):
         con.register("mart", mart)
         con.execute("create table marts.ml_booking_features as select * from mart")
     reports, quarantine = LocalStore(str(tmp_path / "reports")), LocalStore(str(tmp_path / "quarantine"))
-    run = lambda: validate_new_partitions(  # noqa: E731
-        "ml_booking_features", warehouse, get_settings().expectations_dir, reports, quarantine)
+    run = lambda key: validate_new_partitions(  # noqa: E731
+        "ml_booking_features", warehouse, get_settings().expectations_dir, reports, quarantine, key)
 
     with pytest.raises(PartitionValidationError) as caught:
-        run()
+        run("transform/run-1")
     message = str(caught.value)
     assert "batch bad" in message and "column 'adr'" in message and "expect_column_values_to_be_between" in message
     assert "5 rows" in message and "99999" in message
@@ -59,4 +59,6 @@ def test_bad_partition_is_quarantined_with_a_readable_result(tmp_path):
     assert result["success"] is False and result["failures"][0]["column"] == "adr"
     assert json.loads(reports.read_bytes("validation/ml_booking_features/good.json"))["success"] is True
 
-    assert run() == []  # validated once per content: the re-run neither re-validates nor fails again
+    with pytest.raises(PartitionValidationError, match="Already failed earlier in this run: bad"):
+        run("transform/run-1")  # a retry or clear of the same run keeps its verdict
+    assert run("transform/run-2") == []  # a later run skips the quarantined partition, validated once per content

@@ -1,0 +1,91 @@
+"""DAG integrity, after Airflow's own test_example_dags: every DAG imports, and parsing a DAG file makes no
+database query and opens no connection (files, yes: specs, suites and the dbt manifest are config)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from flywheel.settings import get_settings
+
+DAG_FILES = sorted((get_settings().project_dir / "dags").glob("*.py"))
+
+# Run in a fresh interpreter so that nothing imported by other tests hides a connection made at import time.
+_PARSE_WITH_CONNECTIONS_FORBIDDEN = textwrap.dedent("""
+    import json, runpy, socket, sqlite3, sys
+
+    attempts = []
+
+    def forbid(what):
+        def refuse(*args, **kwargs):
+            attempts.append(what)
+            raise RuntimeError(f"{what} at DAG parse time")
+        return refuse
+
+    socket.socket.connect = forbid("socket connect")
+    socket.create_connection = forbid("socket connect")
+    sqlite3.connect = forbid("sqlite3 connect")
+    import duckdb, psycopg, sqlalchemy.engine
+    duckdb.connect = forbid("duckdb connect")
+    psycopg.connect = forbid("psycopg connect")
+    sqlalchemy.engine.Engine.connect = forbid("SQLAlchemy connect")
+    from airflow.sdk import DAG
+
+    found = {}
+    for path in sys.argv[1:]:
+        namespace = runpy.run_path(path)
+        found[path] = sorted(v.dag_id for v in namespace.values() if isinstance(v, DAG))
+    print(json.dumps({"dags": found, "attempts": attempts}))
+""")
+
+
+def _parse(*paths) -> dict:
+    done = subprocess.run([sys.executable, "-c", _PARSE_WITH_CONNECTIONS_FORBIDDEN, *map(str, paths)],
+                          capture_output=True, text=True, env=os.environ.copy(), timeout=300)
+    assert done.returncode == 0, done.stderr[-4000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_parsing_dag_files_opens_no_connection():
+    result = _parse(*DAG_FILES)
+    assert result["attempts"] == []
+    by_file = {os.path.basename(k): v for k, v in result["dags"].items()}
+    assert by_file == {
+        "ingest.py": ["ingest"],
+        "train.py": [f"train__{p.stem}" for p in sorted(get_settings().models_dir.glob("*.yaml"))],
+        "transform.py": ["transform"],
+    }
+
+
+def test_dagbag_has_no_import_errors_and_every_dag_is_documented():
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(get_settings().project_dir / "dags"))
+    assert bag.import_errors == {}
+    assert len(bag.dags) == 2 + len(list(get_settings().models_dir.glob("*.yaml")))
+    for dag in bag.dags.values():
+        assert dag.doc_md and "flywheel" in dag.tags, dag.dag_id
+        assert dag.max_active_runs == 1
+
+
+def test_each_dbt_model_and_its_tests_are_their_own_tasks():
+    from airflow.dag_processing.dagbag import DagBag
+
+    dag = DagBag(dag_folder=str(get_settings().project_dir / "dags")).dags["transform"]
+    tasks = {t.task_id for t in dag.tasks}
+    for model in ("stg_hotels__bookings", "fct_bookings", "ml_booking_features"):
+        assert {f"dbt.{model}.run", f"dbt.{model}.test"} <= tasks
+    validate = dag.get_task("validate_ml_booking_features")
+    assert {t.task_id for t in validate.upstream_list} >= {"dbt.ml_booking_features.test"}
+
+
+@pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)
+def test_dag_files_are_wiring_only(path):
+    """No logic in DAG files: they import builders from flywheel.orchestration and call them."""
+    body = [line for line in path.read_text().splitlines() if line.strip() and not line.startswith(('"""', "#"))]
+    assert len(body) <= 6, f"{path.name} has {len(body)} lines of code; put logic in flywheel.orchestration"

@@ -1,0 +1,145 @@
+"""The embedded loop end to end with dag.test(): ingest -> transform (dbt + GX) -> train, on the demo's months of
+real data; then re-runs change nothing, bad files are quarantined while good ones load, and a batch that fails
+its suite is kept out of training."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from flywheel.data.warehouse import open_warehouse
+from flywheel.jobs.ingest import replay_months
+from flywheel.registry import register, tracking
+from flywheel.settings import get_settings
+from flywheel.storage import open_store
+
+pytestmark = pytest.mark.integration
+
+MODEL = "hotel_cancellation"
+DEMO_ROWS = 49_157  # 2015-07 .. 2016-06
+
+
+@pytest.fixture(scope="module")
+def run(airflow_db):
+    from flywheel.orchestration.runner import load_dags, run_dag
+
+    dags = load_dags()
+    settings = get_settings()
+
+    def run_one(dag_id: str):
+        return run_dag(dags[dag_id], settings.home / "logs" / f"test-{dag_id}.log")
+
+    return run_one
+
+
+def _fingerprint(settings):
+    warehouse = open_warehouse(settings)
+    client = tracking.client(settings)
+    return {
+        "raw": warehouse.fetch_all("select _batch_id, count(*), min(_loaded_at) from raw.hotel_bookings "
+                                   "group by 1 order by 1"),
+        "mart": warehouse.fetch_all("select count(*), count(distinct booking_key) from marts.ml_booking_features"),
+        "versions": sorted(v.version for v in client.search_model_versions(f"name = '{MODEL}'")),
+        "ledger": warehouse.fetch_all("select count(*) from ops.model_ledger"),
+        "archive": sorted(open_store(settings.archive_uri).list()),
+    }
+
+
+def test_loop_trains_a_champion_and_reruns_change_nothing(run):
+    settings = get_settings()
+    replay_months("2015-07", "2016-06")
+
+    outcomes = {d: run(d) for d in ("ingest", "transform", f"train__{MODEL}")}
+
+    assert {d: o.state for d, o in outcomes.items()} == dict.fromkeys(outcomes, "success"), {
+        d: o.failed_tasks for d, o in outcomes.items()}
+    assert all(s == "success" for s in outcomes["transform"].task_states.values())
+    warehouse = open_warehouse(settings)
+    assert warehouse.fetch_all("select count(*) from raw.hotel_bookings") == [(DEMO_ROWS,)]
+    assert warehouse.fetch_all("select count(*), sum(case when success then 1 else 0 end) "
+                               "from ops.validated_partitions") == [(12, 12)]
+
+    client = tracking.client(settings)
+    assert register.alias_version(client, MODEL, register.CHAMPION) == "1"
+    champion = client.get_model_version_by_alias(MODEL, register.CHAMPION)
+    run_data = client.get_run(champion.run_id).data
+    metrics, tags = run_data.metrics, run_data.tags
+    assert metrics["holdout_roc_auc"] >= 0.88
+    assert metrics["holdout_roc_auc"] - metrics["baseline_holdout_roc_auc"] >= 0.10
+    assert metrics["holdout_value_per_1000_bookings"] > metrics["baseline_holdout_value_per_1000_bookings"]
+    for tag in ("data_snapshot_sha256", "data_first_event", "data_last_event", "dbt_manifest_sha256",
+                "git_revision", "lock_sha256", "spec_sha256"):
+        assert tags[f"flywheel.{tag}"] not in ("", "missing"), tag
+    assert (tags["flywheel.data_first_event"], tags["flywheel.data_last_event"]) == ("2015-07-01", "2016-06-30")
+    assert champion.tags["flywheel.blessed"] == "true"
+    card = client.download_artifacts(champion.run_id, "model_card.md", str(settings.home / "tmp"))
+    assert "## Holdout metrics vs the baseline" in open(card).read()
+    events = warehouse.fetch_all("select event, version from ops.model_ledger order by recorded_at")
+    assert events == [("blessed", "1"), ("promoted", "1")]
+
+    before = _fingerprint(settings)
+    replay_months("2015-07", "2016-06")  # the same files land again
+    again = {d: run(d) for d in ("ingest", "transform", f"train__{MODEL}")}
+    assert {d: o.state for d, o in again.items()} == dict.fromkeys(again, "success")
+    assert again["ingest"].task_states["publish_new_rows"] == "skipped"
+    assert _fingerprint(settings) == before
+
+
+def test_bad_files_are_quarantined_good_ones_load_and_bad_partitions_never_train(run):
+    settings = get_settings()
+    landing = open_store(settings.landing_uri)
+    (good_name,) = replay_months("2016-07", "2016-07")
+    header, *rows = landing.read_bytes(good_name).decode().splitlines()
+    columns = header.split(",")
+
+    def write(name, lines):
+        landing.write_bytes(name, ("\n".join(lines) + "\n").encode())
+
+    write("hotel_bookings_2099-01.csv", [",".join(columns[:-1]), *(",".join(r.split(",")[:-1]) for r in rows[:50])])
+    bad_number = rows[0].split(",")
+    bad_number[columns.index("lead_time")] = "twelve"
+    write("hotel_bookings_2099-02.csv", [header, ",".join(bad_number), *rows[1:50]])
+    landing.write_bytes("hotel_bookings_2099-03.csv", b"")
+    out_of_range = []
+    for i, row in enumerate(rows[:300]):  # parses fine, so ingest loads it; the GX suite must stop it
+        fields = row.split(",")
+        if i < 5:
+            fields[columns.index("adr")] = "99999"
+        out_of_range.append(",".join(fields))
+    write("hotel_bookings_2099-04.csv", [header, *out_of_range])
+
+    ingest = run("ingest")
+    assert ingest.state == "failed" and ingest.failed_tasks == ["check_quarantine"]
+    assert ingest.task_states["publish_new_rows"] == "success"
+    warehouse = open_warehouse(settings)
+    loaded = dict(warehouse.fetch_all("select _batch_id, count(*) from raw.hotel_bookings "
+                                      "where _batch_id in ('hotel_bookings_2016-07', 'hotel_bookings_2099-04') "
+                                      "group by 1"))
+    assert loaded == {"hotel_bookings_2016-07": 4572, "hotel_bookings_2099-04": 300}
+    quarantine = open_store(settings.quarantine_uri)
+    rules = {json.loads(quarantine.read_bytes(n))["batch_id"]: json.loads(quarantine.read_bytes(n))["violations"][0]
+             for n in quarantine.list("*/reason.json")}
+    assert {b: (v["column"], v["rule"]) for b, v in rules.items()} == {
+        "hotel_bookings_2099-01": ("reservation_status_date", "column_present"),
+        "hotel_bookings_2099-02": ("lead_time", "parses_as_integer"),
+        "hotel_bookings_2099-03": (None, "not_empty"),
+    }
+
+    transform = run("transform")
+    assert transform.state == "failed" and transform.failed_tasks == ["validate_ml_booking_features"]
+    assert warehouse.fetch_all("select batch_id from ops.quarantined_batches") == [("hotel_bookings_2099-04",)]
+    reason = warehouse.fetch_all("select reason from ops.quarantined_batches")[0][0]
+    assert "column 'adr' failed expect_column_values_to_be_between" in reason and "5 rows" in reason
+    result = json.loads(quarantine.read_bytes("hotel_bookings_2099-04/validation/ml_booking_features.json"))
+    assert {f["column"] for f in result["failures"]} >= {"adr"}
+
+    train = run(f"train__{MODEL}")  # new good data (2016-07): a new version, gated against the champion
+    assert train.state == "success", train.failed_tasks
+    client = tracking.client(settings)
+    challenger = client.get_model_version_by_alias(MODEL, register.CHALLENGER)
+    tags = client.get_run(challenger.run_id).data.tags
+    assert tags["flywheel.data_excluded_batches"] == "hotel_bookings_2099-04"
+    assert tags["flywheel.data_last_event"] == "2016-07-31"
+    assert register.alias_version(client, MODEL, register.CHAMPION) == "1"  # the canary, not training, promotes
+    assert challenger.tags["flywheel.gated_against_champion"] == "1"
