@@ -35,3 +35,39 @@ def fresh_postgres_database() -> Iterator[str]:
             yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
         finally:
             admin.execute(f'drop database if exists "{name}" with (force)')
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@contextmanager
+def moto_s3_server() -> Iterator[str]:
+    """A real S3-compatible HTTP server (moto) on loopback; yields its endpoint URL."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    endpoint = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(endpoint, timeout=1)
+                break
+            except OSError:
+                time.sleep(0.1)
+        else:
+            raise RuntimeError("moto_server did not start")
+        yield endpoint
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
