@@ -9,7 +9,8 @@ STAMP  := $(VENV)/.installed
 demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run the loop on the first 12 months
 	$(BIN)/flywheel demo
 
-test: $(STAMP)  ## the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
+test: $(STAMP)  ## lint, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
+	$(BIN)/ruff check plugins dags tests benchmarks
 	$(BIN)/pytest
 
 install: $(STAMP)

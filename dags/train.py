@@ -1,4 +1,7 @@
-"""Airflow DAGs `train__<model>`, one per models/<model>.yaml. Wiring only: see flywheel.orchestration.train."""
+"""Airflow DAGs `train__<model>`, one per models/<model>.yaml.
+
+Wiring only: see flywheel.orchestration.train.
+"""
 
 from flywheel.orchestration.train import build_train_dag
 from flywheel.settings import get_settings

@@ -1,4 +1,7 @@
-"""Airflow DAG `transform`: raw -> dbt (staging, marts) -> GX validation. Wiring only: see flywheel.orchestration.transform."""
+"""Airflow DAG `transform`: raw -> dbt (staging, marts) -> GX validation.
+
+Wiring only: see flywheel.orchestration.transform.
+"""
 
 from flywheel.orchestration.transform import build_transform_dag
 

@@ -31,8 +31,14 @@ def _run(args: list[str], cwd: Path) -> None:
     import subprocess
     import sys
 
-    done = subprocess.run([str(Path(sys.executable).parent / args[0]), *args[1:]], cwd=cwd, capture_output=True,
-                          text=True, env=os.environ.copy(), timeout=600)
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / args[0]), *args[1:]],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
     assert done.returncode == 0, f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 

@@ -67,7 +67,8 @@ def land(
 
 
 def _run_dags(dag_ids: list[str], settings: Settings) -> None:
-    from flywheel.orchestration.runner import load_dags, output_to as quiet, run_dag
+    from flywheel.orchestration.runner import load_dags, run_dag
+    from flywheel.orchestration.runner import output_to as quiet
 
     with console.status("Parsing the DAG files..."), quiet(settings.home / "logs" / "dag-parsing.log"):
         dags = load_dags()
@@ -76,8 +77,13 @@ def _run_dags(dag_ids: list[str], settings: Settings) -> None:
             console.print(f"[red]No DAG {dag_id!r}[/red]; known: {', '.join(sorted(dags))}")
             raise typer.Exit(1)
         log_file = settings.home / "logs" / f"{dag_id}.log"
-        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} tasks"),
-                   TimeElapsedColumn(), TextColumn("[dim]{task.fields[running]}"))
+        columns = (
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TextColumn("{task.completed}/{task.total} tasks"),
+            TimeElapsedColumn(),
+            TextColumn("[dim]{task.fields[running]}"),
+        )
         with Progress(*columns, console=console, transient=False) as bar:
             task = bar.add_task(f"DAG {dag_id}", total=len(dags[dag_id].tasks), running="")  # type: ignore[attr-defined]
 
@@ -86,8 +92,9 @@ def _run_dags(dag_ids: list[str], settings: Settings) -> None:
 
             outcome = run_dag(dags[dag_id], log_file, report)
         if outcome.state != "success":
-            console.print(f"[red]DAG {dag_id} {outcome.state}[/red]: failed tasks {outcome.failed_tasks}. "
-                          f"Task logs: {log_file}")
+            console.print(
+                f"[red]DAG {dag_id} {outcome.state}[/red]: failed tasks {outcome.failed_tasks}. Task logs: {log_file}"
+            )
             raise typer.Exit(1)
 
 
@@ -117,7 +124,9 @@ def demo(
 
 
 @app.command()
-def status(model: Annotated[str, typer.Argument(help="model name (models/<name>.yaml)")] = "hotel_cancellation") -> None:
+def status(
+    model: Annotated[str, typer.Argument(help="model name (models/<name>.yaml)")] = "hotel_cancellation",
+) -> None:
     """Rows per stage, validation, and the model's aliases, metrics and last ledger entries."""
     _print_summary(model, _settings())
 
@@ -126,8 +135,10 @@ def status(model: Annotated[str, typer.Argument(help="model name (models/<name>.
 def env() -> None:
     """Print the environment of the embedded mode, for `eval "$(flywheel env)"` before `airflow ...` or `dbt ...`."""
     settings = _settings()
-    for key, value in {**settings.airflow_env(), "AIRFLOW__API_AUTH__JWT_SECRET":
-                       os.environ["AIRFLOW__API_AUTH__JWT_SECRET"]}.items():
+    for key, value in {
+        **settings.airflow_env(),
+        "AIRFLOW__API_AUTH__JWT_SECRET": os.environ["AIRFLOW__API_AUTH__JWT_SECRET"],
+    }.items():
         typer.echo(f"export {key}={shlex.quote(os.environ.get(key, value))}")
 
 
@@ -158,20 +169,30 @@ def _print_summary(model: str, settings: Settings) -> None:
         console.print("No registered version yet.")
         return
     m = s.metrics
-    metrics = Table("holdout metric", "model", "baseline", title=f"v{s.champion or s.challenger}: trained on "
-                    f"{s.params.get('train_months')}, holdout {s.params.get('holdout_months')}")
+    metrics = Table(
+        "holdout metric",
+        "model",
+        "baseline",
+        title=f"v{s.champion or s.challenger}: trained on "
+        f"{s.params.get('train_months')}, holdout {s.params.get('holdout_months')}",
+    )
     for k in ("roc_auc", "pr_auc", "log_loss", "brier"):
         metrics.add_row(k, _fmt(m.get(f"holdout_{k}")), _fmt(m.get(f"baseline_holdout_{k}")))
-    metrics.add_row("value per 1,000 bookings", _fmt(m.get("holdout_value_per_1000_bookings"), 0),
-                    _fmt(m.get("baseline_holdout_value_per_1000_bookings"), 0))
+    metrics.add_row(
+        "value per 1,000 bookings",
+        _fmt(m.get("holdout_value_per_1000_bookings"), 0),
+        _fmt(m.get("baseline_holdout_value_per_1000_bookings"), 0),
+    )
     metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
     segments = Table("segment", "value", "rows", "model ROC AUC", "baseline ROC AUC", title="Per segment")
     for r in (s.segments if s.segments is not None else []).itertuples(index=False):
         segments.add_row(r.segment, str(r.value), str(r.rows), _fmt(r.model_roc_auc), _fmt(r.baseline_roc_auc))
     console.print(metrics, segments)
     for entry in s.history:
-        console.print(f"ledger: {entry['recorded_at']} v{entry['version']} {entry['event']} by {entry['actor']}: "
-                      f"{entry['reason']}")
+        console.print(
+            f"ledger: {entry['recorded_at']} v{entry['version']} {entry['event']} by {entry['actor']}: "
+            f"{entry['reason']}"
+        )
     console.print(
         "\nWhere to look:\n"
         f"  model card      {s.artifact_uri}/model_card.md\n"
@@ -181,7 +202,7 @@ def _print_summary(model: str, settings: Settings) -> None:
         f"  archive         {settings.archive_uri}\n"
         f"  quarantine      {settings.quarantine_uri}\n"
         f"  task logs       {settings.home / 'logs'}\n"
-        f"  Airflow UI      eval \"$(flywheel env)\" && airflow standalone"
+        f'  Airflow UI      eval "$(flywheel env)" && airflow standalone'
     )
 
 

@@ -13,6 +13,7 @@ from flywheel.data.warehouse import Warehouse
 from flywheel.registry import ledger, register, tracking
 from flywheel.settings import Settings
 
+
 def stage_tables(settings: Settings) -> list[str]:
     """Raw tables (from the landing contracts), then every dbt model's relation in the parsed manifest's order."""
     from flywheel.ingest.contract import load_contracts
@@ -33,7 +34,8 @@ def stage_rows(settings: Settings, warehouse: Warehouse) -> dict[str, int | None
         schema, name = table.split(".")
         counts[table] = (
             int(warehouse.fetch_all(f"select count(*) from {table}")[0][0])
-            if warehouse.table_exists(schema, name) else None
+            if warehouse.table_exists(schema, name)
+            else None
         )
     return counts
 
@@ -76,8 +78,12 @@ def model_status(name: str, settings: Settings, warehouse: Warehouse) -> ModelSt
 
     client = tracking.client(settings)
     champion = register.alias_version(client, name, register.CHAMPION)
-    status = ModelStatus(name, champion, register.alias_version(client, name, register.CHALLENGER),
-                         history=ledger.history(warehouse, name, limit=5))
+    status = ModelStatus(
+        name,
+        champion,
+        register.alias_version(client, name, register.CHALLENGER),
+        history=ledger.history(warehouse, name, limit=5),
+    )
     shown = champion or status.challenger
     if shown is None:
         return status

@@ -37,8 +37,11 @@ class LocalStore:
         base = Path(self.root)
         if not base.is_dir():
             return []
-        return sorted(p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file() and fnmatch(
-            p.relative_to(base).as_posix(), pattern))
+        return sorted(
+            p.relative_to(base).as_posix()
+            for p in base.rglob("*")
+            if p.is_file() and fnmatch(p.relative_to(base).as_posix(), pattern)
+        )
 
     def read_bytes(self, name: str) -> bytes:
         return self._path(name).read_bytes()

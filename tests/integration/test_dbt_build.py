@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from flywheel.data.warehouse import open_warehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import Settings, get_settings
 from flywheel.storage import LocalStore
+
 from tests.helpers import fresh_postgres_database
 
 pytestmark = pytest.mark.integration
@@ -35,7 +35,11 @@ def _dbt_build(settings: Settings) -> str:
     env = {**os.environ, **settings.dbt_env()}
     done = subprocess.run(
         [str(Path(sys.executable).parent / "dbt"), "build", "--target", settings.dbt_target],
-        cwd=settings.dbt_project_dir, capture_output=True, text=True, env=env, timeout=600,
+        cwd=settings.dbt_project_dir,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
     )
     assert done.returncode == 0, done.stdout[-5000:]
     return done.stdout
@@ -67,6 +71,7 @@ def test_dbt_build_on_duckdb_and_postgres_gives_the_same_marts(tmp_path: Path):
         assert pg.dbt_target == "prod"
         _, pg_marts = _build(pg, tmp_path / "pg")
         keys = lambda s: open_warehouse(s).fetch_all(  # noqa: E731
-            "select booking_key from marts.ml_booking_features order by booking_key")
+            "select booking_key from marts.ml_booking_features order by booking_key"
+        )
         assert keys(pg) == keys(duck)  # the surrogate key is the same on both warehouses
     assert pg_marts == duck_marts

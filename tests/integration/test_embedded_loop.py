@@ -5,9 +5,9 @@ its suite is kept out of training."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
-
 from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs.ingest import replay_months
 from flywheel.registry import register, tracking
@@ -37,8 +37,9 @@ def _fingerprint(settings):
     warehouse = open_warehouse(settings)
     client = tracking.client(settings)
     return {
-        "raw": warehouse.fetch_all("select _batch_id, count(*), min(_loaded_at) from raw.hotel_bookings "
-                                   "group by 1 order by 1"),
+        "raw": warehouse.fetch_all(
+            "select _batch_id, count(*), min(_loaded_at) from raw.hotel_bookings group by 1 order by 1"
+        ),
         "mart": warehouse.fetch_all("select count(*), count(distinct booking_key) from marts.ml_booking_features"),
         "versions": sorted(v.version for v in client.search_model_versions(f"name = '{MODEL}'")),
         "ledger": warehouse.fetch_all("select count(*) from ops.model_ledger"),
@@ -53,12 +54,14 @@ def test_loop_trains_a_champion_and_reruns_change_nothing(run):
     outcomes = {d: run(d) for d in ("ingest", "transform", f"train__{MODEL}")}
 
     assert {d: o.state for d, o in outcomes.items()} == dict.fromkeys(outcomes, "success"), {
-        d: o.failed_tasks for d, o in outcomes.items()}
+        d: o.failed_tasks for d, o in outcomes.items()
+    }
     assert all(s == "success" for s in outcomes["transform"].task_states.values())
     warehouse = open_warehouse(settings)
     assert warehouse.fetch_all("select count(*) from raw.hotel_bookings") == [(DEMO_ROWS,)]
-    assert warehouse.fetch_all("select count(*), sum(case when success then 1 else 0 end) "
-                               "from ops.validated_partitions") == [(12, 12)]
+    assert warehouse.fetch_all(
+        "select count(*), sum(case when success then 1 else 0 end) from ops.validated_partitions"
+    ) == [(12, 12)]
 
     client = tracking.client(settings)
     assert register.alias_version(client, MODEL, register.CHAMPION) == "1"
@@ -68,13 +71,20 @@ def test_loop_trains_a_champion_and_reruns_change_nothing(run):
     assert metrics["holdout_roc_auc"] >= 0.88
     assert metrics["holdout_roc_auc"] - metrics["baseline_holdout_roc_auc"] >= 0.10
     assert metrics["holdout_value_per_1000_bookings"] > metrics["baseline_holdout_value_per_1000_bookings"]
-    for tag in ("data_snapshot_sha256", "data_first_event", "data_last_event", "dbt_manifest_sha256",
-                "git_revision", "lock_sha256", "spec_sha256"):
+    for tag in (
+        "data_snapshot_sha256",
+        "data_first_event",
+        "data_last_event",
+        "dbt_manifest_sha256",
+        "git_revision",
+        "lock_sha256",
+        "spec_sha256",
+    ):
         assert tags[f"flywheel.{tag}"] not in ("", "missing"), tag
     assert (tags["flywheel.data_first_event"], tags["flywheel.data_last_event"]) == ("2015-07-01", "2016-06-30")
     assert champion.tags["flywheel.blessed"] == "true"
     card = client.download_artifacts(champion.run_id, "model_card.md", str(settings.home / "tmp"))
-    assert "## Holdout metrics vs the baseline" in open(card).read()
+    assert "## Holdout metrics vs the baseline" in Path(card).read_text()
     events = warehouse.fetch_all("select event, version from ops.model_ledger order by recorded_at")
     assert events == [("blessed", "1"), ("promoted", "1")]
 
@@ -113,13 +123,19 @@ def test_bad_files_are_quarantined_good_ones_load_and_bad_partitions_never_train
     assert ingest.state == "failed" and ingest.failed_tasks == ["check_quarantine"]
     assert ingest.task_states["publish_new_rows"] == "success"
     warehouse = open_warehouse(settings)
-    loaded = dict(warehouse.fetch_all("select _batch_id, count(*) from raw.hotel_bookings "
-                                      "where _batch_id in ('hotel_bookings_2016-07', 'hotel_bookings_2099-04') "
-                                      "group by 1"))
+    loaded = dict(
+        warehouse.fetch_all(
+            "select _batch_id, count(*) from raw.hotel_bookings "
+            "where _batch_id in ('hotel_bookings_2016-07', 'hotel_bookings_2099-04') "
+            "group by 1"
+        )
+    )
     assert loaded == {"hotel_bookings_2016-07": 4572, "hotel_bookings_2099-04": 300}
     quarantine = open_store(settings.quarantine_uri)
-    rules = {json.loads(quarantine.read_bytes(n))["batch_id"]: json.loads(quarantine.read_bytes(n))["violations"][0]
-             for n in quarantine.list("*/reason.json")}
+    rules = {
+        json.loads(quarantine.read_bytes(n))["batch_id"]: json.loads(quarantine.read_bytes(n))["violations"][0]
+        for n in quarantine.list("*/reason.json")
+    }
     assert {b: (v["column"], v["rule"]) for b, v in rules.items()} == {
         "hotel_bookings_2099-01": ("reservation_status_date", "column_present"),
         "hotel_bookings_2099-02": ("lead_time", "parses_as_integer"),

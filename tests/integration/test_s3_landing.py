@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
-
 from flywheel.data.warehouse import DuckDBWarehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import get_settings
 from flywheel.storage import S3Store
+
 from tests.helpers import moto_s3_server
 
 pytestmark = pytest.mark.integration
@@ -20,8 +20,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture
 def s3(monkeypatch):
-    for key, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                       "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for key, value in {
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(key, value)
     with moto_s3_server() as endpoint:
         import boto3
@@ -40,7 +43,9 @@ def test_ingest_from_s3_landing(s3, tmp_path: Path):
     report = ingest_landing(contract, landing, archive, quarantine, warehouse)
 
     assert {o.batch_id: o.status for o in report.outcomes} == {
-        "hotel_bookings_2015-07": "loaded", "hotel_bookings_2099-01": "quarantined"}
+        "hotel_bookings_2015-07": "loaded",
+        "hotel_bookings_2099-01": "quarantined",
+    }
     assert landing.list() == []
     (archived,) = archive.list("*.csv")
     assert archived.startswith("hotel_bookings_2015-07/") and report.outcomes[0].location.startswith("s3://flywheel/")

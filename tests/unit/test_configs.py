@@ -7,18 +7,24 @@ from pathlib import Path
 
 import pytest
 import yaml
-from pydantic import ValidationError
-
 from flywheel.data.validation import SuiteFileError, load_suite
 from flywheel.ingest.contract import load_contracts
 from flywheel.settings import get_settings
 from flywheel.specs import load_spec
+from pydantic import ValidationError
 
 SETTINGS = get_settings()
 SPECS = sorted(SETTINGS.models_dir.glob("*.yaml"))
 SUITES = sorted(SETTINGS.expectations_dir.glob("*.json"))
-LEAKS = {"reservation_status", "reservation_status_date", "assigned_room_type", "booking_changes",
-         "days_in_waiting_list", "casual", "registered"}
+LEAKS = {
+    "reservation_status",
+    "reservation_status_date",
+    "assigned_room_type",
+    "booking_changes",
+    "days_in_waiting_list",
+    "casual",
+    "registered",
+}
 
 
 def test_there_are_configs():

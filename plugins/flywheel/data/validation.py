@@ -218,8 +218,14 @@ def _validate_partition(
         uri = quarantine.write_bytes(f"{batch_id}/validation/{mart}.json", payload)
         log.error("%s partition %s failed validation, quarantined: %s", mart, batch_id, uri)
     else:
-        log.info("%s partition %s passed %d expectations (%d rows): %s", mart, batch_id,
-                 len(suite.expectations), len(partition), uri)
+        log.info(
+            "%s partition %s passed %d expectations (%d rows): %s",
+            mart,
+            batch_id,
+            len(suite.expectations),
+            len(partition),
+            uri,
+        )
     return PartitionResult(mart, batch_id, len(partition), success, failures, uri)
 
 
@@ -227,8 +233,17 @@ def _record(warehouse: Warehouse, result: PartitionResult, content_sha: str, sui
     now = datetime.now(UTC).replace(tzinfo=None)
     warehouse.execute(
         f"insert into {VALIDATION_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (result.mart, result.batch_id, content_sha, suite_sha, result.success, result.rows, result.result_uri, now,
-         run_key),
+        (
+            result.mart,
+            result.batch_id,
+            content_sha,
+            suite_sha,
+            result.success,
+            result.rows,
+            result.result_uri,
+            now,
+            run_key,
+        ),
     )
     warehouse.execute(f"delete from {QUARANTINE} where mart = ? and batch_id = ?", (result.mart, result.batch_id))
     if not result.success:

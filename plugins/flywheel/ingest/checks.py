@@ -60,8 +60,14 @@ def parse_landed_file(name: str, data: bytes, contract: SourceContract) -> pd.Da
     violations = _check_field_counts(name, header, body)
     if not violations and not data.endswith((b"\n", b"\r")):
         violations = [
-            Violation(name, None, "complete_last_line", "the file does not end with a line break: it looks truncated",
-                      [len(body) + 1], 1)
+            Violation(
+                name,
+                None,
+                "complete_last_line",
+                "the file does not end with a line break: it looks truncated",
+                [len(body) + 1],
+                1,
+            )
         ]
     if violations:
         raise BatchRejected(name, violations)
@@ -95,13 +101,9 @@ def _check_header(name: str, header: list[str], contract: SourceContract) -> lis
     violations = []
     for column in missing:
         hint = f"; the file has unexpected columns {unexpected} (renamed?)" if unexpected else ""
-        violations.append(
-            Violation(name, column, "column_present", f"required column '{column}' is missing{hint}")
-        )
+        violations.append(Violation(name, column, "column_present", f"required column '{column}' is missing{hint}"))
     for column in unexpected:
-        violations.append(
-            Violation(name, column, "column_known", f"column '{column}' is not in the source contract")
-        )
+        violations.append(Violation(name, column, "column_known", f"column '{column}' is not in the source contract"))
     duplicated = sorted({c for c in header if header.count(c) > 1})
     violations += [Violation(name, c, "column_unique", "the header repeats this column") for c in duplicated]
     return violations
@@ -121,9 +123,7 @@ def _check_field_counts(name: str, header: list[str], body: list[list[str]]) -> 
     return [Violation(name, None, rule, detail, bad[:_MAX_EXAMPLES], len(bad))]
 
 
-def _check_values(
-    name: str, frame: pd.DataFrame, column: ColumnContract, missing: set[str]
-) -> Violation | None:
+def _check_values(name: str, frame: pd.DataFrame, column: ColumnContract, missing: set[str]) -> Violation | None:
     if column.kind == "text":
         return None
     values = frame[column.name].fillna("").str.strip()

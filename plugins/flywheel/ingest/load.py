@@ -77,8 +77,9 @@ def ingest_landing(
     report = IngestReport(contract.qualified_table)
     for name in landing.list(contract.landing.file_glob):
         outcome = ingest_file(name, contract, landing, archive, quarantine, warehouse)
-        log.info("%s: %s (batch %s, %d rows) -> %s", name, outcome.status, outcome.batch_id, outcome.rows,
-                 outcome.location)
+        log.info(
+            "%s: %s (batch %s, %d rows) -> %s", name, outcome.status, outcome.batch_id, outcome.rows, outcome.location
+        )
         report.outcomes.append(outcome)
     return report
 
@@ -152,8 +153,7 @@ def _quarantine(
 
 def _already_loaded(warehouse: Warehouse, contract: SourceContract, batch_id: str, sha: str) -> bool:
     rows = warehouse.fetch_all(
-        f"select 1 from {INGEST_LOG} where raw_table = ? and batch_id = ? and file_sha256 = ? "
-        "and status = 'loaded'",
+        f"select 1 from {INGEST_LOG} where raw_table = ? and batch_id = ? and file_sha256 = ? and status = 'loaded'",
         (contract.qualified_table, batch_id, sha),
     )
     return bool(rows)
@@ -176,6 +176,15 @@ def _record(
     )
     warehouse.execute(
         f"insert into {INGEST_LOG} values (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (contract.qualified_table, batch_id, name, sha, status, rows, location, reason,
-         datetime.now(UTC).replace(tzinfo=None)),
+        (
+            contract.qualified_table,
+            batch_id,
+            name,
+            sha,
+            status,
+            rows,
+            location,
+            reason,
+            datetime.now(UTC).replace(tzinfo=None),
+        ),
     )

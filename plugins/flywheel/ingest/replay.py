@@ -18,8 +18,20 @@ from flywheel.storage import Store
 
 log = logging.getLogger(__name__)
 
-_MONTHS = ["January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-           "November", "December"]
+_MONTHS = [
+    "January",
+    "February",
+    "March",
+    "April",
+    "May",
+    "June",
+    "July",
+    "August",
+    "September",
+    "October",
+    "November",
+    "December",
+]
 
 
 def read_dataset(contract: SourceContract, project_dir: Path) -> pd.DataFrame:

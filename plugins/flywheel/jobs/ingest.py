@@ -20,12 +20,18 @@ def ingest_all(settings: Settings | None = None) -> list[IngestReport]:
     archive = open_store(settings.archive_uri, settings.s3_endpoint_url)
     quarantine = open_store(settings.quarantine_uri, settings.s3_endpoint_url)
     warehouse = open_warehouse(settings)
-    reports = [ingest_landing(c, landing, archive, quarantine, warehouse)
-               for c in load_contracts(settings.dbt_project_dir)]
+    reports = [
+        ingest_landing(c, landing, archive, quarantine, warehouse) for c in load_contracts(settings.dbt_project_dir)
+    ]
     for report in reports:
-        log.info("%s: %d files loaded (%d rows), %d already loaded, %d quarantined", report.table,
-                 len(report.by_status("loaded")), report.loaded_rows, len(report.by_status("already_loaded")),
-                 len(report.by_status("quarantined")))
+        log.info(
+            "%s: %d files loaded (%d rows), %d already loaded, %d quarantined",
+            report.table,
+            len(report.by_status("loaded")),
+            report.loaded_rows,
+            len(report.by_status("already_loaded")),
+            len(report.by_status("quarantined")),
+        )
     return reports
 
 
@@ -33,5 +39,8 @@ def replay_months(first: str | None, last: str | None, settings: Settings | None
     """Land the bundled datasets' months in [first, last] as batch files."""
     settings = settings or get_settings()
     landing = open_store(settings.landing_uri, settings.s3_endpoint_url)
-    return [name for c in load_contracts(settings.dbt_project_dir)
-            for name in land_months(c, settings.project_dir, landing, first, last)]
+    return [
+        name
+        for c in load_contracts(settings.dbt_project_dir)
+        for name in land_months(c, settings.project_dir, landing, first, last)
+    ]

@@ -40,8 +40,9 @@ def train(name: str, settings: Settings | None = None) -> str:
         return existing
     split = time_split(snapshot, spec)
     result = fit_model(spec, split)
-    return tracking.log_training_run(spec, snapshot, split, result, lineage_tags(spec, path, snapshot, settings),
-                                     experiment_id)
+    return tracking.log_training_run(
+        spec, snapshot, split, result, lineage_tags(spec, path, snapshot, settings), experiment_id
+    )
 
 
 def register_model(name: str, run_id: str, settings: Settings | None = None) -> str:
@@ -64,8 +65,7 @@ def gate_model(name: str, version: str, settings: Settings | None = None, actor:
     return verdict.blessed
 
 
-def promote_first_champion(name: str, version: str, settings: Settings | None = None,
-                           actor: str = "flywheel") -> bool:
+def promote_first_champion(name: str, version: str, settings: Settings | None = None, actor: str = "flywheel") -> bool:
     """With no champion yet, a blessed version becomes @champion; otherwise the canary decides (not here)."""
     settings = settings or get_settings()
     mlflow_client = tracking.client(settings)
@@ -76,5 +76,13 @@ def promote_first_champion(name: str, version: str, settings: Settings | None = 
     if champion is not None:
         log.info("%s: @champion is v%s; v%s stays @challenger for the canary", name, champion, version)
         return False
-    return promote(name, version, actor, "first blessed version: no champion yet", mlflow_client,
-                   open_warehouse(settings), settings, expected_champion=None)
+    return promote(
+        name,
+        version,
+        actor,
+        "first blessed version: no champion yet",
+        mlflow_client,
+        open_warehouse(settings),
+        settings,
+        expected_champion=None,
+    )

@@ -1,6 +1,6 @@
 """Every Asset that chains Flywheel's DAGs, in one module: the data flow reads from here.
 
-    ingest ──raw.<table>──> transform ──marts.<mart> (validated)──> train__<model> ──<model>@challenger──> (canary)
+ingest ──raw.<table>──> transform ──marts.<mart> (validated)──> train__<model> ──<model>@challenger──> (canary)
 """
 
 from __future__ import annotations

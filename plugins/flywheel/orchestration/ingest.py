@@ -19,8 +19,16 @@ Good files load even when others are quarantined; `check_quarantine` then fails 
 def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -> DAG:
     settings = get_settings()
     raw_assets = [assets.raw_table(c.qualified_table) for c in load_contracts(settings.dbt_project_dir)]
-    with DAG(dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
-             default_args=DEFAULT_ARGS, doc_md=DOC, tags=["flywheel", "ingest"]) as dag:
+    with DAG(
+        dag_id,
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        doc_md=DOC,
+        tags=["flywheel", "ingest"],
+    ) as dag:
 
         @task
         def ingest_landing_files() -> dict[str, list[dict[str, object]]]:

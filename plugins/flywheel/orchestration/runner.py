@@ -85,7 +85,7 @@ def run_dag(dag: object, log_file: Path, progress: Progress | None = None, poll_
         while not done.wait(poll_seconds):
             try:
                 states = _task_states(dag_id, since)
-            except Exception:  # noqa: BLE001 - progress is best effort; the run's result is what counts
+            except Exception:
                 continue
             finished = sum(s in ("success", "failed", "skipped", "upstream_failed") for s in states.values())
             running = [t for t, s in states.items() if s == "running"]

@@ -16,9 +16,16 @@ def build_train_dag(spec: ModelSpec) -> DAG:
         "MLflow with its model card and lineage, registers it as `@challenger`, gates it against `@champion` and "
         "the baseline, and makes the first blessed version `@champion`. Same spec + same data = no new version."
     )
-    with DAG(f"train__{name}", schedule=[assets.validated_mart(spec.source.mart)], start_date=START_DATE,
-             catchup=False, max_active_runs=1, default_args=DEFAULT_ARGS, doc_md=doc,
-             tags=["flywheel", "train", name]) as dag:
+    with DAG(
+        f"train__{name}",
+        schedule=[assets.validated_mart(spec.source.mart)],
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        doc_md=doc,
+        tags=["flywheel", "train", name],
+    ) as dag:
 
         @task
         def train_model() -> str:

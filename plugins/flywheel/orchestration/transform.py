@@ -55,11 +55,18 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
     schedule = raw_assets[0]
     for asset in raw_assets[1:]:
         schedule = schedule | asset  # any raw table with new rows
-    with DAG(dag_id, schedule=schedule, start_date=START_DATE, catchup=False, max_active_runs=1,
-             default_args=DEFAULT_ARGS, doc_md=DOC, tags=["flywheel", "dbt", "validation"]) as dag:
+    with DAG(
+        dag_id,
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        doc_md=DOC,
+        tags=["flywheel", "dbt", "validation"],
+    ) as dag:
         dbt = dbt_task_group(settings)
         for mart in suites(settings):
-
             # No retries: validation is deterministic, and a retry of a failed run must fail the same way.
             @task(task_id=f"validate_{mart}", outlets=[assets.validated_mart(mart)], retries=0)
             def validate(mart: str = mart, **context: object) -> list[dict[str, object]]:

@@ -75,29 +75,51 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     baseline_metric = run_metrics[f"baseline_holdout_{metric}"]
 
     lift = challenger_metric - baseline_metric
-    checks = [Check("beats_baseline", lift >= gates.min_lift_over_baseline, lift, gates.min_lift_over_baseline,
-                    f"{metric} {challenger_metric:.4f} vs baseline {baseline_metric:.4f} (lift {lift:+.4f}, "
-                    f"needs >= {gates.min_lift_over_baseline})")]
+    checks = [
+        Check(
+            "beats_baseline",
+            lift >= gates.min_lift_over_baseline,
+            lift,
+            gates.min_lift_over_baseline,
+            f"{metric} {challenger_metric:.4f} vs baseline {baseline_metric:.4f} (lift {lift:+.4f}, "
+            f"needs >= {gates.min_lift_over_baseline})",
+        )
+    ]
     champion_version = alias_version(mlflow_client, name, CHAMPION)
     champion_metric = None
     if champion_version and champion_version != version:
         champion = _scores(f"models:/{name}@{CHAMPION}", holdout, features)
         champion_metric = classification_metrics(y, champion)[metric]
         drop = champion_metric - challenger_metric
-        checks.append(Check("not_worse_than_champion", drop <= gates.max_drop_vs_champion, -drop,
-                            -gates.max_drop_vs_champion,
-                            f"{metric} {challenger_metric:.4f} vs champion v{champion_version} "
-                            f"{champion_metric:.4f} (allowed drop {gates.max_drop_vs_champion})"))
+        checks.append(
+            Check(
+                "not_worse_than_champion",
+                drop <= gates.max_drop_vs_champion,
+                -drop,
+                -gates.max_drop_vs_champion,
+                f"{metric} {challenger_metric:.4f} vs champion v{champion_version} "
+                f"{champion_metric:.4f} (allowed drop {gates.max_drop_vs_champion})",
+            )
+        )
         checks += _segment_checks(spec, holdout, y, challenger, champion)
     else:
         checks.append(Check("not_worse_than_champion", True, None, None, "no champion yet: nothing to compare"))
-    return Verdict(name, version, champion_version if champion_version != version else None,
-                   all(c.passed for c in checks), metric, challenger_metric, baseline_metric, champion_metric,
-                   checks)
+    return Verdict(
+        name,
+        version,
+        champion_version if champion_version != version else None,
+        all(c.passed for c in checks),
+        metric,
+        challenger_metric,
+        baseline_metric,
+        champion_metric,
+        checks,
+    )
 
 
-def _segment_checks(spec: ModelSpec, holdout: pd.DataFrame, y: np.ndarray, challenger: np.ndarray,
-                    champion: np.ndarray) -> list[Check]:
+def _segment_checks(
+    spec: ModelSpec, holdout: pd.DataFrame, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray
+) -> list[Check]:
     table = segment_metrics(holdout, spec.segments, y, {"challenger": challenger, "champion": champion})
     checks = []
     limit = spec.gates.max_segment_drop
@@ -105,9 +127,16 @@ def _segment_checks(spec: ModelSpec, holdout: pd.DataFrame, y: np.ndarray, chall
         drop = row.champion_roc_auc - row.challenger_roc_auc
         if drop != drop:  # NaN: one class only in this segment
             continue
-        checks.append(Check(f"segment:{row.segment}={row.value}", drop <= limit, -drop, -limit,
-                            f"segment {row.segment}={row.value} ({row.rows} rows) ROC AUC "
-                            f"{row.challenger_roc_auc:.4f} vs champion {row.champion_roc_auc:.4f}"))
+        checks.append(
+            Check(
+                f"segment:{row.segment}={row.value}",
+                drop <= limit,
+                -drop,
+                -limit,
+                f"segment {row.segment}={row.value} ({row.rows} rows) ROC AUC "
+                f"{row.challenger_roc_auc:.4f} vs champion {row.champion_roc_auc:.4f}",
+            )
+        )
     return checks
 
 
@@ -116,12 +145,20 @@ def record_verdict(verdict: Verdict, mlflow_client: Any, warehouse: Warehouse, a
     document = asdict(verdict)
     mlflow_client.log_dict(mv.run_id, document, f"gate/verdict-v{verdict.version}.json")
     mlflow_client.set_model_version_tag(verdict.model, verdict.version, BLESSED_TAG, str(verdict.blessed).lower())
-    mlflow_client.set_model_version_tag(verdict.model, verdict.version, GATED_AGAINST_TAG,
-                                        verdict.champion_version or "none")
-    ledger.record(warehouse, ledger.LedgerEntry(
-        verdict.model, verdict.version, "blessed" if verdict.blessed else "rejected", actor, verdict.summary(),
-        json.loads(json.dumps(document, default=str)),
-    ))
+    mlflow_client.set_model_version_tag(
+        verdict.model, verdict.version, GATED_AGAINST_TAG, verdict.champion_version or "none"
+    )
+    ledger.record(
+        warehouse,
+        ledger.LedgerEntry(
+            verdict.model,
+            verdict.version,
+            "blessed" if verdict.blessed else "rejected",
+            actor,
+            verdict.summary(),
+            json.loads(json.dumps(document, default=str)),
+        ),
+    )
     log.info("gate: %s", verdict.summary())
 
 

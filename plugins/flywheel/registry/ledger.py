@@ -36,8 +36,16 @@ def record(warehouse: Warehouse, entry: LedgerEntry) -> str:
     entry_id = uuid.uuid4().hex
     warehouse.execute(
         f"insert into {LEDGER} values (?, ?, ?, ?, ?, ?, ?, ?)",
-        (entry_id, entry.model, entry.version, entry.event, entry.actor, entry.reason,
-         json.dumps(entry.evidence, default=str, sort_keys=True), datetime.now(UTC).replace(tzinfo=None)),
+        (
+            entry_id,
+            entry.model,
+            entry.version,
+            entry.event,
+            entry.actor,
+            entry.reason,
+            json.dumps(entry.evidence, default=str, sort_keys=True),
+            datetime.now(UTC).replace(tzinfo=None),
+        ),
     )
     return entry_id
 

@@ -56,7 +56,8 @@ def promote(
         mlflow_client.set_registered_model_alias(name, CHAMPION, version)
         if alias_version(mlflow_client, name, CHALLENGER) == version:
             mlflow_client.delete_registered_model_alias(name, CHALLENGER)
-        ledger.record(warehouse, ledger.LedgerEntry(
-            name, version, "promoted", actor, reason, {"previous_champion": current}))
+        ledger.record(
+            warehouse, ledger.LedgerEntry(name, version, "promoted", actor, reason, {"previous_champion": current})
+        )
         log.info("%s: @%s moved v%s -> v%s by %s (%s)", name, CHAMPION, current, version, actor, reason)
         return True

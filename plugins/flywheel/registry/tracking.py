@@ -98,13 +98,15 @@ def log_training_run(
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}@{snapshot.last_event}") as run:
         mlflow.set_tags(lineage)
         mlflow.log_params({f"model.{k}": v for k, v in result.best_params.items()})
-        mlflow.log_params({
-            "train_months": f"{split.train_months[0]}..{split.train_months[-1]}",
-            "holdout_months": ",".join(split.holdout_months),
-            "estimator": spec.estimator.class_path,
-            "baseline": f"{spec.baseline.kind}:{spec.baseline.column or ''}",
-            "features": len(features),
-        })
+        mlflow.log_params(
+            {
+                "train_months": f"{split.train_months[0]}..{split.train_months[-1]}",
+                "holdout_months": ",".join(split.holdout_months),
+                "estimator": spec.estimator.class_path,
+                "baseline": f"{spec.baseline.kind}:{spec.baseline.column or ''}",
+                "features": len(features),
+            }
+        )
         mlflow.log_metrics(_metrics(result))
         with tempfile.TemporaryDirectory() as tmp:
             holdout_path = Path(tmp) / "holdout.parquet"

@@ -47,8 +47,11 @@ def build_pipeline(spec: ModelSpec, **params: Any) -> Pipeline:
         encoder = OneHotEncoder(handle_unknown="infrequent_if_exist", min_frequency=est.one_hot_min_frequency)
     preprocess = ColumnTransformer(
         [
-            ("categorical", Pipeline([("fill", SimpleImputer(strategy="constant", fill_value="missing")),
-                                      ("encode", encoder)]), categorical),
+            (
+                "categorical",
+                Pipeline([("fill", SimpleImputer(strategy="constant", fill_value="missing")), ("encode", encoder)]),
+                categorical,
+            ),
             ("numeric", SimpleImputer(strategy="median"), numeric),
         ],
         verbose_feature_names_out=False,

@@ -36,8 +36,12 @@ def segment_metrics(
         values = frame[column].fillna("missing").astype(str).to_numpy()
         for value in sorted(set(values)):
             mask = values == value
-            row: dict[str, object] = {"segment": column, "value": value, "rows": int(mask.sum()),
-                                      "positive_rate": float(y_true[mask].mean())}
+            row: dict[str, object] = {
+                "segment": column,
+                "value": value,
+                "rows": int(mask.sum()),
+                "positive_rate": float(y_true[mask].mean()),
+            }
             for name, score in scores.items():
                 m = classification_metrics(y_true[mask], score[mask])
                 row[f"{name}_roc_auc"] = m["roc_auc"]

@@ -64,20 +64,23 @@ def fit_model(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
         cv_score=cv_score,
         holdout_metrics=classification_metrics(y_holdout, score),
         baseline_metrics=classification_metrics(y_holdout, baseline_score),
-        segments=segment_metrics(split.holdout, spec.segments, y_holdout,
-                                 {"model": score, "baseline": baseline_score}),
+        segments=segment_metrics(split.holdout, spec.segments, y_holdout, {"model": score, "baseline": baseline_score}),
         business=BusinessOutcome.of(y_holdout, score, float(tuned.best_threshold_), spec.business),
-        baseline_business=BusinessOutcome.of(y_holdout, baseline_score, float(baseline.best_threshold_),
-                                             spec.business),
+        baseline_business=BusinessOutcome.of(y_holdout, baseline_score, float(baseline.best_threshold_), spec.business),
         holdout_scores=score,
         seconds=time.monotonic() - started,
     )
     log.info(
         "%s: holdout ROC AUC %.4f (baseline %.4f), threshold %.3f, value per 1,000 bookings %.0f %s "
         "(baseline %.0f), %.0f s",
-        spec.name, result.holdout_metrics["roc_auc"], result.baseline_metrics["roc_auc"],
-        result.business.threshold, result.business.value_per_1000, spec.business.currency,
-        result.baseline_business.value_per_1000, result.seconds,
+        spec.name,
+        result.holdout_metrics["roc_auc"],
+        result.baseline_metrics["roc_auc"],
+        result.business.threshold,
+        result.business.value_per_1000,
+        spec.business.currency,
+        result.baseline_business.value_per_1000,
+        result.seconds,
     )
     return result
 
@@ -87,8 +90,13 @@ def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: pd.Series) ->
     if not space:
         return {}, float("nan")
     total = min(spec.estimator.search_iterations, int(np.prod([len(v) for v in space.values()])))
-    log.info("%s: random search, %d candidates x %d time-ordered folds (%s)", spec.name, total, len(split.folds),
-             "; ".join(f"fit {f[0]}..{f[-1]} -> validate {v[0]}..{v[-1]}" for f, v in split.fold_months))
+    log.info(
+        "%s: random search, %d candidates x %d time-ordered folds (%s)",
+        spec.name,
+        total,
+        len(split.folds),
+        "; ".join(f"fit {f[0]}..{f[-1]} -> validate {v[0]}..{v[-1]}" for f, v in split.fold_months),
+    )
     search = RandomizedSearchCV(
         build_pipeline(spec),
         space,

@@ -16,12 +16,16 @@ def _fmt(value: float) -> str:
 
 
 def _segments_table(segments: pd.DataFrame, min_rows: int) -> list[str]:
-    lines = ["| segment | value | rows | positive rate | model ROC AUC | baseline ROC AUC |",
-             "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines = [
+        "| segment | value | rows | positive rate | model ROC AUC | baseline ROC AUC |",
+        "| --- | --- | ---: | ---: | ---: | ---: |",
+    ]
     for row in segments.itertuples(index=False):
         note = "" if row.rows >= min_rows else " (small)"
-        lines.append(f"| {row.segment} | {row.value}{note} | {row.rows} | {row.positive_rate:.3f} | "
-                     f"{_fmt(row.model_roc_auc)} | {_fmt(row.baseline_roc_auc)} |")
+        lines.append(
+            f"| {row.segment} | {row.value}{note} | {row.rows} | {row.positive_rate:.3f} | "
+            f"{_fmt(row.model_roc_auc)} | {_fmt(row.baseline_roc_auc)} |"
+        )
     return lines
 
 
@@ -39,10 +43,11 @@ def render_model_card(
         f"- Source: `marts.{spec.source.mart}`, one row per `{spec.source.id_column}`, label "
         f"`{spec.source.target_column}`, event time `{spec.source.event_time_column}`.",
         f"- Snapshot: {len(snapshot.frame):,} labelled rows, {snapshot.first_event} .. {snapshot.last_event}, "
-        f"sha256 `{snapshot.sha256[:16]}`; quarantined batches excluded: {', '.join(snapshot.excluded_batches) or 'none'}.",
+        f"sha256 `{snapshot.sha256[:16]}`; quarantined batches excluded: "
+        f"{', '.join(snapshot.excluded_batches) or 'none'}.",
         f"- Training window: {split.train_months[0]} .. {split.train_months[-1]} ({len(split.train):,} rows); "
         f"holdout (most recent labelled window): {', '.join(split.holdout_months)} ({len(split.holdout):,} rows).",
-        f"- Search folds (expanding window): "
+        "- Search folds (expanding window): "
         + "; ".join(f"fit {f[0]}..{f[-1]} -> validate {v[0]}..{v[-1]}" for f, v in split.fold_months),
         "",
         "## Features",

@@ -6,7 +6,6 @@ import json
 
 import pandas as pd
 import pytest
-
 from flywheel.data.validation import PartitionValidationError, quarantined_batches, validate_new_partitions
 from flywheel.data.warehouse import DuckDBWarehouse
 from flywheel.settings import get_settings
@@ -14,22 +13,24 @@ from flywheel.storage import LocalStore
 
 
 def _partition(batch: str, rows: int = 150, **overrides) -> pd.DataFrame:
-    frame = pd.DataFrame({
-        "booking_key": [f"{batch}-{i}" for i in range(rows)],
-        "batch_id": batch,
-        "arrival_date": pd.Timestamp("2016-01-15"),
-        "hotel": "City Hotel",
-        "lead_time": 10,
-        "arrival_month": 1,
-        "stays_in_weekend_nights": 1,
-        "stays_in_week_nights": 2,
-        "adults": 2,
-        "market_segment": "Online TA",
-        "deposit_type": "No Deposit",
-        "customer_type": "Transient",
-        "adr": 90.0,
-        "is_canceled": [i % 3 == 0 for i in range(rows)],
-    })
+    frame = pd.DataFrame(
+        {
+            "booking_key": [f"{batch}-{i}" for i in range(rows)],
+            "batch_id": batch,
+            "arrival_date": pd.Timestamp("2016-01-15"),
+            "hotel": "City Hotel",
+            "lead_time": 10,
+            "arrival_month": 1,
+            "stays_in_weekend_nights": 1,
+            "stays_in_week_nights": 2,
+            "adults": 2,
+            "market_segment": "Online TA",
+            "deposit_type": "No Deposit",
+            "customer_type": "Transient",
+            "adr": 90.0,
+            "is_canceled": [i % 3 == 0 for i in range(rows)],
+        }
+    )
     frame["is_canceled"] = frame["is_canceled"].astype(int)
     for column, value in overrides.items():
         frame.loc[:4, column] = value
@@ -47,7 +48,8 @@ def test_bad_partition_is_quarantined_with_a_readable_result(tmp_path):
         con.execute("create table marts.ml_booking_features as select * from mart")
     reports, quarantine = LocalStore(str(tmp_path / "reports")), LocalStore(str(tmp_path / "quarantine"))
     run = lambda key: validate_new_partitions(  # noqa: E731
-        "ml_booking_features", warehouse, get_settings().expectations_dir, reports, quarantine, key)
+        "ml_booking_features", warehouse, get_settings().expectations_dir, reports, quarantine, key
+    )
 
     with pytest.raises(PartitionValidationError) as caught:
         run("transform/run-1")

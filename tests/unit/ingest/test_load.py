@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-
 from flywheel.data.warehouse import DuckDBWarehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
@@ -72,8 +71,10 @@ def test_bad_files_are_quarantined_and_good_ones_load(env, project_dir):
     header, *rows = good.splitlines()
     columns = header.split(",")
     drop = columns.index("country")
-    missing_column = "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != drop)
-                               for line in [header, *rows[:20]]) + "\n"
+    missing_column = (
+        "\n".join(",".join(c for i, c in enumerate(line.split(",")) if i != drop) for line in [header, *rows[:20]])
+        + "\n"
+    )
     fields = rows[0].split(",")
     fields[columns.index("adr")] = "expensive"
     text_in_number = "\n".join([header, ",".join(fields), *rows[1:20]]) + "\n"
@@ -85,12 +86,15 @@ def test_bad_files_are_quarantined_and_good_ones_load(env, project_dir):
 
     status = {o.batch_id: o.status for o in report.outcomes}
     assert status == {
-        "hotel_bookings_2015-07": "loaded", "hotel_bookings_2015-08": "loaded",
-        "hotel_bookings_2099-01": "quarantined", "hotel_bookings_2099-02": "quarantined",
+        "hotel_bookings_2015-07": "loaded",
+        "hotel_bookings_2015-08": "loaded",
+        "hotel_bookings_2099-01": "quarantined",
+        "hotel_bookings_2099-02": "quarantined",
         "hotel_bookings_2099-03": "quarantined",
     }
     assert warehouse.fetch_all("select count(distinct _batch_id), count(*) from raw.hotel_bookings") == [
-        (2, 2776 + 3889)]
+        (2, 2776 + 3889)
+    ]
     reasons = {}
     for name in stores["quarantine"].list("*/reason.json"):
         reason = json.loads(stores["quarantine"].read_bytes(name))

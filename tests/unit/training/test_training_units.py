@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-
 from flywheel.settings import get_settings
 from flywheel.specs import load_spec
 from flywheel.training.dataset import Snapshot, time_split
@@ -62,4 +61,5 @@ def test_one_rule_baseline_learns_per_value_rates_and_falls_back_to_the_prior():
 
 def test_value_matrix():
     assert business_value(np.array([1, 0, 1, 0]), np.array([1, 1, 0, 0]), SPEC.business) == pytest.approx(
-        SPEC.business.value_true_positive - SPEC.business.cost_false_positive)
+        SPEC.business.value_true_positive - SPEC.business.cost_false_positive
+    )
