@@ -75,8 +75,13 @@ class Settings(BaseSettings):
         return self.project_dir / "dbt_project"
 
     @property
+    def dbt_target_path(self) -> Path:
+        """Where `flywheel init` parses the dbt project to (local state, not the project folder)."""
+        return self.home / "dbt_target"
+
+    @property
     def dbt_manifest_path(self) -> Path:
-        return self.dbt_project_dir / "target" / "manifest.json"
+        return self.dbt_target_path / "manifest.json"
 
     @property
     def models_dir(self) -> Path:
@@ -99,7 +104,7 @@ class Settings(BaseSettings):
         """Variables read by ``dbt_project/profiles.yml`` for the current warehouse."""
         # The target itself is passed on dbt's command line (Cosmos: ProfileConfig.target_name), not exported:
         # FLYWHEEL_DBT_TARGET is the user's setting, and exporting a derived value would feed it back.
-        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False"}
+        env = {"DBT_SEND_ANONYMOUS_USAGE_STATS": "False", "DBT_LOG_PATH": str(self.home / "dbt_logs")}
         if self.warehouse_is_duckdb:
             env["FLYWHEEL_DUCKDB_PATH"] = str(self.duckdb_path)
             return env

@@ -17,7 +17,7 @@ from flywheel.storage import LocalStore
 
 from tests.helpers import fresh_postgres_database
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
 MONTHS = ("2016-01", "2016-02")
 ROWS = 2248 + 3891
@@ -34,7 +34,8 @@ def _load_raw(settings: Settings, tmp_path: Path) -> None:
 def _dbt_build(settings: Settings) -> str:
     env = {**os.environ, **settings.dbt_env()}
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "build", "--target", settings.dbt_target],
+        [str(Path(sys.executable).parent / "dbt"), "build", "--target", settings.dbt_target,
+         "--target-path", str(settings.home / "dbt_target")],
         cwd=settings.dbt_project_dir,
         capture_output=True,
         text=True,
