@@ -134,6 +134,9 @@ class Settings(BaseSettings):
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
             "GX_ANALYTICS_ENABLED": "False",
             "DO_NOT_TRACK": "true",
+            # DuckDB allows one writing process per file: under `airflow standalone` (LocalExecutor) tasks must
+            # not overlap. dag.test() runs tasks one by one anyway; production uses Postgres and real parallelism.
+            **({"AIRFLOW__CORE__PARALLELISM": "1"} if self.warehouse_is_duckdb else {}),
             **self.dbt_env(),
         }
 
