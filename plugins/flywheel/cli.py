@@ -49,8 +49,11 @@ def init() -> None:
     settings = _settings()
     bin_dir = Path(sys.executable).parent
     _run_tool([str(bin_dir / "airflow"), "db", "migrate"], settings.project_dir, "Airflow metadata database")
-    _run_tool([str(bin_dir / "dbt"), "parse", "--quiet", "--target-path", str(settings.dbt_target_path)],
-              settings.dbt_project_dir, "dbt parse (manifest)")
+    _run_tool(
+        [str(bin_dir / "dbt"), "parse", "--quiet", "--target-path", str(settings.dbt_target_path)],
+        settings.dbt_project_dir,
+        "dbt parse (manifest)",
+    )
     console.print(f"Local state lives in {settings.home}")
 
 

@@ -5,6 +5,8 @@ ingest ──raw.<table>──> transform ──marts.<mart> (validated)──> 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from airflow.sdk import Asset
 
 
@@ -12,6 +14,13 @@ def raw_table(qualified_table: str) -> Asset:
     """A raw table got new rows (emitted by ``ingest``)."""
     schema, table = qualified_table.split(".", 1)
     return Asset(name=qualified_table, uri=f"flywheel://warehouse/{schema}/{table}", group="raw")
+
+
+def raw_tables(dbt_project_dir: Path) -> list[Asset]:
+    """One Asset per raw table with a landing contract in the dbt sources."""
+    from flywheel.ingest.contract import load_contracts
+
+    return [raw_table(c.qualified_table) for c in load_contracts(dbt_project_dir)]
 
 
 def validated_mart(mart: str) -> Asset:

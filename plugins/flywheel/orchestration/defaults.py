@@ -1,8 +1,11 @@
-"""Defaults shared by every Flywheel DAG."""
+"""What every Flywheel DAG shares: start date, retries, one run at a time, tags and docs."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG
 
 START_DATE = datetime(2026, 1, 1)
 
@@ -11,3 +14,17 @@ DEFAULT_ARGS = {
     "retries": 1,
     "retry_delay": timedelta(seconds=30),
 }
+
+
+def flywheel_dag(dag_id: str, *, schedule: Any, doc_md: str, tags: list[str]) -> DAG:
+    """A DAG with Flywheel's defaults; use it as a context manager like ``DAG``."""
+    return DAG(
+        dag_id,
+        schedule=schedule,
+        start_date=START_DATE,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        doc_md=doc_md,
+        tags=["flywheel", *tags],
+    )

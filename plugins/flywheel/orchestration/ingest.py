@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from flywheel.ingest.contract import load_contracts
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import DEFAULT_ARGS, START_DATE
+from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.settings import get_settings
 
 DOC = """
@@ -17,18 +16,8 @@ Good files load even when others are quarantined; `check_quarantine` then fails 
 
 
 def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -> DAG:
-    settings = get_settings()
-    raw_assets = [assets.raw_table(c.qualified_table) for c in load_contracts(settings.dbt_project_dir)]
-    with DAG(
-        dag_id,
-        schedule=schedule,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        doc_md=DOC,
-        tags=["flywheel", "ingest"],
-    ) as dag:
+    raw_assets = assets.raw_tables(get_settings().dbt_project_dir)
+    with flywheel_dag(dag_id, schedule=schedule, doc_md=DOC, tags=["ingest"]) as dag:
 
         @task
         def ingest_landing_files() -> dict[str, list[dict[str, object]]]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, task
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import DEFAULT_ARGS, START_DATE
+from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.specs import ModelSpec
 
 
@@ -16,16 +16,8 @@ def build_train_dag(spec: ModelSpec) -> DAG:
         "MLflow with its model card and lineage, registers it as `@challenger`, gates it against `@champion` and "
         "the baseline, and makes the first blessed version `@champion`. Same spec + same data = no new version."
     )
-    with DAG(
-        f"train__{name}",
-        schedule=[assets.validated_mart(spec.source.mart)],
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        doc_md=doc,
-        tags=["flywheel", "train", name],
-    ) as dag:
+    schedule = [assets.validated_mart(spec.source.mart)]
+    with flywheel_dag(f"train__{name}", schedule=schedule, doc_md=doc, tags=["train", name]) as dag:
 
         @task
         def train_model() -> str:

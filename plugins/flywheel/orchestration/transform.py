@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from airflow.sdk import DAG, task
 
-from flywheel.ingest.contract import load_contracts
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import DEFAULT_ARGS, START_DATE
+from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.settings import Settings, get_settings
 
 DOC = """
@@ -51,20 +50,11 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
     from flywheel.jobs.validate import suites
 
     settings = get_settings()
-    raw_assets = [assets.raw_table(c.qualified_table) for c in load_contracts(settings.dbt_project_dir)]
+    raw_assets = assets.raw_tables(settings.dbt_project_dir)
     schedule = raw_assets[0]
     for asset in raw_assets[1:]:
         schedule = schedule | asset  # any raw table with new rows
-    with DAG(
-        dag_id,
-        schedule=schedule,
-        start_date=START_DATE,
-        catchup=False,
-        max_active_runs=1,
-        default_args=DEFAULT_ARGS,
-        doc_md=DOC,
-        tags=["flywheel", "dbt", "validation"],
-    ) as dag:
+    with flywheel_dag(dag_id, schedule=schedule, doc_md=DOC, tags=["dbt", "validation"]) as dag:
         dbt = dbt_task_group(settings)
         for mart in suites(settings):
             # No retries: validation is deterministic, and a retry of a failed run must fail the same way.
