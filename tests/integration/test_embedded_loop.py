@@ -88,12 +88,36 @@ def test_loop_trains_a_champion_and_reruns_change_nothing(run):
     events = warehouse.fetch_all("select event, version from ops.model_ledger order by recorded_at")
     assert events == [("blessed", "1"), ("promoted", "1")]
 
+    _behaves_like_a_cancellation_model(client, champion.run_id)
+
     before = _fingerprint(settings)
     replay_months("2015-07", "2016-06")  # the same files land again
     again = {d: run(d) for d in ("ingest", "transform", f"train__{MODEL}")}
     assert {d: o.state for d, o in again.items()} == dict.fromkeys(again, "success")
     assert again["ingest"].task_states["publish_new_rows"] == "skipped"
     assert _fingerprint(settings) == before
+
+
+def _behaves_like_a_cancellation_model(client, run_id: str) -> None:
+    """Behavioural checks on the champion (after Made-With-ML): directional and invariance."""
+    import mlflow
+    import pandas as pd
+
+    model = mlflow.sklearn.load_model(f"models:/{MODEL}@{register.CHAMPION}")
+    holdout = pd.read_parquet(client.download_artifacts(run_id, tracking.HOLDOUT_ARTIFACT, str(get_settings().home)))
+    sample = holdout[holdout["deposit_type"] == "No Deposit"].head(500).drop(columns=["booking_key", "is_canceled"])
+    score = model.predict_proba(sample)[:, 1]
+    # Directional: a non-refundable deposit is the strongest cancellation signal in this data.
+    non_refund = model.predict_proba(sample.assign(deposit_type="Non Refund"))[:, 1]
+    assert (non_refund >= score).mean() > 0.8
+    # Directional on average: guests who asked for special requests cancel less.
+    assert model.predict_proba(sample.assign(total_of_special_requests=3))[:, 1].mean() < score.mean()
+    # Invariance: a booking's score does not depend on the other rows of the request.
+    reversed_scores = model.predict_proba(sample.iloc[::-1])[:, 1][::-1]
+    assert reversed_scores == pytest.approx(score)
+    # Unseen categories and missing values are scored, not refused.
+    odd = sample.head(3).assign(country_code=["XXX", None, "ATA"], agent=["99999", "none", None])
+    assert model.predict_proba(odd).shape == (3, 2)
 
 
 def test_bad_files_are_quarantined_good_ones_load_and_bad_partitions_never_train(run):

@@ -38,6 +38,7 @@ def train(name: str, settings: Settings | None = None) -> str:
     if existing:
         log.info("%s: snapshot %s already trained by run %s: nothing to do", name, snapshot.sha256[:12], existing)
         return existing
+    tracking.fail_unfinished_runs(mlflow_client, experiment_id, key)
     split = time_split(snapshot, spec)
     result = fit_model(spec, split)
     return tracking.log_training_run(

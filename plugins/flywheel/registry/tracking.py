@@ -49,6 +49,17 @@ def find_training_run(mlflow_client: Any, experiment_id: str, key: str) -> str |
     return runs[0].info.run_id if runs else None
 
 
+def fail_unfinished_runs(mlflow_client: Any, experiment_id: str, key: str) -> None:
+    """Mark runs of this training that never finished (a killed task) as FAILED, so none looks in progress."""
+    runs = mlflow_client.search_runs(
+        [experiment_id],
+        filter_string=f"tags.`flywheel.training_key` = '{key}' and attributes.status = 'RUNNING'",
+    )
+    for run in runs:
+        log.warning("run %s of this training never finished (killed?): marking it FAILED", run.info.run_id)
+        mlflow_client.set_terminated(run.info.run_id, status="FAILED")
+
+
 def _trusted_types(model: Any) -> list[str]:
     """skops refuses types it does not know; trust only scikit-learn's and NumPy's own (and functools.partial,
     which scikit-learn's fitted estimators hold), fail on anything else."""
