@@ -136,6 +136,24 @@ def status(
 
 
 @app.command()
+def serve(
+    model: Annotated[str, typer.Argument(help="model name (models/<name>.yaml)")] = "hotel_cancellation",
+    host: Annotated[str, typer.Option()] = "127.0.0.1",
+    port: Annotated[int, typer.Option()] = 8000,
+) -> None:
+    """The prediction service: @champion and @challenger of MODEL behind POST /predict."""
+    import uvicorn
+
+    from flywheel.serving.app import create_app
+    from flywheel.specs import load_spec
+
+    settings = _settings()
+    logging.getLogger("flywheel").setLevel(logging.INFO)
+    app_ = create_app(load_spec(settings.models_dir / f"{model}.yaml"), settings)
+    uvicorn.run(app_, host=host, port=port, log_level="info")
+
+
+@app.command()
 def env() -> None:
     """Print the environment of the embedded mode, for `eval "$(flywheel env)"` before `airflow ...` or `dbt ...`."""
     settings = _settings()

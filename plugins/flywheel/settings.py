@@ -33,6 +33,7 @@ class Settings(BaseSettings):
     archive_uri: str = ""
     quarantine_uri: str = ""
     reports_uri: str = ""
+    predictions_uri: str = Field(default="", description="where the prediction service drops its log files")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto)")
 
     # The warehouse dbt builds and Flywheel reads: duckdb:///path/file.duckdb or postgresql://user:pw@host/db.
@@ -42,6 +43,13 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = ""
     mlflow_artifacts_uri: str = ""
 
+    # The prediction service (flywheel serve).
+    serve_token: str | None = Field(default=None, description="bearer token required on /predict when set")
+    serve_max_body_bytes: int = 1_000_000
+    serve_rate_limit_per_minute: int = 6000
+    serve_timeout_seconds: float = 5.0
+    serve_refresh_seconds: float = 5.0
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         home = self.home
@@ -50,6 +58,7 @@ class Settings(BaseSettings):
             "archive_uri": str(home / "archive"),
             "quarantine_uri": str(home / "quarantine"),
             "reports_uri": str(home / "reports"),
+            "predictions_uri": str(home / "predictions"),
             "warehouse_url": f"duckdb:///{home / 'warehouse.duckdb'}",
             "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}",
             "mlflow_artifacts_uri": str(home / "mlartifacts"),

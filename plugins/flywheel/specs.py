@@ -87,6 +87,42 @@ class BusinessSpec(_Strict):
     rationale: str = ""
 
 
+class ServingSpec(_Strict):
+    """The prediction service's input contract for this model."""
+
+    nullable: tuple[str, ...] = Field(default=(), description="features a request may leave null")
+    max_records_per_request: int = Field(default=1000, ge=1)
+
+
+class CanarySpec(_Strict):
+    """How a blessed challenger earns @champion on live traffic.
+
+    At each step the challenger gets ``steps[i]`` % of entities (by a stable hash of the entity id). A step passes
+    when both arms have ``min_labelled_per_arm`` label-joined predictions, ``min_bake_minutes`` have passed, and the
+    bootstrap interval of (challenger - champion) on the metric lies above ``-max_metric_drop`` with no worse error
+    rate or p95 latency. It fails (rollback) when the interval lies wholly below ``-max_metric_drop`` or errors or
+    latency are worse. Otherwise it waits, until ``deadline_hours`` after the canary started: then it rolls back.
+    Passing the last step promotes.
+    """
+
+    steps: tuple[float, ...] = Field(min_length=1, description="challenger traffic share per step, in %")
+    min_labelled_per_arm: int = Field(ge=10)
+    min_bake_minutes: float = Field(ge=0)
+    deadline_hours: float = Field(gt=0)
+    max_metric_drop: float = Field(ge=0)
+    confidence: float = Field(default=0.95, gt=0.5, lt=1)
+    bootstrap_resamples: int = Field(default=1000, ge=100)
+    max_error_rate_increase: float = Field(default=0.01, ge=0)
+    max_p95_latency_ratio: float = Field(default=2.0, ge=1)
+    min_requests_for_latency: int = Field(default=200, ge=1)
+
+    @model_validator(mode="after")
+    def _increasing_steps_below_100(self) -> CanarySpec:
+        if list(self.steps) != sorted(set(self.steps)) or not all(0 < s < 100 for s in self.steps):
+            raise ValueError("canary steps must be increasing shares between 0 and 100 (promotion is the 100 %)")
+        return self
+
+
 class ModelSpec(_Strict):
     name: str
     description: str = ""
@@ -99,6 +135,8 @@ class ModelSpec(_Strict):
     baseline: BaselineSpec
     gates: GateSpec
     business: BusinessSpec
+    serving: ServingSpec = ServingSpec()
+    canary: CanarySpec
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> ModelSpec:
@@ -111,6 +149,9 @@ class ModelSpec(_Strict):
             raise ValueError(f"features listed twice: {sorted(duplicated)}")
         if self.baseline.column and self.baseline.column not in self.features.categorical:
             raise ValueError(f"baseline column {self.baseline.column!r} must be a categorical feature")
+        unknown = set(self.serving.nullable) - set(self.features.all)
+        if unknown:
+            raise ValueError(f"serving.nullable names columns that are not features: {sorted(unknown)}")
         return self
 
     @property

@@ -1,0 +1,50 @@
+"""A canary's state, kept as tags on the challenger's model version: the registry is the one place the prediction
+service and the canary DAG both read. History (every decision and its evidence) is in the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+PREFIX = "flywheel.canary_"
+
+
+@dataclass(frozen=True)
+class CanaryState:
+    version: str | None
+    status: str  # none | running | promoted | rolled_back
+    step: int  # index into the spec's canary steps
+    share: float  # 0..1 of entities routed to the challenger
+    started_at: str | None = None
+    step_started_at: str | None = None
+    champion: str | None = None  # the champion version the evidence is gathered against
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+
+def now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def read(mlflow_client: Any, name: str, version: str | None) -> CanaryState:
+    if version is None:
+        return CanaryState(None, "none", 0, 0.0)
+    tags = mlflow_client.get_model_version(name, version).tags
+    status = tags.get(f"{PREFIX}status", "none")
+    return CanaryState(
+        version=version,
+        status=status,
+        step=int(tags.get(f"{PREFIX}step", 0)),
+        share=float(tags.get(f"{PREFIX}share", 0.0)) if status == "running" else 0.0,
+        started_at=tags.get(f"{PREFIX}started_at"),
+        step_started_at=tags.get(f"{PREFIX}step_started_at"),
+        champion=tags.get(f"{PREFIX}champion"),
+    )
+
+
+def write(mlflow_client: Any, name: str, version: str, **fields: Any) -> None:
+    for key, value in fields.items():
+        mlflow_client.set_model_version_tag(name, version, f"{PREFIX}{key}", str(value))

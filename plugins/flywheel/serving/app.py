@@ -1,0 +1,256 @@
+"""The prediction service: FastAPI, champion/challenger routing, prediction log, Prometheus metrics.
+
+Run it with ``flywheel serve <model>``. No ``from __future__ import annotations`` here: FastAPI reads the
+request model (generated from the spec at start-up) from the endpoint's real annotations.
+"""
+
+import asyncio
+import logging
+import math
+import time
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi.concurrency import run_in_threadpool
+from fastapi.exceptions import RequestValidationError
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+
+from flywheel.serving.guards import BodySizeLimit, RateLimiter, token_matches
+from flywheel.serving.models import LoadedModel, ModelPool, Routing
+from flywheel.serving.prediction_log import PredictionLogWriter
+from flywheel.serving.routing import CHAMPION_ARM, arm_for
+from flywheel.serving.schema import Prediction, PredictResponse, request_model
+from flywheel.settings import Settings
+from flywheel.specs import ModelSpec
+from flywheel.storage import open_store
+
+log = logging.getLogger(__name__)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        labels = ["model", "version", "arm"]
+        self.predictions = Counter("flywheel_predictions", "Records scored", labels, registry=self.registry)
+        self.errors = Counter(
+            "flywheel_prediction_errors", "Records a model failed to score", labels, registry=self.registry
+        )
+        self.latency = Histogram(
+            "flywheel_model_latency_seconds",
+            "Model time per request and arm",
+            labels,
+            registry=self.registry,
+            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+        )
+        self.requests = Counter(
+            "flywheel_http_requests", "HTTP requests by path and status", ["path", "status"], registry=self.registry
+        )
+
+
+def _score(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[int]]:
+    scores = loaded.model.predict_proba(frame)[:, 1]
+    decisions = loaded.model.predict(frame)
+    return [float(s) for s in scores], [int(d) for d in decisions]
+
+
+class Predictor:
+    """Scores a request's records, each with the arm its entity id routes to."""
+
+    def __init__(self, spec: ModelSpec, pool: ModelPool, writer: PredictionLogWriter | None, metrics: Metrics):
+        self.spec, self.pool, self.writer, self.metrics = spec, pool, writer, metrics
+
+    def predict(self, records: list[dict[str, Any]], request_id: str) -> list[Prediction]:
+        routing = self.pool.routing  # one snapshot for the whole request
+        if routing.champion is None:
+            raise HTTPException(503, "no @champion is loaded yet; see /ready")
+        by_arm: dict[str, list[int]] = {}
+        for i, record in enumerate(records):
+            by_arm.setdefault(arm_for(self.spec.name, record["entity_id"], routing.challenger_share), []).append(i)
+        answers: list[Prediction | None] = [None] * len(records)
+        log_rows: list[dict[str, Any]] = []
+        for arm, indices in sorted(by_arm.items()):
+            self._score_arm(routing, arm, [records[i] for i in indices], indices, answers, log_rows, request_id)
+        if self.writer:
+            self.writer.log(log_rows)
+        return [a for a in answers if a is not None]
+
+    def _score_arm(
+        self,
+        routing: Routing,
+        arm: str,
+        records: list[dict[str, Any]],
+        indices: list[int],
+        answers: list[Prediction | None],
+        log_rows: list[dict[str, Any]],
+        request_id: str,
+    ) -> None:
+        loaded, alias = routing.model_for(arm)
+        frame = pd.DataFrame(records)[self.spec.features.all]
+        started = time.perf_counter()
+        try:
+            scores, decisions = _score(loaded, frame)
+        except Exception:
+            self.metrics.errors.labels(loaded.name, loaded.version, alias).inc(len(records))
+            log_rows += self._log_rows(
+                records, loaded, alias, [None] * len(records), [None] * len(records), 0.0, "error", request_id
+            )
+            if alias == CHAMPION_ARM or routing.champion is None:
+                raise
+            # The challenger failed: the champion answers, and the error counts against the challenger's canary.
+            log.exception(
+                "%s v%s failed on %d records; the champion answers", loaded.name, loaded.version, len(records)
+            )
+            loaded, alias = routing.champion, CHAMPION_ARM
+            started = time.perf_counter()
+            scores, decisions = _score(loaded, frame)
+        seconds = time.perf_counter() - started
+        self.metrics.latency.labels(loaded.name, loaded.version, alias).observe(seconds)
+        self.metrics.predictions.labels(loaded.name, loaded.version, alias).inc(len(records))
+        log_rows += self._log_rows(records, loaded, alias, scores, decisions, seconds * 1000, "ok", request_id)
+        for i, record, score, decision in zip(indices, records, scores, decisions, strict=True):
+            answers[i] = Prediction(
+                entity_id=record["entity_id"],
+                score=score,
+                decision=decision,
+                model=loaded.name,
+                version=loaded.version,
+                alias=alias,
+            )
+
+    def _log_rows(
+        self,
+        records: list[dict[str, Any]],
+        loaded: LoadedModel,
+        alias: str,
+        scores: list[Any],
+        decisions: list[Any],
+        latency_ms: float,
+        status: str,
+        request_id: str,
+    ) -> list[dict[str, Any]]:
+        import json
+
+        now = datetime.now(UTC).replace(tzinfo=None)
+        features = self.spec.features.all
+        return [
+            {
+                "request_id": request_id,
+                "entity_id": r["entity_id"],
+                "model": loaded.name,
+                "version": loaded.version,
+                "arm": alias,
+                "score": s,
+                "decision": d,
+                "latency_ms": latency_ms,
+                "status": status,
+                "source": "api",
+                "predicted_at": now,
+                "features": json.dumps({f: r.get(f) for f in features}),
+            }
+            for r, s, d in zip(records, scores, decisions, strict=True)
+        ]
+
+
+def _install_guards(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """413 for big bodies, 401 without the token, 429 over the rate, 422 that never fails to serialise."""
+    limiter = RateLimiter(settings.serve_rate_limit_per_minute)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.serve_max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default handler echoes the offending input, and a NaN or inf cannot be written as JSON.
+        return _json(422, {"detail": _json_safe(exc.errors())})
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        if request.url.path == "/predict":
+            client = request.headers.get("authorization") or (request.client.host if request.client else "?")
+            if settings.serve_token and not token_matches(request.headers.get("authorization"), settings.serve_token):
+                response: Response = _json(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            else:
+                allowed, wait = limiter.allow(client)
+                response = (
+                    await call_next(request)
+                    if allowed
+                    else _json(429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait)))})
+                )
+        else:
+            response = await call_next(request)
+        metrics.requests.labels(request.url.path, str(response.status_code)).inc()
+        return response
+
+
+def create_app(
+    spec: ModelSpec, settings: Settings, pool: ModelPool | None = None, writer: PredictionLogWriter | None = None
+) -> FastAPI:
+    pool = pool or ModelPool(spec.name, settings)
+    writer = writer or PredictionLogWriter(open_store(settings.predictions_uri, settings.s3_endpoint_url), spec.name)
+    metrics = Metrics()
+    predictor = Predictor(spec, pool, writer, metrics)
+    RequestModel = request_model(spec)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        await run_in_threadpool(pool.start)
+        writer.start()
+        yield
+        pool.stop()
+        writer.stop()
+
+    app = FastAPI(title=f"Flywheel prediction service: {spec.name}", lifespan=lifespan, description=spec.description)
+    _install_guards(app, settings, metrics)
+
+    @app.post("/predict", response_model=PredictResponse, responses={401: {}, 413: {}, 429: {}, 503: {}, 504: {}})
+    async def predict(payload: RequestModel) -> PredictResponse:  # type: ignore[valid-type]
+        request_id = uuid.uuid4().hex
+        records = [r.model_dump() for r in payload.records]  # type: ignore[attr-defined]
+        try:
+            predictions = await asyncio.wait_for(
+                run_in_threadpool(predictor.predict, records, request_id), timeout=settings.serve_timeout_seconds
+            )
+        except TimeoutError as exc:
+            raise HTTPException(504, f"scoring took over {settings.serve_timeout_seconds} s") from exc
+        return PredictResponse(request_id=request_id, predictions=predictions)
+
+    @app.get("/health")
+    def health() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/ready", responses={503: {}})
+    def ready() -> Response:
+        routing = pool.routing
+        body = {
+            "model": spec.name,
+            "champion": routing.champion.version if routing.champion else None,
+            "challenger": routing.challenger.version if routing.challenger else None,
+            "challenger_share": routing.challenger_share,
+            "registry_error": pool.last_refresh_error,
+        }
+        return _json(200 if routing.champion else 503, body)
+
+    @app.get("/metrics")
+    def prometheus() -> Response:
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    return app
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items() if k != "ctx"}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"detail": detail} if isinstance(detail, str) else detail, status, headers=headers)

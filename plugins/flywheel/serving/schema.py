@@ -1,0 +1,59 @@
+"""The request schema of a model, generated from its spec: typed fields, unknown fields rejected, no NaN or inf."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
+
+from flywheel.specs import ModelSpec
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ValueError("must be a finite number")
+    return value
+
+
+def record_model(spec: ModelSpec) -> type[BaseModel]:
+    """One record: ``entity_id`` plus every feature; nullable only where the spec says so."""
+    fields: dict[str, Any] = {"entity_id": (str, Field(min_length=1, max_length=200))}
+    for name in spec.features.numeric:
+        kind = float | None if name in spec.serving.nullable else float
+        fields[name] = (kind, Field(default=None) if name in spec.serving.nullable else ...)
+    for name in spec.features.categorical:
+        kind = str | None if name in spec.serving.nullable else str
+        fields[name] = (
+            kind,
+            Field(default=None, max_length=200) if name in spec.serving.nullable else Field(max_length=200),
+        )
+    validators = {"finite": field_validator(*spec.features.numeric)(_finite)}
+    return create_model(f"{spec.name}_record", __base__=_Record, __validators__=validators, **fields)
+
+
+def request_model(spec: ModelSpec) -> type[BaseModel]:
+    record = record_model(spec)
+    return create_model(
+        f"{spec.name}_request",
+        __config__=ConfigDict(extra="forbid"),
+        records=(list[record], Field(min_length=1, max_length=spec.serving.max_records_per_request)),  # type: ignore[valid-type]
+    )
+
+
+class Prediction(BaseModel):
+    entity_id: str
+    score: float = Field(description="probability of the positive class")
+    decision: int = Field(description="1 when score >= the model's business threshold")
+    model: str
+    version: str
+    alias: str
+
+
+class PredictResponse(BaseModel):
+    request_id: str
+    predictions: list[Prediction]
