@@ -45,8 +45,10 @@ def _run(args: list[str], cwd: Path) -> None:
 @pytest.fixture(scope="session", autouse=True)
 def dbt_manifest() -> Path:
     """A clean clone has no dbt manifest; the DAGs render from it (as after `flywheel init`)."""
-    _run(["dbt", "parse", "--quiet", "--target-path", str(get_settings().dbt_target_path)],
-         get_settings().dbt_project_dir)
+    _run(
+        ["dbt", "parse", "--quiet", "--target-path", str(get_settings().dbt_target_path)],
+        get_settings().dbt_project_dir,
+    )
     return get_settings().dbt_manifest_path
 
 

@@ -60,7 +60,9 @@ def test_parsing_dag_files_opens_no_connection():
     result = _parse(*DAG_FILES)
     assert result["attempts"] == []
     by_file = {os.path.basename(k): v for k, v in result["dags"].items()}
+    models = [p.stem for p in sorted(get_settings().models_dir.glob("*.yaml"))]
     assert by_file == {
+        "canary.py": sorted([*(f"canary__{m}" for m in models), *(f"score__{m}" for m in models)]),
         "ingest.py": ["ingest"],
         "train.py": [f"train__{p.stem}" for p in sorted(get_settings().models_dir.glob("*.yaml"))],
         "transform.py": ["transform"],
@@ -72,7 +74,7 @@ def test_dagbag_has_no_import_errors_and_every_dag_is_documented():
 
     bag = DagBag(dag_folder=str(get_settings().project_dir / "dags"))
     assert bag.import_errors == {}
-    assert len(bag.dags) == 2 + len(list(get_settings().models_dir.glob("*.yaml")))
+    assert len(bag.dags) == 2 + 3 * len(list(get_settings().models_dir.glob("*.yaml")))
     for dag in bag.dags.values():
         assert dag.doc_md and "flywheel" in dag.tags, dag.dag_id
         assert dag.max_active_runs == 1

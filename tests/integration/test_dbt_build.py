@@ -34,8 +34,14 @@ def _load_raw(settings: Settings, tmp_path: Path) -> None:
 def _dbt_build(settings: Settings) -> str:
     env = {**os.environ, **settings.dbt_env()}
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "dbt"), "build", "--target", settings.dbt_target,
-         "--target-path", str(settings.home / "dbt_target")],
+        [
+            str(Path(sys.executable).parent / "dbt"),
+            "build",
+            "--target",
+            settings.dbt_target,
+            "--target-path",
+            str(settings.home / "dbt_target"),
+        ],
         cwd=settings.dbt_project_dir,
         capture_output=True,
         text=True,

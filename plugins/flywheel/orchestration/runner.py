@@ -75,7 +75,13 @@ def _task_states(dag_id: str, since: datetime) -> dict[str, str]:
         return {task_id: str(state or "none") for task_id, state in rows}
 
 
-def run_dag(dag: object, log_file: Path, progress: Progress | None = None, poll_seconds: float = 1.0) -> DagOutcome:
+def run_dag(
+    dag: object,
+    log_file: Path,
+    progress: Progress | None = None,
+    poll_seconds: float = 1.0,
+    conf: dict[str, object] | None = None,
+) -> DagOutcome:
     dag_id: str = dag.dag_id  # type: ignore[attr-defined]
     total = len(dag.tasks)  # type: ignore[attr-defined]
     since = datetime.now(UTC)
@@ -96,7 +102,7 @@ def run_dag(dag: object, log_file: Path, progress: Progress | None = None, poll_
     watcher.start()
     try:
         with output_to(log_file):
-            run = dag.test()  # type: ignore[attr-defined]
+            run = dag.test(run_conf=conf)  # type: ignore[attr-defined]
     finally:
         done.set()
         watcher.join()

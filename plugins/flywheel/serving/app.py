@@ -61,8 +61,16 @@ def _score(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[
 class Predictor:
     """Scores a request's records, each with the arm its entity id routes to."""
 
-    def __init__(self, spec: ModelSpec, pool: ModelPool, writer: PredictionLogWriter | None, metrics: Metrics):
-        self.spec, self.pool, self.writer, self.metrics = spec, pool, writer, metrics
+    def __init__(
+        self,
+        spec: ModelSpec,
+        pool: ModelPool,
+        writer: PredictionLogWriter | None,
+        metrics: Metrics,
+        source: str = "api",
+    ):
+        self.spec, self.pool, self.writer, self.metrics, self.source = spec, pool, writer, metrics, source
+        self.log_rows: list[dict[str, Any]] = []  # without a writer (batch scoring) the caller collects them
 
     def predict(self, records: list[dict[str, Any]], request_id: str) -> list[Prediction]:
         routing = self.pool.routing  # one snapshot for the whole request
@@ -77,6 +85,8 @@ class Predictor:
             self._score_arm(routing, arm, [records[i] for i in indices], indices, answers, log_rows, request_id)
         if self.writer:
             self.writer.log(log_rows)
+        else:
+            self.log_rows += log_rows
         return [a for a in answers if a is not None]
 
     def _score_arm(
@@ -148,7 +158,7 @@ class Predictor:
                 "decision": d,
                 "latency_ms": latency_ms,
                 "status": status,
-                "source": "api",
+                "source": self.source,
                 "predicted_at": now,
                 "features": json.dumps({f: r.get(f) for f in features}),
             }

@@ -1,0 +1,54 @@
+"""Batch scoring: every new row of a model's mart is scored with the same routing rule as the service and lands
+in the same prediction log (source 'batch')."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+
+from flywheel.data import predictions
+from flywheel.data.validation import quarantined_batches
+from flywheel.data.warehouse import open_warehouse
+from flywheel.serving.app import Metrics, Predictor
+from flywheel.serving.models import ModelPool
+from flywheel.serving.prediction_log import write_log_file
+from flywheel.settings import Settings, get_settings
+from flywheel.specs import load_spec
+from flywheel.storage import open_store
+
+log = logging.getLogger(__name__)
+
+CHUNK = 5000
+
+
+def score_new_rows(name: str, settings: Settings | None = None) -> int:
+    settings = settings or get_settings()
+    spec = load_spec(settings.models_dir / f"{name}.yaml")
+    warehouse = open_warehouse(settings)
+    predictions.ensure_tables(warehouse)
+    s = spec.source
+    excluded = quarantined_batches(warehouse, s.mart) or ["-"]
+    marks = ", ".join("?" for _ in excluded)
+    frame = warehouse.query_df(
+        f"select cast({s.id_column} as varchar) as entity_id, {', '.join(spec.features.all)} from marts.{s.mart} m "
+        f"where {s.partition_column} not in ({marks}) and not exists (select 1 from {predictions.PREDICTION_LOG} p "
+        f"where p.model = ? and p.source = 'batch' and p.entity_id = cast(m.{s.id_column} as varchar))",
+        (*excluded, name),
+    )
+    if frame.empty:
+        log.info("%s: no new rows to score", name)
+        return 0
+    pool = ModelPool(name, settings)
+    pool.refresh()
+    predictor = Predictor(spec, pool, writer=None, metrics=Metrics(), source="batch")
+    store = open_store(settings.predictions_uri, settings.s3_endpoint_url)
+    numeric = list(spec.features.numeric)
+    frame[numeric] = frame[numeric].astype("float64")
+    frame = frame.astype(object).where(frame.notna(), None)
+    for start in range(0, len(frame), CHUNK):
+        predictor.predict(frame.iloc[start : start + CHUNK].to_dict("records"), f"batch-{uuid.uuid4().hex}")
+        write_log_file(store, name, predictor.log_rows)
+        predictor.log_rows = []
+    rows = predictions.load_prediction_files(name, store, warehouse)
+    log.info("%s: scored %d new rows", name, rows)
+    return rows

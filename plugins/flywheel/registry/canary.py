@@ -1,0 +1,167 @@
+"""Canary analysis: evidence from live, label-joined predictions, and a decision that is a pure function of it.
+
+The champion and challenger arms see different entities (routing by entity id), so the metric difference is
+judged with a bootstrap interval that resamples each arm on its own: it is wide while few labels have arrived and
+narrows as they do, so a decision waits for enough evidence instead of reacting to noise.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+
+import numpy as np
+import pandas as pd
+
+from flywheel.registry.canary_state import CanaryState
+from flywheel.specs import CanarySpec
+
+WAIT, ADVANCE, PROMOTE, ROLLBACK = "wait", "advance", "promote", "rollback"
+
+
+@dataclass(frozen=True)
+class ArmEvidence:
+    version: str
+    records: int
+    errors: int
+    labelled: int
+    metric: float | None
+    p95_latency_ms: float | None
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.records if self.records else 0.0
+
+
+@dataclass(frozen=True)
+class Evidence:
+    champion: ArmEvidence
+    challenger: ArmEvidence
+    metric: str
+    difference: float | None  # challenger - champion
+    interval: tuple[float, float] | None  # bootstrap interval of the difference
+    since: str | None
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    reason: str
+    checks: list[str] = field(default_factory=list)
+
+
+def _metric(labels: np.ndarray, scores: np.ndarray) -> float | None:
+    from sklearn.metrics import roc_auc_score
+
+    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
+
+
+def arm_evidence(version: str, frame: pd.DataFrame) -> ArmEvidence:
+    ok = frame[frame["status"] == "ok"]
+    labelled = ok.dropna(subset=["label"])
+    per_request = ok.drop_duplicates("request_id")["latency_ms"]
+    return ArmEvidence(
+        version=version,
+        records=len(frame),
+        errors=int((frame["status"] != "ok").sum()),
+        labelled=len(labelled),
+        metric=_metric(labelled["label"].to_numpy(), labelled["score"].to_numpy()) if len(labelled) else None,
+        p95_latency_ms=float(np.percentile(per_request, 95)) if len(per_request) else None,
+    )
+
+
+def bootstrap_interval(
+    champion: pd.DataFrame, challenger: pd.DataFrame, spec: CanarySpec, seed: int = 0
+) -> tuple[float, float] | None:
+    """Percentile interval of AUC(challenger) - AUC(champion), each arm resampled independently."""
+    rng = np.random.default_rng(seed)
+    arms = [(f["label"].to_numpy(), f["score"].to_numpy()) for f in (champion, challenger)]
+    differences = []
+    for _ in range(spec.bootstrap_resamples):
+        metrics = []
+        for labels, scores in arms:
+            idx = rng.integers(0, len(labels), len(labels))
+            metrics.append(_metric(labels[idx], scores[idx]))
+        if None not in metrics:
+            differences.append(metrics[1] - metrics[0])  # type: ignore[operator]
+    if len(differences) < spec.bootstrap_resamples // 2:
+        return None
+    alpha = (1 - spec.confidence) / 2
+    return float(np.quantile(differences, alpha)), float(np.quantile(differences, 1 - alpha))
+
+
+def gather(spec: CanarySpec, champion: pd.DataFrame, challenger: pd.DataFrame, state: CanaryState) -> Evidence:
+    """Evidence from the two arms' predictions since the current step started."""
+    champ, chall = arm_evidence(state.champion or "", champion), arm_evidence(state.version or "", challenger)
+    interval = None
+    if min(champ.labelled, chall.labelled) >= spec.min_labelled_per_arm:
+        interval = bootstrap_interval(
+            champion.dropna(subset=["label"]).query("status == 'ok'"),
+            challenger.dropna(subset=["label"]).query("status == 'ok'"),
+            spec,
+        )
+    difference = None if champ.metric is None or chall.metric is None else chall.metric - champ.metric
+    return Evidence(champ, chall, "roc_auc", difference, interval, state.step_started_at)
+
+
+def _hours_since(iso: str | None, now: datetime) -> float:
+    return (now - datetime.fromisoformat(iso)).total_seconds() / 3600 if iso else 0.0
+
+
+def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: datetime | None = None) -> Decision:
+    """What to do with a running canary, given the evidence at its current step."""
+    now = now or datetime.now(UTC)
+    champ, chall = evidence.champion, evidence.challenger
+    checks = []
+    if chall.error_rate - champ.error_rate > spec.max_error_rate_increase:
+        return Decision(
+            ROLLBACK,
+            f"error rate {chall.error_rate:.2%} vs champion {champ.error_rate:.2%} "
+            f"(allowed +{spec.max_error_rate_increase:.2%})",
+        )
+    if (
+        min(champ.records, chall.records) >= spec.min_requests_for_latency
+        and champ.p95_latency_ms
+        and chall.p95_latency_ms
+        and chall.p95_latency_ms > spec.max_p95_latency_ratio * champ.p95_latency_ms
+    ):
+        return Decision(
+            ROLLBACK,
+            f"p95 latency {chall.p95_latency_ms:.1f} ms vs champion "
+            f"{champ.p95_latency_ms:.1f} ms (allowed x{spec.max_p95_latency_ratio})",
+        )
+    checks.append(
+        f"errors {chall.error_rate:.2%} vs {champ.error_rate:.2%}; p95 latency "
+        f"{chall.p95_latency_ms} vs {champ.p95_latency_ms} ms"
+    )
+    past_deadline = _hours_since(state.started_at, now) > spec.deadline_hours
+    interval = evidence.interval
+    if interval is not None and interval[1] < -spec.max_metric_drop:
+        return Decision(
+            ROLLBACK,
+            f"ROC AUC difference {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
+            f"[{interval[0]:+.4f}, {interval[1]:+.4f}] lies below -{spec.max_metric_drop}",
+            checks,
+        )
+    baked = _hours_since(state.step_started_at, now) * 60 >= spec.min_bake_minutes
+    if interval is not None and interval[0] > -spec.max_metric_drop and baked:
+        last = state.step >= len(spec.steps) - 1
+        return Decision(
+            PROMOTE if last else ADVANCE,
+            f"ROC AUC difference {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
+            f"[{interval[0]:+.4f}, {interval[1]:+.4f}] above -{spec.max_metric_drop}",
+            checks,
+        )
+    waiting_for = (
+        f"labelled predictions: champion {champ.labelled}, challenger {chall.labelled} of {spec.min_labelled_per_arm}"
+        if interval is None
+        else "bake time"
+        if not baked
+        else "a conclusive interval"
+    )
+    if past_deadline:
+        return Decision(ROLLBACK, f"inconclusive after {spec.deadline_hours} h (waiting for {waiting_for})", checks)
+    return Decision(WAIT, f"waiting for {waiting_for}", checks)
