@@ -11,6 +11,7 @@ import sys
 import textwrap
 
 import pytest
+
 from flywheel.settings import get_settings
 
 DAG_FILES = sorted((get_settings().project_dir / "dags").glob("*.py"))

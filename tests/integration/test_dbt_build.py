@@ -8,13 +8,13 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from flywheel.data.warehouse import open_warehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import Settings, get_settings
 from flywheel.storage import LocalStore
-
 from tests.helpers import fresh_postgres_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

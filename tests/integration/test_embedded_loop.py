@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs.ingest import replay_months
 from flywheel.registry import register, tracking

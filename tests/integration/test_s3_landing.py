@@ -6,13 +6,13 @@ import json
 from pathlib import Path
 
 import pytest
+
 from flywheel.data.warehouse import DuckDBWarehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import get_settings
 from flywheel.storage import S3Store
-
 from tests.helpers import moto_s3_server
 
 pytestmark = pytest.mark.integration

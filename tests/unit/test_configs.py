@@ -7,11 +7,12 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pydantic import ValidationError
+
 from flywheel.data.validation import SuiteFileError, load_suite
 from flywheel.ingest.contract import load_contracts
 from flywheel.settings import get_settings
 from flywheel.specs import load_spec
-from pydantic import ValidationError
 
 SETTINGS = get_settings()
 SPECS = sorted(SETTINGS.models_dir.glob("*.yaml"))

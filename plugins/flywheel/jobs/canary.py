@@ -154,3 +154,17 @@ def _apply(
     else:
         ledger.record(warehouse, ledger.LedgerEntry(name, version, "canary_wait", actor, decision.reason, record))
     log.info("%s v%s canary step %d: %s (%s)", name, version, state.step, decision.action, decision.reason)
+
+
+def manual_promote(name: str, version: str, actor: str, reason: str, settings: Settings | None = None) -> bool:
+    """A person moves @champion (a blessed version only), recorded like any promotion."""
+    settings = settings or get_settings()
+    return promote(
+        name, version, f"person:{actor}", reason, tracking.client(settings), open_warehouse(settings), settings
+    )
+
+
+def manual_rollback(name: str, actor: str, reason: str, settings: Settings | None = None) -> str | None:
+    """A person removes @challenger (ending its canary), recorded like any rollback."""
+    settings = settings or get_settings()
+    return rollback(name, f"person:{actor}", reason, tracking.client(settings), open_warehouse(settings), settings)

@@ -89,7 +89,10 @@ def promote(
         if canary_state.read(mlflow_client, name, version).running:
             canary_state.write(mlflow_client, name, version, status="promoted", share=0)
         ledger.record(
-            warehouse, ledger.LedgerEntry(name, version, "promoted", actor, reason, {"previous_champion": current})
+            warehouse,
+            ledger.LedgerEntry(
+                name, version, "promoted", actor, reason, {"previous_champion": current, **(evidence or {})}
+            ),
         )
         log.info("%s: @%s moved v%s -> v%s by %s (%s)", name, CHAMPION, current, version, actor, reason)
         return True

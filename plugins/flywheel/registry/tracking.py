@@ -60,7 +60,7 @@ def fail_unfinished_runs(mlflow_client: Any, experiment_id: str, key: str) -> No
         mlflow_client.set_terminated(run.info.run_id, status="FAILED")
 
 
-def _trusted_types(model: Any) -> list[str]:
+def trusted_types(model: Any) -> list[str]:
     """skops refuses types it does not know; trust only scikit-learn's and NumPy's own (and functools.partial,
     which scikit-learn's fitted estimators hold), fail on anything else."""
     import skops.io as sio
@@ -132,7 +132,7 @@ def log_training_run(
             signature=signature,
             input_example=example,
             pyfunc_predict_fn="predict_proba",
-            skops_trusted_types=_trusted_types(result.model),
+            skops_trusted_types=trusted_types(result.model),
         )
         mlflow.set_tag("flywheel.model_uri", info.model_uri)
         log.info("%s: logged run %s (model %s)", spec.name, run.info.run_id, info.model_uri)

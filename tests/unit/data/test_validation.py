@@ -6,6 +6,7 @@ import json
 
 import pandas as pd
 import pytest
+
 from flywheel.data.validation import PartitionValidationError, quarantined_batches, validate_new_partitions
 from flywheel.data.warehouse import DuckDBWarehouse
 from flywheel.settings import get_settings

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 
 import pytest
+
 from flywheel.ingest.checks import BatchRejected, parse_landed_file
 from flywheel.ingest.contract import SourceContract, load_contracts
 from flywheel.settings import get_settings

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from flywheel.data.warehouse import DuckDBWarehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing

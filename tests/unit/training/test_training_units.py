@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
+
 from flywheel.settings import get_settings
 from flywheel.specs import load_spec
 from flywheel.training.dataset import Snapshot, time_split

@@ -1,0 +1,44 @@
+"""Replays a month of real bookings as live traffic: the mart's rows (features only) posted to the service."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from flywheel.data.warehouse import Warehouse
+from flywheel.specs import ModelSpec
+
+log = logging.getLogger(__name__)
+
+
+def month_records(spec: ModelSpec, warehouse: Warehouse, month: str) -> list[dict[str, Any]]:
+    """The records of ``month`` (YYYY-MM) as the service expects them: entity_id + features, no label."""
+    s = spec.source
+    frame = warehouse.query_df(
+        f"select cast({s.id_column} as varchar) as entity_id, {', '.join(spec.features.all)} from marts.{s.mart} "
+        f"where cast({s.event_time_column} as date) >= cast(? as date) and "
+        f"cast({s.event_time_column} as date) < cast(? as date) + interval '1 month' order by {s.event_time_column}, 1",
+        (f"{month}-01", f"{month}-01"),
+    )
+    numeric = list(spec.features.numeric)
+    frame[numeric] = frame[numeric].astype("float64")
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+
+
+def post_records(
+    base_url: str, records: list[dict[str, Any]], batch: int = 100, token: str | None = None, client: Any = None
+) -> dict[str, int]:
+    """POST the records in batches; returns how many records each alias answered."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    answered: dict[str, int] = {}
+    with client or httpx.Client(base_url=base_url, timeout=30) as http:
+        for start in range(0, len(records), batch):
+            response = http.post("/predict", json={"records": records[start : start + batch]}, headers=headers)
+            response.raise_for_status()
+            for prediction in response.json()["predictions"]:
+                key = f"{prediction['alias']} v{prediction['version']}"
+                answered[key] = answered.get(key, 0) + 1
+    log.info("replayed %d records to %s: %s", len(records), base_url, answered)
+    return answered
