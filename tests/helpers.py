@@ -130,3 +130,46 @@ def build_loop_until(settings: object, last_month: str, first_month: str | None 
     )
     assert done.returncode == 0, done.stdout[-3000:]
     validate_mart("ml_booking_features", "", settings)
+
+
+def settings_env(settings: object) -> dict[str, str]:
+    """The environment that makes another process (a `flywheel serve`) see exactly these settings."""
+    fields = settings.model_dump()  # type: ignore[attr-defined]
+    return {f"FLYWHEEL_{k.upper()}": str(v) for k, v in fields.items() if v is not None}
+
+
+@contextmanager
+def flywheel_serve(settings: object, model: str) -> Iterator[str]:
+    """`flywheel serve` as its own process on a free loopback port (as in production); yields the base URL.
+    Stopping it (SIGTERM) lets uvicorn shut down cleanly, which flushes the prediction log."""
+    import subprocess
+    import sys
+    import time
+    import urllib.request
+    from pathlib import Path
+
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log_file = Path(settings.home) / f"serve-{port}.log"  # type: ignore[attr-defined]
+    with open(log_file, "wb") as sink:
+        server = subprocess.Popen(
+            [str(Path(sys.executable).parent / "flywheel"), "serve", model, "--port", str(port)],
+            env={**os.environ, **settings_env(settings)},
+            stdout=sink,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{url}/ready", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    raise RuntimeError(f"flywheel serve exited: {log_file.read_text()[-3000:]}") from None
+                time.sleep(0.1)
+        else:
+            raise RuntimeError(f"flywheel serve not ready: {log_file.read_text()[-3000:]}")
+        yield url
+    finally:
+        server.terminate()
+        server.wait(timeout=60)

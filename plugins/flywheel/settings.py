@@ -49,6 +49,7 @@ class Settings(BaseSettings):
     serve_rate_limit_per_minute: int = 6000
     serve_timeout_seconds: float = 5.0
     serve_refresh_seconds: float = 5.0
+    serve_log_flush_seconds: float = 1.0
 
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:

@@ -14,14 +14,10 @@ from flywheel.jobs import canary as canary_job
 from flywheel.jobs import train as train_job
 from flywheel.jobs.demo import register_shuffled_label_challenger
 from flywheel.registry import canary_state, register, tracking
-from flywheel.serving.app import create_app
-from flywheel.serving.models import ModelPool
-from flywheel.serving.prediction_log import PredictionLogWriter
 from flywheel.serving.replay import month_records, post_records
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
-from flywheel.storage import open_store
-from tests.helpers import build_loop_until, uvicorn_server
+from tests.helpers import build_loop_until, flywheel_serve
 
 pytestmark = pytest.mark.integration
 
@@ -47,10 +43,8 @@ def env(tmp_path_factory):
     assert _train_and_register(settings) == "2"  # a challenger that has seen two more months
     build_loop_until(settings, TRAFFIC_MONTHS[-1], TRAFFIC_MONTHS[0])  # traffic (and, later, its labels)
     spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
-    writer = PredictionLogWriter(open_store(settings.predictions_uri), MODEL, flush_seconds=0.1)
-    app = create_app(spec, settings, ModelPool(MODEL, settings), writer)
-    with uvicorn_server(app) as url:
-        yield settings, spec, url, writer
+    with flywheel_serve(settings, MODEL) as url:
+        yield settings, spec, url
 
 
 def _month_end(month: str) -> str:
@@ -59,13 +53,12 @@ def _month_end(month: str) -> str:
     return (pd.Timestamp(f"{month}-01") + pd.offsets.MonthEnd(0)).strftime("%Y-%m-%dT23:59:59")
 
 
-def _replay_and_judge(settings, spec, url, writer, month):
+def _replay_and_judge(settings, spec, url, month):
     from datetime import datetime
 
     time.sleep(0.5)  # the service picks up the new routing (refresh every 0.2 s)
     answered = post_records(url, month_records(spec, open_warehouse(settings), month))
-    time.sleep(0.3)
-    writer.flush()
+    time.sleep(0.5)  # and writes its prediction log (every 0.1 s)
     canary_job.collect_predictions(MODEL, datetime.fromisoformat(_month_end(month)), settings)
     return answered, canary_job.analyse_canary(MODEL, "test", settings=settings)
 
@@ -77,14 +70,14 @@ def _ledger(settings):
 
 
 def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back(env):
-    settings, spec, url, writer = env
+    settings, spec, url = env
     client = tracking.client(settings)
     started = canary_job.analyse_canary(MODEL, "test", settings=settings)
     assert started["action"] == "started"
     months = iter(TRAFFIC_MONTHS)
     decisions = []
     while not decisions or decisions[-1]["action"] not in ("promote", "rollback"):
-        answered, decision = _replay_and_judge(settings, spec, url, writer, next(months))
+        answered, decision = _replay_and_judge(settings, spec, url, next(months))
         decisions.append(decision)
         assert set(answered) <= {"champion v1", "challenger v2"}
     assert decisions[-1]["action"] == "promote", decisions
@@ -102,7 +95,7 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back(env):
     decision = {"action": "wait"}
     while decision["action"] == "wait":
         shares.append(canary_state.read(client, MODEL, bad).share)
-        answered, decision = _replay_and_judge(settings, spec, url, writer, next(months))
+        answered, decision = _replay_and_judge(settings, spec, url, next(months))
     assert decision["action"] == "rollback", decision
     assert max(shares) <= spec.canary.steps[0] / 100  # never past the first step, let alone 100 %
     assert "below" in decision["reason"]

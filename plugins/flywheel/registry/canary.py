@@ -111,16 +111,19 @@ def _hours_since(iso: str | None, now: datetime) -> float:
     return (now - datetime.fromisoformat(iso)).total_seconds() / 3600 if iso else 0.0
 
 
-def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: datetime | None = None) -> Decision:
-    """What to do with a running canary, given the evidence at its current step."""
-    now = now or datetime.now(UTC)
-    champ, chall = evidence.champion, evidence.challenger
-    checks = []
+def _failures(spec: CanarySpec, evidence: Evidence) -> list[str]:
+    """Every check the challenger fails at this step (any one of them rolls it back)."""
+    champ, chall, interval = evidence.champion, evidence.challenger, evidence.interval
+    failures = []
+    if interval is not None and interval[1] < -spec.max_metric_drop:
+        failures.append(
+            f"ROC AUC difference {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
+            f"[{interval[0]:+.4f}, {interval[1]:+.4f}] lies below -{spec.max_metric_drop}"
+        )
     if chall.error_rate - champ.error_rate > spec.max_error_rate_increase:
-        return Decision(
-            ROLLBACK,
+        failures.append(
             f"error rate {chall.error_rate:.2%} vs champion {champ.error_rate:.2%} "
-            f"(allowed +{spec.max_error_rate_increase:.2%})",
+            f"(allowed +{spec.max_error_rate_increase:.2%})"
         )
     if (
         min(champ.records, chall.records) >= spec.min_requests_for_latency
@@ -128,24 +131,24 @@ def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: dateti
         and chall.p95_latency_ms
         and chall.p95_latency_ms > spec.max_p95_latency_ratio * champ.p95_latency_ms
     ):
-        return Decision(
-            ROLLBACK,
-            f"p95 latency {chall.p95_latency_ms:.1f} ms vs champion "
-            f"{champ.p95_latency_ms:.1f} ms (allowed x{spec.max_p95_latency_ratio})",
+        failures.append(
+            f"p95 latency {chall.p95_latency_ms:.1f} ms vs champion {champ.p95_latency_ms:.1f} ms "
+            f"(allowed x{spec.max_p95_latency_ratio})"
         )
-    checks.append(
+    return failures
+
+
+def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: datetime | None = None) -> Decision:
+    """What to do with a running canary, given the evidence at its current step."""
+    now = now or datetime.now(UTC)
+    champ, chall, interval = evidence.champion, evidence.challenger, evidence.interval
+    checks = [
         f"errors {chall.error_rate:.2%} vs {champ.error_rate:.2%}; p95 latency "
         f"{chall.p95_latency_ms} vs {champ.p95_latency_ms} ms"
-    )
-    past_deadline = _hours_since(state.started_at, now) > spec.deadline_hours
-    interval = evidence.interval
-    if interval is not None and interval[1] < -spec.max_metric_drop:
-        return Decision(
-            ROLLBACK,
-            f"ROC AUC difference {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
-            f"[{interval[0]:+.4f}, {interval[1]:+.4f}] lies below -{spec.max_metric_drop}",
-            checks,
-        )
+    ]
+    failures = _failures(spec, evidence)
+    if failures:
+        return Decision(ROLLBACK, "; ".join(failures), checks)
     baked = _hours_since(state.step_started_at, now) * 60 >= spec.min_bake_minutes
     if interval is not None and interval[0] > -spec.max_metric_drop and baked:
         last = state.step >= len(spec.steps) - 1
@@ -162,6 +165,6 @@ def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: dateti
         if not baked
         else "a conclusive interval"
     )
-    if past_deadline:
+    if _hours_since(state.started_at, now) > spec.deadline_hours:
         return Decision(ROLLBACK, f"inconclusive after {spec.deadline_hours} h (waiting for {waiting_for})", checks)
     return Decision(WAIT, f"waiting for {waiting_for}", checks)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -21,12 +22,20 @@ HOLDOUT_ARTIFACT = "evaluation/holdout.parquet"
 
 
 def client(settings: Settings) -> Any:
+    """The MLflow client for these settings (also made the process default for ``mlflow.*`` calls)."""
     import mlflow
-    from mlflow import MlflowClient
 
     mlflow.set_tracking_uri(settings.mlflow_tracking_uri)
     mlflow.set_registry_uri(settings.mlflow_tracking_uri)
-    return MlflowClient(settings.mlflow_tracking_uri, settings.mlflow_tracking_uri)
+    return _client(settings.mlflow_tracking_uri)
+
+
+@lru_cache(maxsize=8)
+def _client(uri: str) -> Any:
+    # One client per store: creating one opens (and for SQLite, checks) the database, which costs ~0.1 s.
+    from mlflow import MlflowClient
+
+    return MlflowClient(uri, uri)
 
 
 def ensure_experiment(mlflow_client: Any, name: str, settings: Settings) -> str:

@@ -54,7 +54,8 @@ class Metrics:
 
 def _score(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[int]]:
     scores = loaded.model.predict_proba(frame)[:, 1]
-    decisions = loaded.model.predict(frame)
+    threshold = getattr(loaded.model, "threshold", None)  # FixedThresholdClassifier: no second pass for predict
+    decisions = scores >= threshold if isinstance(threshold, float) else loaded.model.predict(frame)
     return [float(s) for s in scores], [int(d) for d in decisions]
 
 
@@ -199,7 +200,9 @@ def create_app(
     spec: ModelSpec, settings: Settings, pool: ModelPool | None = None, writer: PredictionLogWriter | None = None
 ) -> FastAPI:
     pool = pool or ModelPool(spec.name, settings)
-    writer = writer or PredictionLogWriter(open_store(settings.predictions_uri, settings.s3_endpoint_url), spec.name)
+    writer = writer or PredictionLogWriter(
+        open_store(settings.predictions_uri, settings.s3_endpoint_url), spec.name, settings.serve_log_flush_seconds
+    )
     metrics = Metrics()
     predictor = Predictor(spec, pool, writer, metrics)
     RequestModel = request_model(spec)

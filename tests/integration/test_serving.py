@@ -1,0 +1,185 @@
+"""The prediction service, served by uvicorn on loopback from a real MLflow registry: routing share and
+stickiness, no failed request while aliases move, 401 / 413 / 422 / 429, and an OpenAPI fuzz that finds no 5xx."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+import schemathesis
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
+from schemathesis.checks import not_a_server_error
+
+from flywheel.data.warehouse import open_warehouse
+from flywheel.jobs import train as train_job
+from flywheel.jobs.demo import register_shuffled_label_challenger
+from flywheel.registry import canary_state, register, tracking
+from flywheel.serving.app import create_app
+from flywheel.serving.models import ModelPool
+from flywheel.serving.prediction_log import PredictionLogWriter
+from flywheel.serving.replay import month_records
+from flywheel.settings import Settings, get_settings
+from flywheel.specs import load_spec
+from flywheel.storage import open_store
+from tests.helpers import build_loop_until, flywheel_serve
+
+pytestmark = pytest.mark.integration
+
+MODEL = "hotel_cancellation"
+TOKEN = "test-token-0123456789"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+@pytest.fixture(scope="module")
+def service(tmp_path_factory):
+    settings = Settings(
+        home=tmp_path_factory.mktemp("serving"),
+        project_dir=get_settings().project_dir,
+        serve_refresh_seconds=0.1,
+        serve_token=TOKEN,
+        serve_max_body_bytes=300_000,
+        serve_rate_limit_per_minute=1_000_000,
+    )
+    build_loop_until(settings, "2016-06")
+    v1 = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
+    train_job.gate_model(MODEL, v1, settings)
+    train_job.promote_first_champion(MODEL, v1, settings)
+    v2 = register_shuffled_label_challenger(MODEL, settings)  # any second version will do for routing
+    client = tracking.client(settings)
+    canary_state.write(
+        client,
+        MODEL,
+        v2,
+        status="running",
+        step=0,
+        share=0.10,
+        started_at=canary_state.now_iso(),
+        step_started_at=canary_state.now_iso(),
+        champion=v1,
+    )
+    spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
+    records = month_records(spec, open_warehouse(settings), "2016-06")
+    with flywheel_serve(settings, MODEL) as url:
+        yield {"settings": settings, "spec": spec, "url": url, "records": records, "v1": v1, "v2": v2, "client": client}
+
+
+def _requests(records: list[dict], count: int, per_request: int) -> list[dict]:
+    """``count`` records with distinct entity ids, features taken from real bookings."""
+    return [{**records[i % len(records)], "entity_id": f"booking-{i}"} for i in range(count * per_request)]
+
+
+def test_ten_percent_canary_share_and_every_entity_meets_the_same_arm(service):
+    http = httpx.Client(base_url=service["url"], headers=AUTH, timeout=30)
+    records = _requests(service["records"], 10_000, 1)
+    arms: dict[str, str] = {}
+    for start in range(0, len(records), 100):
+        response = http.post("/predict", json={"records": records[start : start + 100]})
+        assert response.status_code == 200
+        for p in response.json()["predictions"]:
+            arms[p["entity_id"]] = p["alias"]
+    share = sum(a == "challenger" for a in arms.values()) / len(arms)
+    assert len(arms) == 10_000 and 0.09 <= share <= 0.11, share
+    for start in range(0, 2000, 100):  # the same entities again, in other batches: the same arm
+        batch = records[start : start + 100][::-1]
+        for p in http.post("/predict", json={"records": batch}).json()["predictions"]:
+            assert arms[p["entity_id"]] == p["alias"]
+
+
+def test_no_request_fails_while_aliases_and_the_share_move(service):
+    client, v1, v2 = service["client"], service["v1"], service["v2"]
+    records = _requests(service["records"], 2000, 1)
+    statuses, versions = [], set()
+    stop = threading.Event()
+
+    def move_aliases():
+        flip = False
+        while not stop.is_set():
+            flip = not flip
+            client.set_registered_model_alias(MODEL, register.CHAMPION, v2 if flip else v1)
+            canary_state.write(client, MODEL, v2, share=0.5 if flip else 0.1)
+            time.sleep(0.05)
+
+    mover = threading.Thread(target=move_aliases)
+    mover.start()
+    try:
+        with httpx.Client(base_url=service["url"], headers=AUTH, timeout=30) as http:
+            for record in records:
+                response = http.post("/predict", json={"records": [record]})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    versions.add(response.json()["predictions"][0]["version"])
+    finally:
+        stop.set()
+        mover.join()
+        client.set_registered_model_alias(MODEL, register.CHAMPION, v1)
+        canary_state.write(client, MODEL, v2, share=0.1)
+    assert statuses.count(200) == 2000, {s: statuses.count(s) for s in set(statuses)}
+    assert versions == {v1, v2}  # the moves were seen while serving
+
+
+def test_bad_requests_get_the_right_status(service):
+    url, record = service["url"], {**service["records"][0], "entity_id": "x"}
+    http = httpx.Client(base_url=url, timeout=30)
+    good = {"records": [record]}
+    assert http.post("/predict", json=good).status_code == 401
+    assert http.post("/predict", json=good, headers={"Authorization": "Bearer wrong"}).status_code == 401
+    assert http.post("/predict", json=good, headers=AUTH).status_code == 200
+    big = {"records": [record] * 1000}
+    assert http.post("/predict", json=big, headers=AUTH).status_code == 413
+
+    def chunks():
+        yield b'{"records": ['
+        for _ in range(1000):
+            yield json.dumps(record).encode() + b","
+        yield b"]}"
+
+    assert (
+        http.post("/predict", content=chunks(), headers={**AUTH, "content-type": "application/json"}).status_code == 413
+    )
+    nan = json.dumps({"records": [{**record, "adr": float("nan")}]})
+    for body in (
+        nan,
+        json.dumps({"records": [{**record, "lead_time": "soon"}]}),
+        json.dumps({"records": [{**record, "surprise": 1}]}),
+        json.dumps({"records": []}),
+    ):
+        response = http.post("/predict", content=body, headers={**AUTH, "content-type": "application/json"})
+        assert response.status_code == 422, body
+    detail = http.post("/predict", content=nan, headers={**AUTH, "content-type": "application/json"}).json()
+    assert detail["detail"][0]["loc"][-1] == "adr"
+
+
+def test_bursts_over_the_rate_limit_get_429(service):
+    from fastapi.testclient import TestClient
+
+    settings = service["settings"].model_copy(update={"serve_rate_limit_per_minute": 5, "serve_token": None})
+    app = create_app(
+        service["spec"],
+        settings,
+        ModelPool(MODEL, settings),
+        PredictionLogWriter(open_store(settings.predictions_uri), MODEL),
+    )
+    with TestClient(app) as http:
+        body = {"records": [{**service["records"][0], "entity_id": "x"}]}
+        codes = [http.post("/predict", json=body).status_code for _ in range(8)]
+        assert codes[:5] == [200] * 5 and set(codes[5:]) == {429}
+        assert int(http.post("/predict", json=body).headers["Retry-After"]) >= 1
+
+
+def test_fuzzing_the_openapi_schema_finds_no_server_error(service):
+    from hypothesis import given
+
+    schema = schemathesis.openapi.from_url(f"{service['url']}/openapi.json")
+    for result in schema.get_all_operations():
+        operation = result.ok()
+
+        @given(case=operation.as_strategy())
+        @hypothesis_settings(max_examples=50, deadline=None, suppress_health_check=list(HealthCheck))
+        def fuzz(case):
+            case.call_and_validate(base_url=service["url"], headers=AUTH, checks=[not_a_server_error])
+
+        fuzz()

@@ -1,0 +1,87 @@
+"""The canary's decision is a pure function of the evidence: rollback on a conclusive loss, errors or latency;
+advance or promote on a conclusive non-inferiority after the bake; wait otherwise, until the deadline."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from flywheel.registry import canary
+from flywheel.registry.canary_state import CanaryState
+from flywheel.specs import CanarySpec
+
+SPEC = CanarySpec(
+    steps=(10, 50),
+    min_labelled_per_arm=200,
+    min_bake_minutes=60,
+    deadline_hours=48,
+    max_metric_drop=0.02,
+    bootstrap_resamples=300,
+)
+NOW = datetime(2026, 6, 1, 12, tzinfo=UTC)
+
+
+def _arm(n: int, quality: float, seed: int, errors: int = 0, latency: float = 10.0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    score = np.clip(label * quality + rng.normal(0.5 - quality / 2, 0.25, n), 0, 1)
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "score": score,
+            "label": label.astype(float),
+            "latency_ms": latency,
+            "status": ["error"] * errors + ["ok"] * (n - errors),
+        }
+    )
+
+
+def _state(step: int = 0, started_hours_ago: float = 2, step_hours_ago: float = 2) -> CanaryState:
+    return CanaryState(
+        "2",
+        "running",
+        step,
+        SPEC.steps[step] / 100,
+        (NOW - timedelta(hours=started_hours_ago)).isoformat(),
+        (NOW - timedelta(hours=step_hours_ago)).isoformat(),
+        "1",
+    )
+
+
+def _decide(champion, challenger, state=None):
+    state = state or _state()
+    return canary.decide(SPEC, state, canary.gather(SPEC, champion, challenger, state), NOW)
+
+
+def test_a_clearly_worse_challenger_is_rolled_back():
+    decision = _decide(_arm(2000, 0.6, 1), _arm(400, 0.05, 2))
+    assert decision.action == canary.ROLLBACK and "below" in decision.reason
+
+
+def test_an_equal_challenger_advances_then_promotes():
+    assert _decide(_arm(3000, 0.6, 1), _arm(1000, 0.6, 2)).action == canary.ADVANCE
+    assert _decide(_arm(3000, 0.6, 1), _arm(3000, 0.6, 2), _state(step=1)).action == canary.PROMOTE
+
+
+def test_too_few_labels_waits_and_says_for_what():
+    decision = _decide(_arm(3000, 0.6, 1), _arm(50, 0.6, 2))
+    assert decision.action == canary.WAIT and "challenger 50 of 200" in decision.reason
+
+
+def test_no_step_passes_before_its_bake_time():
+    decision = _decide(_arm(3000, 0.6, 1), _arm(1000, 0.6, 2), _state(step_hours_ago=0.5))
+    assert decision.action == canary.WAIT and "bake" in decision.reason
+
+
+def test_inconclusive_past_the_deadline_rolls_back():
+    decision = _decide(_arm(3000, 0.6, 1), _arm(50, 0.6, 2), _state(started_hours_ago=49))
+    assert decision.action == canary.ROLLBACK and "inconclusive" in decision.reason
+
+
+@pytest.mark.parametrize(("errors", "latency", "words"), [(40, 10.0, "error rate"), (0, 50.0, "p95 latency")])
+def test_errors_or_latency_roll_back(errors, latency, words):
+    decision = _decide(_arm(3000, 0.6, 1), _arm(1000, 0.6, 2, errors=errors, latency=latency))
+    assert decision.action == canary.ROLLBACK and words in decision.reason
