@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import math
 import os
 import shlex
 import subprocess
@@ -15,8 +14,8 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
-from rich.table import Table
 
+from flywheel.report import print_summary
 from flywheel.settings import Settings, apply_environment
 
 app = typer.Typer(help="Flywheel: a closed MLOps loop for tabular models, run by Airflow.", no_args_is_help=True)
@@ -70,7 +69,7 @@ def land(
     console.print(f"[green]✓[/green] landed {len(names)} batch files in {settings.landing_uri}")
 
 
-def _run_dags(dag_ids: list[str], settings: Settings) -> None:
+def _run_dags(dag_ids: list[str], settings: Settings, conf: dict[str, object] | None = None) -> None:
     from flywheel.orchestration.runner import load_dags, run_dag
     from flywheel.orchestration.runner import output_to as quiet
 
@@ -94,7 +93,7 @@ def _run_dags(dag_ids: list[str], settings: Settings) -> None:
             def report(finished: int, total: int, running: list[str], task: int = task) -> None:
                 bar.update(task, completed=finished, total=total, running=", ".join(running))
 
-            outcome = run_dag(dags[dag_id], log_file, report)
+            outcome = run_dag(dags[dag_id], log_file, report, conf=conf)
         if outcome.state != "success":
             console.print(
                 f"[red]DAG {dag_id} {outcome.state}[/red]: failed tasks {outcome.failed_tasks}. Task logs: {log_file}"
@@ -112,8 +111,10 @@ def run(dag_ids: Annotated[list[str], typer.Argument(help="DAG ids, run in this 
 def demo(
     first: Annotated[str, typer.Option(help="first month to land")] = DEMO_FIRST_MONTH,
     last: Annotated[str, typer.Option(help="last month to land")] = DEMO_LAST_MONTH,
+    canary: Annotated[bool, typer.Option(help="go on: canary a better and a deliberately bad challenger")] = True,
 ) -> None:
-    """The main job: land months of real data, ingest, dbt build, validate, train, gate, register a champion."""
+    """The main job: land months of real data, ingest, dbt build, validate, train, gate, register a champion;
+    then canary a challenger trained on later data (promoted) and a shuffled-label one (rolled back)."""
     from flywheel.specs import load_specs
 
     started = time.monotonic()
@@ -122,8 +123,13 @@ def demo(
     settings = _settings()
     models = [s.name for s in load_specs(settings.models_dir)]
     _run_dags([*DEMO_DAGS, *(f"train__{m}" for m in models)], settings)
+    if canary:
+        from flywheel.demo import canary_demo
+
+        for model in models:
+            canary_demo(model, settings, console, lambda dags, conf=None: _run_dags(dags, settings, conf), land)
     for model in models:
-        _print_summary(model, settings)
+        print_summary(console, model, settings)
     console.print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
 
 
@@ -132,7 +138,36 @@ def status(
     model: Annotated[str, typer.Argument(help="model name (models/<name>.yaml)")] = "hotel_cancellation",
 ) -> None:
     """Rows per stage, validation, and the model's aliases, metrics and last ledger entries."""
-    _print_summary(model, _settings())
+    print_summary(console, model, _settings())
+
+
+@app.command()
+def promote(
+    version: Annotated[str, typer.Argument(help="the blessed version to make @champion")],
+    reason: Annotated[str, typer.Option(help="why; written to the ledger")],
+    model: Annotated[str, typer.Option(help="model name")] = "hotel_cancellation",
+) -> None:
+    """Move @champion by hand (blessed versions only), recorded in the ledger like any promotion."""
+    import getpass
+
+    from flywheel.jobs.canary import manual_promote
+
+    moved = manual_promote(model, version, getpass.getuser(), reason, _settings())
+    console.print(f"{model}: @champion {'moved to' if moved else 'already was'} v{version}")
+
+
+@app.command()
+def rollback(
+    reason: Annotated[str, typer.Option(help="why; written to the ledger")],
+    model: Annotated[str, typer.Option(help="model name")] = "hotel_cancellation",
+) -> None:
+    """Remove @challenger (ends its canary; the champion keeps serving), recorded in the ledger."""
+    import getpass
+
+    from flywheel.jobs.canary import manual_rollback
+
+    version = manual_rollback(model, getpass.getuser(), reason, _settings())
+    console.print(f"{model}: " + (f"v{version} rolled back" if version else "no @challenger to roll back"))
 
 
 @app.command()
@@ -162,70 +197,6 @@ def env() -> None:
         "AIRFLOW__API_AUTH__JWT_SECRET": os.environ["AIRFLOW__API_AUTH__JWT_SECRET"],
     }.items():
         typer.echo(f"export {key}={shlex.quote(os.environ.get(key, value))}")
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
-
-
-def _print_summary(model: str, settings: Settings) -> None:
-    from flywheel import status as st
-    from flywheel.data.warehouse import open_warehouse
-
-    warehouse = open_warehouse(settings)
-    rows = Table("stage", "rows", title="Rows per stage")
-    for table, count in st.stage_rows(settings, warehouse).items():
-        rows.add_row(table, "-" if count is None else f"{count:,}")
-    files = st.ingest_files(warehouse)
-    ingest = Table("status", "files", "rows", title="Landing files")
-    for r in files.itertuples(index=False):
-        ingest.add_row(str(r.status), str(r.files), f"{int(r.rows or 0):,}")
-    checks = Table("mart", "partitions passed", "quarantined", "rows", title="Validation (GX)")
-    for r in st.validation(warehouse).itertuples(index=False):
-        checks.add_row(str(r.mart), str(int(r.passed)), str(int(r.failed)), f"{int(r.rows):,}")
-    console.print(rows, ingest, checks)
-
-    s = st.model_status(model, settings, warehouse)
-    console.print(f"\n[bold]{model}[/bold]: @champion = v{s.champion}, @challenger = v{s.challenger}")
-    if not s.metrics:
-        console.print("No registered version yet.")
-        return
-    m = s.metrics
-    metrics = Table(
-        "holdout metric",
-        "model",
-        "baseline",
-        title=f"v{s.champion or s.challenger}: trained on "
-        f"{s.params.get('train_months')}, holdout {s.params.get('holdout_months')}",
-    )
-    for k in ("roc_auc", "pr_auc", "log_loss", "brier"):
-        metrics.add_row(k, _fmt(m.get(f"holdout_{k}")), _fmt(m.get(f"baseline_holdout_{k}")))
-    metrics.add_row(
-        "value per 1,000 bookings",
-        _fmt(m.get("holdout_value_per_1000_bookings"), 0),
-        _fmt(m.get("baseline_holdout_value_per_1000_bookings"), 0),
-    )
-    metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
-    segments = Table("segment", "value", "rows", "model ROC AUC", "baseline ROC AUC", title="Per segment")
-    for r in (s.segments if s.segments is not None else []).itertuples(index=False):
-        segments.add_row(r.segment, str(r.value), str(r.rows), _fmt(r.model_roc_auc), _fmt(r.baseline_roc_auc))
-    console.print(metrics, segments)
-    for entry in s.history:
-        console.print(
-            f"ledger: {entry['recorded_at']} v{entry['version']} {entry['event']} by {entry['actor']}: "
-            f"{entry['reason']}"
-        )
-    console.print(
-        "\nWhere to look:\n"
-        f"  model card      {s.artifact_uri}/model_card.md\n"
-        f"  MLflow UI       {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri "
-        f"{settings.mlflow_tracking_uri}\n"
-        f"  validation      {settings.reports_uri}/validation/\n"
-        f"  archive         {settings.archive_uri}\n"
-        f"  quarantine      {settings.quarantine_uri}\n"
-        f"  task logs       {settings.home / 'logs'}\n"
-        f'  Airflow UI      eval "$(flywheel env)" && airflow standalone'
-    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,104 @@
+"""What `flywheel status` and `flywheel demo` print: stages, validation, the model, its canary and ledger."""
+
+from __future__ import annotations
+
+import math
+import sys
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from flywheel.settings import Settings
+
+
+def _fmt(value: float | None, digits: int = 4) -> str:
+    return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
+
+
+def print_summary(console: Console, model: str, settings: Settings) -> None:
+    from flywheel import status as st
+    from flywheel.data.warehouse import open_warehouse
+
+    warehouse = open_warehouse(settings)
+    rows = Table("stage", "rows", title="Rows per stage")
+    for table, count in st.stage_rows(settings, warehouse).items():
+        rows.add_row(table, "-" if count is None else f"{count:,}")
+    files = st.ingest_files(warehouse)
+    ingest = Table("status", "files", "rows", title="Landing files")
+    for r in files.itertuples(index=False):
+        ingest.add_row(str(r.status), str(r.files), f"{int(r.rows or 0):,}")
+    checks = Table("mart", "partitions passed", "quarantined", "rows", title="Validation (GX)")
+    for r in st.validation(warehouse).itertuples(index=False):
+        checks.add_row(str(r.mart), str(int(r.passed)), str(int(r.failed)), f"{int(r.rows):,}")
+    console.print(rows, ingest, checks)
+
+    s = st.model_status(model, settings, warehouse)
+    console.print(f"\n[bold]{model}[/bold]: @champion = v{s.champion}, @challenger = v{s.challenger}")
+    if not s.metrics:
+        console.print("No registered version yet.")
+        return
+    m = s.metrics
+    metrics = Table(
+        "holdout metric",
+        "model",
+        "baseline",
+        title=f"v{s.champion or s.challenger}: trained on "
+        f"{s.params.get('train_months')}, holdout {s.params.get('holdout_months')}",
+    )
+    for k in ("roc_auc", "pr_auc", "log_loss", "brier"):
+        metrics.add_row(k, _fmt(m.get(f"holdout_{k}")), _fmt(m.get(f"baseline_holdout_{k}")))
+    metrics.add_row(
+        "value per 1,000 bookings",
+        _fmt(m.get("holdout_value_per_1000_bookings"), 0),
+        _fmt(m.get("baseline_holdout_value_per_1000_bookings"), 0),
+    )
+    metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
+    segments = Table("segment", "value", "rows", "model ROC AUC", "baseline ROC AUC", title="Per segment")
+    for r in (s.segments if s.segments is not None else []).itertuples(index=False):
+        segments.add_row(r.segment, str(r.value), str(r.rows), _fmt(r.model_roc_auc), _fmt(r.baseline_roc_auc))
+    console.print(metrics, segments)
+    _print_canary(console, model, settings)
+    for entry in s.history:
+        console.print(
+            f"ledger: {entry['recorded_at']} v{entry['version']} {entry['event']} by {entry['actor']}: "
+            f"{entry['reason']}"
+        )
+    console.print(
+        "\nWhere to look:\n"
+        f"  model card      {s.artifact_uri}/model_card.md\n"
+        f"  MLflow UI       {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri "
+        f"{settings.mlflow_tracking_uri}\n"
+        f"  validation      {settings.reports_uri}/validation/\n"
+        f"  archive         {settings.archive_uri}\n"
+        f"  quarantine      {settings.quarantine_uri}\n"
+        f"  task logs       {settings.home / 'logs'}\n"
+        f'  Airflow UI      eval "$(flywheel env)" && airflow standalone'
+    )
+
+
+def _print_canary(console: Console, model: str, settings: Settings) -> None:
+    from flywheel.jobs.canary import current_evidence
+    from flywheel.specs import load_spec
+
+    state, evidence = current_evidence(model, settings)
+    if not state.running or evidence is None:
+        console.print(f"canary: none running (last challenger state: {state.status})")
+        return
+    steps = load_spec(settings.models_dir / f"{model}.yaml").canary.steps
+    console.print(
+        f"canary: v{state.version} at {state.share:.0%} (step {state.step + 1} of {len(steps)}: "
+        f"{' -> '.join(f'{x:g} %' for x in steps)} -> promotion), against champion v{state.champion}, "
+        f"step started {state.step_started_at}"
+    )
+    table = Table("arm", "version", "records", "errors", "labelled", "ROC AUC", "p95 ms", title="Canary evidence")
+    for arm, e in (("champion", evidence.champion), ("challenger", evidence.challenger)):
+        table.add_row(
+            arm, e.version, str(e.records), str(e.errors), str(e.labelled), _fmt(e.metric), _fmt(e.p95_latency_ms, 1)
+        )
+    console.print(table)
+    if evidence.interval:
+        console.print(
+            f"ROC AUC difference {_fmt(evidence.difference)}, interval "
+            f"[{evidence.interval[0]:+.4f}, {evidence.interval[1]:+.4f}]"
+        )
