@@ -76,7 +76,8 @@ def render_model_card(
         *_segments_table(result.segments, spec.gates.min_segment_rows),
         "",
         "## Limitations",
-        "- Trained on the months above only; guest mix, channels and prices drift (see the monitor's reports).",
+        "- Trained on the months above only; guest mix, channels and prices drift over time, so quality on later "
+        "months can fall: the canary and the live metrics are the check.",
         f"- Segments under {spec.gates.min_segment_rows} holdout rows are marked (small): their metrics are noisy "
         "and they are not gated.",
         "- The value matrix is an assumption of the spec; change it there, not in code.",

@@ -1,0 +1,146 @@
+"""Throughput and p50 / p99 latency of `flywheel serve` against `mlflow models serve`, on the same model
+(the current @champion), the same records and the same client, measured in alternating rounds in one run.
+
+Usage (after `make demo`, so that a champion exists):
+    .venv/bin/python benchmarks/serving.py [--rounds 3] [--requests 300] [--out docs/serving-benchmark.md]
+
+Our service does more per request than MLflow's (schema validation, routing, prediction log, metrics); the table
+shows what that costs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+
+from flywheel.data.warehouse import open_warehouse
+from flywheel.serving.replay import month_records
+from flywheel.settings import apply_environment
+from flywheel.specs import load_spec
+
+MODEL = "hotel_cancellation"
+BIN = Path(sys.executable).parent
+
+
+def _port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _start(args: list[str], url: str, ready_path: str, log: Path) -> subprocess.Popen:
+    with open(log, "wb") as sink:
+        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
+    for _ in range(1200):
+        try:
+            if httpx.get(url + ready_path, timeout=1).status_code == 200:
+                return process
+        except httpx.HTTPError:
+            if process.poll() is not None:
+                break
+        time.sleep(0.1)
+    raise RuntimeError(f"{args[0]} did not start; see {log}")
+
+
+def _measure(http: httpx.Client, path: str, bodies: list[dict]) -> tuple[list[float], float]:
+    latencies = []
+    started = time.perf_counter()
+    for body in bodies:
+        t = time.perf_counter()
+        http.post(path, json=body).raise_for_status()
+        latencies.append((time.perf_counter() - t) * 1000)
+    return latencies, time.perf_counter() - started
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--requests", type=int, default=300)
+    parser.add_argument("--out", type=Path, default=Path("docs/serving-benchmark.md"))
+    options = parser.parse_args()
+
+    settings = apply_environment()
+    spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
+    records = month_records(spec, open_warehouse(settings), "2016-06")
+    features = spec.features.all
+    logs = settings.home / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    ours_url, mlflow_url = f"http://127.0.0.1:{_port()}", f"http://127.0.0.1:{_port()}"
+    servers = [
+        _start(
+            [str(BIN / "flywheel"), "serve", MODEL, "--port", ours_url.rsplit(":", 1)[1]],
+            ours_url,
+            "/ready",
+            logs / "bench-flywheel.log",
+        ),
+        _start(
+            [
+                str(BIN / "mlflow"),
+                "models",
+                "serve",
+                "-m",
+                f"models:/{MODEL}@champion",
+                "--env-manager",
+                "local",
+                "-p",
+                mlflow_url.rsplit(":", 1)[1],
+                "-h",
+                "127.0.0.1",
+            ],
+            mlflow_url,
+            "/ping",
+            logs / "bench-mlflow.log",
+        ),
+    ]
+
+    def bodies(kind: str, size: int) -> list[dict]:
+        chunks = [records[(i * size) % (len(records) - size) :][:size] for i in range(options.requests)]
+        if kind == "flywheel":
+            return [{"records": chunk} for chunk in chunks]
+        return [{"dataframe_records": [{f: r[f] for f in features} for r in chunk]} for chunk in chunks]
+
+    results: dict[tuple[str, int], list[tuple[list[float], float]]] = {}
+    try:
+        with httpx.Client(timeout=60) as http:
+            for round_ in range(options.rounds):
+                for size in (1, 100):
+                    for kind, url, path in (("flywheel", ours_url, "/predict"), ("mlflow", mlflow_url, "/invocations")):
+                        results.setdefault((kind, size), []).append(_measure(http, url + path, bodies(kind, size)))
+                print(f"round {round_ + 1}/{options.rounds} done", flush=True)
+    finally:
+        for server in servers:
+            server.terminate()
+            server.wait(timeout=60)
+
+    lines = [
+        "| server | records per request | requests | p50 ms | p99 ms | requests/s | records/s |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for (kind, size), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        p50 = statistics.median(statistics.median(lat) for lat, _ in runs)
+        p99 = statistics.median(statistics.quantiles(lat, n=100)[98] for lat, _ in runs)
+        rps = statistics.median(len(lat) / seconds for lat, seconds in runs)
+        lines.append(
+            f"| {'flywheel serve' if kind == 'flywheel' else 'mlflow models serve'} | {size} | "
+            f"{options.requests} x {options.rounds} | {p50:.1f} | {p99:.1f} | {rps:.0f} | {rps * size:.0f} |"
+        )
+    table = "\n".join(lines)
+    print(table)
+    options.out.write_text(
+        "# Serving benchmark\n\n"
+        f"`benchmarks/serving.py --rounds {options.rounds} --requests {options.requests}`: one client, sequential "
+        "requests on loopback, the two servers measured in alternating rounds in one run (medians over rounds). "
+        "Same model (@champion), same records (2016-06 bookings).\n\n" + table + "\n"
+    )
+
+
+if __name__ == "__main__":
+    main()
