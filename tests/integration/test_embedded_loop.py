@@ -184,3 +184,29 @@ def test_bad_files_are_quarantined_good_ones_load_and_bad_partitions_never_train
     assert tags["flywheel.data_last_event"] == "2016-07-31"
     assert register.alias_version(client, MODEL, register.CHAMPION) == "1"  # the canary, not training, promotes
     assert challenger.tags["flywheel.gated_against_champion"] == "1"
+
+
+def test_batch_scoring_and_the_canary_dag(run):
+    """score__ logs every new mart row once with the routing rule; canary__ starts a blessed challenger."""
+    settings = get_settings()
+    client = tracking.client(settings)
+    scored = run(f"score__{MODEL}")
+    assert scored.state == "success"
+    warehouse = open_warehouse(settings)
+    expected = warehouse.fetch_all(
+        "select count(*) from marts.ml_booking_features where batch_id not in "
+        "(select batch_id from ops.quarantined_batches)")[0][0]
+    logged = warehouse.fetch_all("select count(*), count(distinct entity_id), min(source), max(source), "
+                                 "max(arm) from ops.prediction_log")
+    assert logged == [(expected, expected, "batch", "batch", "champion")]  # no canary yet: the champion answers
+    assert run(f"score__{MODEL}").state == "success"
+    assert warehouse.fetch_all("select count(*) from ops.prediction_log")[0][0] == expected  # nothing twice
+
+    challenger = register.alias_version(client, MODEL, register.CHALLENGER)
+    blessed = client.get_model_version(MODEL, challenger).tags["flywheel.blessed"] == "true"
+    assert run(f"canary__{MODEL}").state == "success"
+    last = warehouse.fetch_all("select event, version from ops.model_ledger order by recorded_at desc limit 1")
+    if blessed:
+        assert last == [("canary_started", challenger)]
+    else:
+        assert last[0][0] != "canary_started"

@@ -100,6 +100,8 @@ def analyse_canary(
     if challenger is None or state.status in ("promoted", "rolled_back"):
         return {"action": "none", "reason": "no challenger waiting for a canary"}
     if not state.running:
+        if client.get_model_version(name, challenger).tags.get(BLESSED_TAG) != "true":
+            return {"action": "none", "reason": f"v{challenger} is not blessed: it cannot enter the canary"}
         state = start_canary(name, actor, settings)
         return {"action": "started", "reason": f"v{challenger} at {state.share:.0%}", "version": challenger}
     state, evidence = current_evidence(name, settings)
