@@ -38,7 +38,9 @@ def _port() -> int:
 
 def _start(args: list[str], url: str, ready_path: str, log: Path) -> subprocess.Popen:
     with open(log, "wb") as sink:
-        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, env=os.environ.copy())
+        # mlflow models serve starts `uvicorn` by name: the virtual environment must be on PATH.
+        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
+        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, env=env)
     for _ in range(1200):
         try:
             if httpx.get(url + ready_path, timeout=1).status_code == 200:
