@@ -11,45 +11,19 @@ shows what that costs.
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import time
 from pathlib import Path
 
 import httpx
 
 from flywheel.data.warehouse import open_warehouse
+from flywheel.serving.process import BIN, flywheel_serve, free_port, server_process
 from flywheel.serving.replay import month_records
 from flywheel.settings import apply_environment
 from flywheel.specs import load_spec
 
 MODEL = "hotel_cancellation"
-BIN = Path(sys.executable).parent
-
-
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _start(args: list[str], url: str, ready_path: str, log: Path) -> subprocess.Popen:
-    with open(log, "wb") as sink:
-        # mlflow models serve starts `uvicorn` by name: the virtual environment must be on PATH.
-        env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}
-        process = subprocess.Popen(args, stdout=sink, stderr=subprocess.STDOUT, env=env)
-    for _ in range(1200):
-        try:
-            if httpx.get(url + ready_path, timeout=1).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            if process.poll() is not None:
-                break
-        time.sleep(0.1)
-    raise RuntimeError(f"{args[0]} did not start; see {log}")
 
 
 def _measure(http: httpx.Client, path: str, bodies: list[dict]) -> tuple[list[float], float]:
@@ -74,34 +48,26 @@ def main() -> None:
     records = month_records(spec, open_warehouse(settings), "2016-06")
     features = spec.features.all
     logs = settings.home / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    ours_url, mlflow_url = f"http://127.0.0.1:{_port()}", f"http://127.0.0.1:{_port()}"
-    servers = [
-        _start(
-            [str(BIN / "flywheel"), "serve", MODEL, "--port", ours_url.rsplit(":", 1)[1]],
-            ours_url,
-            "/ready",
-            logs / "bench-flywheel.log",
-        ),
-        _start(
-            [
-                str(BIN / "mlflow"),
-                "models",
-                "serve",
-                "-m",
-                f"models:/{MODEL}@champion",
-                "--env-manager",
-                "local",
-                "-p",
-                mlflow_url.rsplit(":", 1)[1],
-                "-h",
-                "127.0.0.1",
-            ],
-            mlflow_url,
-            "/ping",
-            logs / "bench-mlflow.log",
-        ),
-    ]
+    mlflow_port = free_port()
+    mlflow_serve = server_process(
+        [
+            str(BIN / "mlflow"),
+            "models",
+            "serve",
+            "-m",
+            f"models:/{MODEL}@champion",
+            "--env-manager",
+            "local",
+            "-p",
+            str(mlflow_port),
+            "-h",
+            "127.0.0.1",
+        ],
+        mlflow_port,
+        "/ping",
+        logs / "bench-mlflow.log",
+        timeout=300,
+    )
 
     def bodies(kind: str, size: int) -> list[dict]:
         chunks = [records[(i * size) % (len(records) - size) :][:size] for i in range(options.requests)]
@@ -110,17 +76,16 @@ def main() -> None:
         return [{"dataframe_records": [{f: r[f] for f in features} for r in chunk]} for chunk in chunks]
 
     results: dict[tuple[str, int], list[tuple[list[float], float]]] = {}
-    try:
-        with httpx.Client(timeout=60) as http:
-            for round_ in range(options.rounds):
-                for size in (1, 100):
-                    for kind, url, path in (("flywheel", ours_url, "/predict"), ("mlflow", mlflow_url, "/invocations")):
-                        results.setdefault((kind, size), []).append(_measure(http, url + path, bodies(kind, size)))
-                print(f"round {round_ + 1}/{options.rounds} done", flush=True)
-    finally:
-        for server in servers:
-            server.terminate()
-            server.wait(timeout=60)
+    with (
+        flywheel_serve(MODEL, logs / "bench-flywheel.log") as ours_url,
+        mlflow_serve as mlflow_url,
+        httpx.Client(timeout=60) as http,
+    ):
+        for round_ in range(options.rounds):
+            for size in (1, 100):
+                for kind, url, path in (("flywheel", ours_url, "/predict"), ("mlflow", mlflow_url, "/invocations")):
+                    results.setdefault((kind, size), []).append(_measure(http, url + path, bodies(kind, size)))
+            print(f"round {round_ + 1}/{options.rounds} done", flush=True)
 
     lines = [
         "| server | records per request | requests | p50 ms | p99 ms | requests/s | records/s |",

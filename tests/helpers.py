@@ -38,11 +38,9 @@ def fresh_postgres_database() -> Iterator[str]:
 
 
 def free_port() -> int:
-    import socket
+    from flywheel.serving.process import free_port as free
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free()
 
 
 @contextmanager
@@ -138,38 +136,14 @@ def settings_env(settings: object) -> dict[str, str]:
     return {f"FLYWHEEL_{k.upper()}": str(v) for k, v in fields.items() if v is not None}
 
 
-@contextmanager
-def flywheel_serve(settings: object, model: str) -> Iterator[str]:
-    """`flywheel serve` as its own process on a free loopback port (as in production); yields the base URL.
-    Stopping it (SIGTERM) lets uvicorn shut down cleanly, which flushes the prediction log."""
-    import subprocess
-    import sys
-    import time
-    import urllib.request
+def flywheel_serve(settings: object, model: str):  # type: ignore[no-untyped-def]
+    """`flywheel serve` as its own process (as in production) that sees exactly these settings."""
     from pathlib import Path
 
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    log_file = Path(settings.home) / f"serve-{port}.log"  # type: ignore[attr-defined]
-    with open(log_file, "wb") as sink:
-        server = subprocess.Popen(
-            [str(Path(sys.executable).parent / "flywheel"), "serve", model, "--port", str(port)],
-            env={**os.environ, **settings_env(settings)},
-            stdout=sink,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(f"{url}/ready", timeout=1)
-                break
-            except OSError:
-                if server.poll() is not None:
-                    raise RuntimeError(f"flywheel serve exited: {log_file.read_text()[-3000:]}") from None
-                time.sleep(0.1)
-        else:
-            raise RuntimeError(f"flywheel serve not ready: {log_file.read_text()[-3000:]}")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=60)
+    from flywheel.serving import process
+
+    return process.flywheel_serve(
+        model,
+        Path(settings.home) / "logs" / "serve.log",  # type: ignore[attr-defined]
+        settings_env(settings),
+    )

@@ -10,12 +10,8 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -25,48 +21,6 @@ from flywheel.settings import Settings
 
 CHALLENGER_MONTHS = ("2016-07", "2016-08")
 TRAFFIC_MONTHS = ("2016-09", "2016-10", "2016-11", "2016-12", "2017-01", "2017-02")
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-class _Service:
-    """`flywheel serve` in its own process, as in production."""
-
-    def __init__(self, model: str, settings: Settings):
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_file = settings.home / "logs" / "serve.log"
-        env = {**os.environ, "FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5", "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2"}
-        with open(self.log_file, "ab") as sink:
-            self.process = subprocess.Popen(
-                [str(Path(sys.executable).parent / "flywheel"), "serve", model, "--port", str(self.port)],
-                env=env,
-                stdout=sink,
-                stderr=subprocess.STDOUT,
-            )
-
-    def wait_ready(self) -> None:
-        import httpx
-
-        for _ in range(600):
-            try:
-                if httpx.get(f"{self.url}/ready", timeout=1).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                if self.process.poll() is not None:
-                    break
-            time.sleep(0.1)
-        raise RuntimeError(f"flywheel serve did not become ready; see {self.log_file}")
-
-    def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=60)
 
 
 def _month_end(month: str) -> str:
@@ -85,6 +39,7 @@ def canary_demo(
 ) -> None:
     from flywheel.data.warehouse import open_warehouse
     from flywheel.jobs.demo import register_shuffled_label_challenger
+    from flywheel.serving.process import flywheel_serve
     from flywheel.serving.replay import month_records, post_records
     from flywheel.specs import load_spec
 
@@ -92,9 +47,8 @@ def canary_demo(
     console.rule(f"{model}: a challenger trained on {CHALLENGER_MONTHS[0]}..{CHALLENGER_MONTHS[-1]} as well")
     land(CHALLENGER_MONTHS[0], CHALLENGER_MONTHS[-1])
     run_dags(["ingest", "transform", f"train__{model}"])
-    service = _Service(model, settings)
-    try:
-        service.wait_ready()
+    env = {"FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5", "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2"}
+    with flywheel_serve(model, settings.home / "logs" / "serve.log", env) as url:
         months = iter(TRAFFIC_MONTHS)
         for label, prepare in (
             ("better challenger", None),
@@ -108,7 +62,7 @@ def canary_demo(
                 land(month, month)
                 run_dags(["ingest", "transform"])
                 time.sleep(1.0)  # the service picks up the canary's share
-                answered = post_records(service.url, month_records(spec, open_warehouse(settings), month))
+                answered = post_records(url, month_records(spec, open_warehouse(settings), month))
                 time.sleep(1.0)  # and writes its prediction log
                 run_dags([f"canary__{model}"], {"labels_until": _month_end(month)})
                 decision = _last_decision(model, settings)
@@ -119,5 +73,3 @@ def canary_demo(
                 )
                 if decision["event"] in ("promoted", "rolled_back"):
                     break
-    finally:
-        service.stop()

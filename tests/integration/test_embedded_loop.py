@@ -195,9 +195,11 @@ def test_batch_scoring_and_the_canary_dag(run):
     warehouse = open_warehouse(settings)
     expected = warehouse.fetch_all(
         "select count(*) from marts.ml_booking_features where batch_id not in "
-        "(select batch_id from ops.quarantined_batches)")[0][0]
-    logged = warehouse.fetch_all("select count(*), count(distinct entity_id), min(source), max(source), "
-                                 "max(arm) from ops.prediction_log")
+        "(select batch_id from ops.quarantined_batches)"
+    )[0][0]
+    logged = warehouse.fetch_all(
+        "select count(*), count(distinct entity_id), min(source), max(source), max(arm) from ops.prediction_log"
+    )
     assert logged == [(expected, expected, "batch", "batch", "champion")]  # no canary yet: the champion answers
     assert run(f"score__{MODEL}").state == "success"
     assert warehouse.fetch_all("select count(*) from ops.prediction_log")[0][0] == expected  # nothing twice
