@@ -7,6 +7,7 @@ same snapshot reuses its run, a run is registered once, a verdict is recorded on
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from flywheel.data.warehouse import open_warehouse
 from flywheel.registry import gate, register, tracking
@@ -18,7 +19,7 @@ from flywheel.specs import ModelSpec, load_spec
 log = logging.getLogger(__name__)
 
 
-def _spec(name: str, settings: Settings) -> tuple[ModelSpec, object]:
+def _spec(name: str, settings: Settings) -> tuple[ModelSpec, Path]:
     path = settings.models_dir / f"{name}.yaml"
     return load_spec(path), path
 
