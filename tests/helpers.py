@@ -74,31 +74,6 @@ def moto_s3_server() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-@contextmanager
-def uvicorn_server(app: object) -> Iterator[str]:
-    """The app served by a real uvicorn on a free loopback port, in a thread; yields the base URL."""
-    import threading
-    import time
-
-    import uvicorn
-
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    for _ in range(300):
-        if server.started:
-            break
-        time.sleep(0.1)
-    else:
-        raise RuntimeError("uvicorn did not start")
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=30)
-
-
 def build_loop_until(settings: object, last_month: str, first_month: str | None = None) -> None:
     """Land, ingest, dbt build and validate the bundled data up to ``last_month`` for these settings."""
     import subprocess

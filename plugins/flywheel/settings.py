@@ -102,10 +102,6 @@ class Settings(BaseSettings):
         return self.project_dir / "expectations"
 
     @property
-    def data_dir(self) -> Path:
-        return self.project_dir / "data"
-
-    @property
     def airflow_home(self) -> Path:
         return self.home / "airflow"
 
