@@ -74,18 +74,12 @@ def moto_s3_server() -> Iterator[str]:
         server.wait(timeout=10)
 
 
-def build_loop_until(settings: object, last_month: str, first_month: str | None = None) -> None:
-    """Land, ingest, dbt build and validate the bundled data up to ``last_month`` for these settings."""
+def dbt_build(settings: object) -> str:
+    """`dbt build` of the project on the settings' warehouse and target; returns dbt's output."""
     import subprocess
     import sys
     from pathlib import Path
 
-    from flywheel.jobs.ingest import ingest_all, replay_months
-    from flywheel.jobs.validate import validate_mart
-
-    replay_months(first_month, last_month, settings)
-    ingest_all(settings)
-    env = {**os.environ, **settings.dbt_env()}  # type: ignore[attr-defined]
     done = subprocess.run(
         [
             str(Path(sys.executable).parent / "dbt"),
@@ -93,15 +87,26 @@ def build_loop_until(settings: object, last_month: str, first_month: str | None 
             "--target",
             settings.dbt_target,  # type: ignore[attr-defined]
             "--target-path",
-            str(settings.home / "dbt_target"),
+            str(settings.dbt_target_path),
         ],  # type: ignore[attr-defined]
-        cwd=settings.dbt_project_dir,
+        cwd=settings.dbt_project_dir,  # type: ignore[attr-defined]
         capture_output=True,
         text=True,
-        env=env,
+        env={**os.environ, **settings.dbt_env()},
         timeout=600,  # type: ignore[attr-defined]
     )
-    assert done.returncode == 0, done.stdout[-3000:]
+    assert done.returncode == 0, done.stdout[-5000:]
+    return done.stdout
+
+
+def build_loop_until(settings: object, last_month: str, first_month: str | None = None) -> None:
+    """Land, ingest, dbt build and validate the bundled data up to ``last_month`` for these settings."""
+    from flywheel.jobs.ingest import ingest_all, replay_months
+    from flywheel.jobs.validate import validate_mart
+
+    replay_months(first_month, last_month, settings)
+    ingest_all(settings)
+    dbt_build(settings)
     validate_mart("ml_booking_features", "", settings)
 
 

@@ -14,17 +14,12 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import pandas as pd
 from rich.console import Console
 
 from flywheel.settings import Settings
 
 CHALLENGER_MONTHS = ("2016-07", "2016-08")
 TRAFFIC_MONTHS = ("2016-09", "2016-10", "2016-11", "2016-12", "2017-01", "2017-02")
-
-
-def _month_end(month: str) -> str:
-    return (pd.Timestamp(f"{month}-01") + pd.offsets.MonthEnd(0)).strftime("%Y-%m-%dT23:59:59")
 
 
 def _last_decision(model: str, settings: Settings) -> dict[str, Any]:
@@ -40,7 +35,7 @@ def canary_demo(
     from flywheel.data.warehouse import open_warehouse
     from flywheel.jobs.demo import register_shuffled_label_challenger
     from flywheel.serving.process import flywheel_serve
-    from flywheel.serving.replay import month_records, post_records
+    from flywheel.serving.replay import month_end, month_records, post_records
     from flywheel.specs import load_spec
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
@@ -57,17 +52,17 @@ def canary_demo(
             if prepare is not None:
                 console.rule(f"{model}: {label}")
                 console.print(f"registered v{prepare(model, settings)} (demo only: shuffled labels, marked)")
-            run_dags([f"canary__{model}"], {"labels_until": _month_end(CHALLENGER_MONTHS[-1])})  # starts it
+            run_dags([f"canary__{model}"], {"labels_until": month_end(CHALLENGER_MONTHS[-1])})  # starts it
             while (month := next(months, None)) is not None:
                 land(month, month)
                 run_dags(["ingest", "transform"])
                 time.sleep(1.0)  # the service picks up the canary's share
                 answered = post_records(url, month_records(spec, open_warehouse(settings), month))
                 time.sleep(1.0)  # and writes its prediction log
-                run_dags([f"canary__{model}"], {"labels_until": _month_end(month)})
+                run_dags([f"canary__{model}"], {"labels_until": month_end(month)})
                 decision = _last_decision(model, settings)
                 console.print(
-                    f"[bold]{month}[/bold]: traffic {answered}; labels up to {_month_end(month)[:10]}; "
+                    f"[bold]{month}[/bold]: traffic {answered}; labels up to {month_end(month)[:10]}; "
                     f"decision: [bold]{decision['event']}[/bold] v{decision['version']}: "
                     f"{decision['reason']}"
                 )

@@ -14,7 +14,7 @@ from flywheel.jobs import canary as canary_job
 from flywheel.jobs import train as train_job
 from flywheel.jobs.demo import register_shuffled_label_challenger
 from flywheel.registry import canary_state, register, tracking
-from flywheel.serving.replay import month_records, post_records
+from flywheel.serving.replay import month_end, month_records, post_records
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from tests.helpers import build_loop_until, flywheel_serve
@@ -47,19 +47,13 @@ def env(tmp_path_factory):
         yield settings, spec, url
 
 
-def _month_end(month: str) -> str:
-    import pandas as pd
-
-    return (pd.Timestamp(f"{month}-01") + pd.offsets.MonthEnd(0)).strftime("%Y-%m-%dT23:59:59")
-
-
 def _replay_and_judge(settings, spec, url, month):
     from datetime import datetime
 
     time.sleep(0.5)  # the service picks up the new routing (refresh every 0.2 s)
     answered = post_records(url, month_records(spec, open_warehouse(settings), month))
     time.sleep(0.5)  # and writes its prediction log (every 0.1 s)
-    canary_job.collect_predictions(MODEL, datetime.fromisoformat(_month_end(month)), settings)
+    canary_job.collect_predictions(MODEL, datetime.fromisoformat(month_end(month)), settings)
     return answered, canary_job.analyse_canary(MODEL, "test", settings=settings)
 
 

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -15,7 +12,7 @@ from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import Settings, get_settings
 from flywheel.storage import LocalStore
-from tests.helpers import fresh_postgres_database
+from tests.helpers import dbt_build, fresh_postgres_database
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -31,27 +28,6 @@ def _load_raw(settings: Settings, tmp_path: Path) -> None:
     assert report.loaded_rows == ROWS
 
 
-def _dbt_build(settings: Settings) -> str:
-    env = {**os.environ, **settings.dbt_env()}
-    done = subprocess.run(
-        [
-            str(Path(sys.executable).parent / "dbt"),
-            "build",
-            "--target",
-            settings.dbt_target,
-            "--target-path",
-            str(settings.home / "dbt_target"),
-        ],
-        cwd=settings.dbt_project_dir,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=600,
-    )
-    assert done.returncode == 0, done.stdout[-5000:]
-    return done.stdout
-
-
 def _marts(settings: Settings) -> list[tuple]:
     warehouse = open_warehouse(settings)
     return [
@@ -62,7 +38,7 @@ def _marts(settings: Settings) -> list[tuple]:
 
 def _build(settings: Settings, tmp_path: Path) -> tuple[str, list[tuple]]:
     _load_raw(settings, tmp_path)
-    out = _dbt_build(settings)
+    out = dbt_build(settings)
     assert "ERROR=0" in out and "unit test" in out
     return out, _marts(settings)
 

@@ -12,6 +12,7 @@ from flywheel.data.warehouse import open_warehouse
 from flywheel.serving.app import Metrics, Predictor
 from flywheel.serving.models import ModelPool
 from flywheel.serving.prediction_log import write_log_file
+from flywheel.serving.schema import as_records
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
@@ -42,11 +43,9 @@ def score_new_rows(name: str, settings: Settings | None = None) -> int:
     pool.refresh()
     predictor = Predictor(spec, pool, writer=None, metrics=Metrics(), source="batch")
     store = open_store(settings.predictions_uri, settings.s3_endpoint_url)
-    numeric = list(spec.features.numeric)
-    frame[numeric] = frame[numeric].astype("float64")
-    frame = frame.astype(object).where(frame.notna(), None)
-    for start in range(0, len(frame), CHUNK):
-        predictor.predict(frame.iloc[start : start + CHUNK].to_dict("records"), f"batch-{uuid.uuid4().hex}")
+    records = as_records(spec, frame)
+    for start in range(0, len(records), CHUNK):
+        predictor.predict(records[start : start + CHUNK], f"batch-{uuid.uuid4().hex}")
         write_log_file(store, name, predictor.log_rows)
         predictor.log_rows = []
     rows = predictions.load_prediction_files(name, store, warehouse)

@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from flywheel.data.warehouse import Warehouse
+from flywheel.serving.schema import as_records
 from flywheel.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -20,9 +21,14 @@ def month_records(spec: ModelSpec, warehouse: Warehouse, month: str) -> list[dic
         f"cast({s.event_time_column} as date) < cast(? as date) + interval '1 month' order by {s.event_time_column}, 1",
         (f"{month}-01", f"{month}-01"),
     )
-    numeric = list(spec.features.numeric)
-    frame[numeric] = frame[numeric].astype("float64")
-    return frame.astype(object).where(frame.notna(), None).to_dict("records")
+    return as_records(spec, frame)
+
+
+def month_end(month: str) -> str:
+    """The last second of ``month`` (YYYY-MM), ISO format: when a replayed month's outcomes are all known."""
+    import pandas as pd
+
+    return (pd.Timestamp(f"{month}-01") + pd.offsets.MonthEnd(0)).strftime("%Y-%m-%dT23:59:59")
 
 
 def post_records(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import pandas as pd
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
 from flywheel.specs import ModelSpec
@@ -34,6 +35,13 @@ def record_model(spec: ModelSpec) -> type[BaseModel]:
         )
     validators = {"finite": field_validator(*spec.features.numeric)(_finite)}
     return create_model(f"{spec.name}_record", __base__=_Record, __validators__=validators, **fields)
+
+
+def as_records(spec: ModelSpec, frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows of a warehouse frame as the service's records: numbers as floats, missing values as None."""
+    numeric = list(spec.features.numeric)
+    frame = frame.assign(**{c: frame[c].astype("float64") for c in numeric})
+    return frame.astype(object).where(frame.notna(), None).to_dict("records")
 
 
 def request_model(spec: ModelSpec) -> type[BaseModel]:
