@@ -127,3 +127,87 @@ def flywheel_serve(settings: object, model: str):  # type: ignore[no-untyped-def
         Path(settings.home) / "logs" / "serve.log",  # type: ignore[attr-defined]
         settings_env(settings),
     )
+
+
+class _Receiver:
+    """What a local receiver got: (path, body) pairs for HTTP, raw messages for SMTP."""
+
+    def __init__(self) -> None:
+        self.received: list[tuple[str, bytes]] = []
+
+
+@contextmanager
+def http_receiver() -> Iterator[tuple[str, _Receiver]]:
+    """A real HTTP server on loopback standing in for a webhook / Slack: records every POST, answers 200."""
+    import http.server
+    import threading
+
+    receiver = _Receiver()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+            body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+            receiver.received.append((self.path, body))
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(b"ok")
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}", receiver
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+@contextmanager
+def smtp_receiver() -> Iterator[tuple[int, _Receiver]]:
+    """A minimal real SMTP server on loopback (the standard library has none since 3.12): accepts every message."""
+    import socketserver
+    import threading
+
+    receiver = _Receiver()
+
+    class Handler(socketserver.StreamRequestHandler):
+        def handle(self) -> None:
+            self.wfile.write(b"220 localhost test SMTP\r\n")
+            sender, data, in_data = "", [], False
+            for raw in self.rfile:
+                line = raw.decode("utf-8", "replace").rstrip("\r\n")
+                if in_data:
+                    if line == ".":
+                        receiver.received.append((sender, "\n".join(data).encode()))
+                        in_data, data = False, []
+                        self.wfile.write(b"250 queued\r\n")
+                    else:
+                        data.append(line[1:] if line.startswith("..") else line)
+                    continue
+                verb = line[:4].upper()
+                if verb in ("EHLO", "HELO"):
+                    self.wfile.write(b"250 localhost\r\n")
+                elif verb == "MAIL":
+                    sender = line
+                    self.wfile.write(b"250 ok\r\n")
+                elif verb == "DATA":
+                    in_data = True
+                    self.wfile.write(b"354 go on\r\n")
+                elif verb == "QUIT":
+                    self.wfile.write(b"221 bye\r\n")
+                    return
+                else:
+                    self.wfile.write(b"250 ok\r\n")
+
+    server = socketserver.ThreadingTCPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], receiver
+    finally:
+        server.shutdown()
+        server.server_close()

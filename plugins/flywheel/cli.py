@@ -15,6 +15,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
+from flywheel.demo import LOOP_MONTHS
 from flywheel.report import print_summary
 from flywheel.settings import Settings, apply_environment
 
@@ -111,10 +112,12 @@ def run(dag_ids: Annotated[list[str], typer.Argument(help="DAG ids, run in this 
 def demo(
     first: Annotated[str, typer.Option(help="first month to land")] = DEMO_FIRST_MONTH,
     last: Annotated[str, typer.Option(help="last month to land")] = DEMO_LAST_MONTH,
-    canary: Annotated[bool, typer.Option(help="go on: canary a better and a deliberately bad challenger")] = True,
+    loop: Annotated[bool, typer.Option(help="go on: replay 2016-07 .. 2017-08 through the whole loop")] = True,
+    loop_last: Annotated[str, typer.Option(help="last month of the loop")] = LOOP_MONTHS[-1],
 ) -> None:
     """The main job: land months of real data, ingest, dbt build, validate, train, gate, register a champion;
-    then canary a challenger trained on later data (promoted) and a shuffled-label one (rolled back)."""
+    then replay the following months through the loop (traffic, labels, canary, monitor, drift-triggered
+    retraining) and end with a table and a chart of live quality against a never-retrained model."""
     from flywheel.specs import load_specs
 
     started = time.monotonic()
@@ -123,13 +126,18 @@ def demo(
     settings = _settings()
     models = [s.name for s in load_specs(settings.models_dir)]
     _run_dags([*DEMO_DAGS, *(f"train__{m}" for m in models)], settings)
-    if canary:
-        from flywheel.demo import canary_demo
+    charts = []
+    if loop:
+        from flywheel.demo import loop_demo
 
+        months = tuple(m for m in LOOP_MONTHS if m <= loop_last)
         for model in models:
-            canary_demo(model, settings, console, lambda dags, conf=None: _run_dags(dags, settings, conf), land)
+            run_dags = lambda dags, conf=None: _run_dags(dags, settings, conf)  # noqa: E731
+            charts.append(loop_demo(model, settings, console, run_dags, land, months))
     for model in models:
         print_summary(console, model, settings)
+    for chart in charts:
+        console.print(f"Chart of live ROC AUC: {chart}")
     console.print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
 
 

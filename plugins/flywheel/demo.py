@@ -1,70 +1,153 @@
-"""The canary part of `flywheel demo`: after the first champion, live traffic decides.
+"""The closed loop of `flywheel demo`, after the first champion: the remaining months of real data, in order.
 
-1. Two more months land; a challenger trained on them passes the gate and enters the canary.
-2. Each following month: its bookings are replayed as requests to `flywheel serve` (its own process), the month
-   is ingested and transformed, and `canary__<model>` runs with the month's end as the date labels are known by.
-   The challenger advances 10 % -> 50 % -> promotion on the evidence.
-3. A challenger trained on shuffled labels, forced past the gate and marked as such, enters the canary and is
-   rolled back at 10 %.
+Each month: its batch lands, is ingested, transformed and validated; its bookings are replayed as requests to
+`flywheel serve` (its own process, champion/challenger routing, prediction log); `canary__<model>` loads the log
+and publishes the labels known by the month's end (the outcome of a booking is known once its arrival date has
+passed), and judges a running canary; `monitor__<model>` judges the month. When the monitor's policy requests a
+retrain (an Asset event), `train__<model>` runs next, as the scheduler would run it, and the new blessed challenger
+enters the canary on the following month's traffic.
+
+The demo ends with a table per month and a chart of the live ROC AUC next to a never-retrained first model's.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
+import pandas as pd
 from rich.console import Console
+from rich.table import Table
 
 from flywheel.settings import Settings
 
-CHALLENGER_MONTHS = ("2016-07", "2016-08")
-TRAFFIC_MONTHS = ("2016-09", "2016-10", "2016-11", "2016-12", "2017-01", "2017-02")
+LOOP_MONTHS = tuple(str(p) for p in pd.period_range("2016-07", "2017-08", freq="M"))
+
+RunDags = Callable[..., None]
 
 
-def _last_decision(model: str, settings: Settings) -> dict[str, Any]:
+@dataclass
+class MonthRow:
+    month: str
+    answered: dict[str, int]
+    severity: str = ""
+    action: str = ""
+    alerts: int = 0
+    events: list[str] = field(default_factory=list)
+
+
+def _retrain_events_since(model: str, since: datetime) -> list[dict[str, Any]]:
+    """Retrain requests emitted since ``since``: what the scheduler would react to (Airflow's asset events)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    from flywheel.orchestration.assets import retrain_requested
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .filter(AssetModel.name == retrain_requested(model).name, AssetEvent.timestamp >= since)
+            .all()
+        )
+    return [dict(extra or {}) for (extra,) in rows]
+
+
+def _ledger_events_since(model: str, settings: Settings, since: datetime) -> list[str]:
     from flywheel.data.warehouse import open_warehouse
     from flywheel.registry import ledger
 
-    return ledger.history(open_warehouse(settings), model, limit=1)[0]
+    entries = ledger.history(open_warehouse(settings), model, limit=50)
+    wanted = {"canary_started", "promoted", "rolled_back", "blessed", "rejected", "paged"}
+    return [
+        f"{e['event']} v{e['version']}"
+        for e in reversed(entries)
+        if e["event"] in wanted and pd.Timestamp(e["recorded_at"]).to_pydatetime() >= since.replace(tzinfo=None)
+    ]
 
 
-def canary_demo(
-    model: str, settings: Settings, console: Console, run_dags: Callable[..., None], land: Callable[[str, str], None]
-) -> None:
+def _one_month(model: str, month: str, url: str, settings: Settings, run_dags: RunDags, land) -> MonthRow:
     from flywheel.data.warehouse import open_warehouse
-    from flywheel.jobs.demo import register_shuffled_label_challenger
-    from flywheel.serving.process import flywheel_serve
+    from flywheel.monitoring import history
     from flywheel.serving.replay import month_end, month_records, post_records
     from flywheel.specs import load_spec
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
-    console.rule(f"{model}: a challenger trained on {CHALLENGER_MONTHS[0]}..{CHALLENGER_MONTHS[-1]} as well")
-    land(CHALLENGER_MONTHS[0], CHALLENGER_MONTHS[-1])
-    run_dags(["ingest", "transform", f"train__{model}"])
+    since = datetime.now(UTC)
+    land(month, month)
+    run_dags(["ingest", "transform"])
+    time.sleep(1.0)  # the service picks up a canary share that moved
+    answered = post_records(url, month_records(spec, open_warehouse(settings), month))
+    time.sleep(1.0)  # and writes its prediction log
+    run_dags([f"canary__{model}"], {"labels_until": month_end(month)})
+    start = pd.Timestamp(f"{month}-01")
+    window = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
+    run_dags([f"monitor__{model}"], window)
+    for event in _retrain_events_since(model, since):
+        run_dags([f"train__{model}"], {"reason": event.get("reason", "retrain requested")})
+    decision = history.decision_for(open_warehouse(settings), model, "live", pd.Timestamp(window["window_end"]))
+    row = MonthRow(month, answered)
+    if decision is not None:
+        row.severity, row.action = str(decision["severity"]), str(decision["action"])
+    row.alerts = _alerts_for(model, settings, pd.Timestamp(window["window_end"]))
+    row.events = _ledger_events_since(model, settings, since)
+    return row
+
+
+def _alerts_for(model: str, settings: Settings, window_end: pd.Timestamp) -> int:
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.monitoring.alerts import DELIVERIES, ensure_table
+
+    warehouse = open_warehouse(settings)
+    ensure_table(warehouse)
+    rows = warehouse.fetch_all(
+        f"select count(distinct fingerprint) from {DELIVERIES} where model = ? and window_end = ? "
+        "and status = 'delivered'",
+        (model, window_end.to_pydatetime()),
+    )
+    return int(rows[0][0])
+
+
+def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDags, land, months=LOOP_MONTHS) -> Path:
+    """Replay ``months`` through the whole loop; prints the table and returns the chart's path."""
+    from flywheel.demo_summary import live_auc_by_month, print_table, save_chart
+    from flywheel.serving.process import flywheel_serve
+
+    console.rule(f"{model}: the loop, {months[0]} .. {months[-1]}")
     env = {"FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5", "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2"}
+    rows: list[MonthRow] = []
     with flywheel_serve(model, settings.home / "logs" / "serve.log", env) as url:
-        months = iter(TRAFFIC_MONTHS)
-        for label, prepare in (
-            ("better challenger", None),
-            ("shuffled-label challenger (forced past the gate)", register_shuffled_label_challenger),
-        ):
-            if prepare is not None:
-                console.rule(f"{model}: {label}")
-                console.print(f"registered v{prepare(model, settings)} (demo only: shuffled labels, marked)")
-            run_dags([f"canary__{model}"], {"labels_until": month_end(CHALLENGER_MONTHS[-1])})  # starts it
-            while (month := next(months, None)) is not None:
-                land(month, month)
-                run_dags(["ingest", "transform"])
-                time.sleep(1.0)  # the service picks up the canary's share
-                answered = post_records(url, month_records(spec, open_warehouse(settings), month))
-                time.sleep(1.0)  # and writes its prediction log
-                run_dags([f"canary__{model}"], {"labels_until": month_end(month)})
-                decision = _last_decision(model, settings)
-                console.print(
-                    f"[bold]{month}[/bold]: traffic {answered}; labels up to {month_end(month)[:10]}; "
-                    f"decision: [bold]{decision['event']}[/bold] v{decision['version']}: "
-                    f"{decision['reason']}"
-                )
-                if decision["event"] in ("promoted", "rolled_back"):
-                    break
+        for month in months:
+            row = _one_month(model, month, url, settings, run_dags, land)
+            rows.append(row)
+            served = ", ".join(f"{k} {v:,}" for k, v in row.answered.items())
+            console.print(
+                f"[bold]{month}[/bold]: {served}; drift {row.severity}; policy {row.action}; "
+                f"{'; '.join(row.events) or 'no registry changes'}"
+            )
+    figures = live_auc_by_month(model, settings, [r.month for r in rows])
+    print_table(console, rows, figures)
+    return save_chart(model, settings, figures)
+
+
+def as_table(rows: list[MonthRow], figures: pd.DataFrame) -> Table:
+    table = Table(title="The loop, month by month")
+    for column in ("month", "live model", "live ROC AUC", "never retrained", "drift", "alerts", "policy", "registry"):
+        table.add_column(column)
+    for row in rows:
+        f = figures.loc[row.month] if row.month in figures.index else None
+        table.add_row(
+            row.month,
+            ", ".join(f"{k} ({v:,})" for k, v in row.answered.items()),
+            "-" if f is None else f"{f['live_auc']:.4f}",
+            "-" if f is None else f"{f['first_model_auc']:.4f}",
+            row.severity,
+            str(row.alerts),
+            row.action,
+            "; ".join(row.events),
+        )
+    return table

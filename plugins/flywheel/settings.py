@@ -51,6 +51,16 @@ class Settings(BaseSettings):
     serve_refresh_seconds: float = 5.0
     serve_log_flush_seconds: float = 1.0
 
+    # Alert e-mail (the monitor's "email" routes). Webhook URLs are named per route in monitoring/<model>.yaml.
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    alert_sender: str = "flywheel@localhost"
+    # Links in alerts and the runbook point here (the Airflow UI, the docs); empty = the project folder.
+    docs_base_url: str = ""
+
     @model_validator(mode="after")
     def _fill_defaults(self) -> Settings:
         home = self.home
@@ -96,6 +106,10 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.project_dir / "models"
+
+    @property
+    def monitoring_dir(self) -> Path:
+        return self.project_dir / "monitoring"
 
     @property
     def expectations_dir(self) -> Path:

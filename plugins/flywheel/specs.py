@@ -162,11 +162,7 @@ class ModelSpec(_Strict):
 
 def load_spec(path: Path) -> ModelSpec:
     """Load one spec; the ``name`` key, if present, must equal the file stem."""
-    document = yaml.safe_load(path.read_text()) or {}
-    name = document.setdefault("name", path.stem)
-    if name != path.stem:
-        raise ValueError(f"{path.name}: name {name!r} must equal the file stem {path.stem!r}")
-    return ModelSpec.model_validate(document)
+    return ModelSpec.model_validate(_load_named(path))
 
 
 def load_specs(models_dir: Path) -> list[ModelSpec]:
@@ -175,3 +171,97 @@ def load_specs(models_dir: Path) -> list[ModelSpec]:
 
 def spec_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- monitoring/<name>.yaml -------------------------------------------------------------------------------------
+
+
+class DriftPolicySpec(_Strict):
+    """How a window is judged (method and calibration: flywheel.monitoring.drift and docs/monitoring.md)."""
+
+    min_rows: int = Field(default=500, ge=50, description="fewer rows in either window: 'insufficient data'")
+    effect_threshold: float = Field(default=0.1, gt=0, description="smallest effect that counts as drift")
+    null_quantile: float = Field(default=0.99, gt=0.5, lt=1)
+    calibration_resamples: int = Field(default=100, ge=20)
+    critical_share: float = Field(default=0.25, gt=0, le=1, description="share of drifted features = critical")
+    reference: Literal["same_months", "whole_window"] = Field(
+        default="same_months", description="same calendar months of the training window (seasonal data), or all"
+    )
+    reference_max_rows: int = Field(default=50_000, ge=1000)
+    ignore: tuple[str, ...] = Field(default=(), description="features never judged (say why in the YAML)")
+
+
+class QualityPolicySpec(_Strict):
+    min_labelled_rows: int = Field(default=300, ge=10)
+    max_drop: float = Field(ge=0, description="primary metric below the champion's holdout by more than this")
+
+
+class RetrainPolicySpec(_Strict):
+    critical_windows_in_a_row: int = Field(default=2, ge=1)
+    on_quality_drop: bool = True
+    cooldown_days: float = Field(ge=0)
+    max_retrains: int = Field(ge=1, description="at most this many retrain requests per budget period")
+    budget_period_days: float = Field(gt=0)
+    min_new_labelled_rows: int = Field(ge=0, description="labelled rows newer than the champion's training data")
+
+
+class AlertRouteSpec(_Strict):
+    """One destination. URLs and SMTP credentials are secrets: the YAML names the environment variable."""
+
+    kind: Literal["log", "webhook", "slack", "email"]
+    min_severity: Literal["warning", "critical"] = "critical"
+    url_env: str | None = Field(default=None, description="webhook / slack: env var holding the URL")
+    to: tuple[str, ...] = Field(default=(), description="email: recipients")
+    timeout_seconds: float = Field(default=5.0, gt=0)
+
+    @model_validator(mode="after")
+    def _destination(self) -> AlertRouteSpec:
+        if self.kind in ("webhook", "slack") and not self.url_env:
+            raise ValueError(f"a {self.kind} route needs url_env (the environment variable holding the URL)")
+        if self.kind == "email" and not self.to:
+            raise ValueError("an email route needs 'to'")
+        return self
+
+
+class AlertPolicySpec(_Strict):
+    quiet_period_hours: float = Field(ge=0, description="the same condition does not re-alert within this")
+    runbook: str = "docs/runbooks/drift.md"
+    routes: tuple[AlertRouteSpec, ...] = Field(min_length=1)
+
+
+class MonitorSpec(_Strict):
+    name: str
+    schedule: str = Field(default="0 0 1 * *", description="cron; each run judges the interval that just ended")
+    drift: DriftPolicySpec = DriftPolicySpec()
+    quality: QualityPolicySpec
+    retrain: RetrainPolicySpec
+    alerts: AlertPolicySpec
+
+
+def _load_named(path: Path) -> dict[str, Any]:
+    document = yaml.safe_load(path.read_text()) or {}
+    name = document.setdefault("name", path.stem)
+    if name != path.stem:
+        raise ValueError(f"{path.name}: name {name!r} must equal the file stem {path.stem!r}")
+    return document
+
+
+def load_monitor_spec(path: Path, model: ModelSpec | None = None) -> MonitorSpec:
+    """Load ``monitoring/<name>.yaml``; with the model's spec, ignored columns must be its features."""
+    spec = MonitorSpec.model_validate(_load_named(path))
+    if model is not None:
+        unknown = set(spec.drift.ignore) - set(model.features.all)
+        if unknown:
+            raise ValueError(f"{path.name}: drift.ignore names columns that are not features: {sorted(unknown)}")
+    return spec
+
+
+def load_monitored(models_dir: Path, monitoring_dir: Path) -> list[tuple[ModelSpec, MonitorSpec]]:
+    """Every model with a monitoring policy; a policy without its model is an error (a typo in the file name)."""
+    specs = {s.name: s for s in load_specs(models_dir)}
+    pairs = []
+    for path in sorted(monitoring_dir.glob("*.yaml")):
+        if path.stem not in specs:
+            raise ValueError(f"monitoring/{path.name} has no models/{path.name}")
+        pairs.append((specs[path.stem], load_monitor_spec(path, specs[path.stem])))
+    return pairs

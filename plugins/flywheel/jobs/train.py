@@ -24,8 +24,16 @@ def _spec(name: str, settings: Settings) -> tuple[ModelSpec, Path]:
     return load_spec(path), path
 
 
-def train(name: str, settings: Settings | None = None) -> str:
-    """Fit the model on the current snapshot of its mart and log it; returns the MLflow run id."""
+def has_champion(name: str, settings: Settings | None = None) -> bool:
+    settings = settings or get_settings()
+    return register.alias_version(tracking.client(settings), name, register.CHAMPION) is not None
+
+
+def train(name: str, settings: Settings | None = None, reason: str = "manual") -> str:
+    """Fit the model on the current snapshot of its mart and log it; returns the MLflow run id.
+
+    ``reason`` (why this training happened: a retrain request's reason, a person, the first data) is a tag on the
+    run; it is not part of the training key, so the same data is never trained twice for two reasons."""
     from flywheel.training.dataset import load_snapshot, time_split
     from flywheel.training.fit import fit_model
 
@@ -42,9 +50,8 @@ def train(name: str, settings: Settings | None = None) -> str:
     tracking.fail_unfinished_runs(mlflow_client, experiment_id, key)
     split = time_split(snapshot, spec)
     result = fit_model(spec, split)
-    return tracking.log_training_run(
-        spec, snapshot, split, result, lineage_tags(spec, path, snapshot, settings), experiment_id
-    )
+    tags = {**lineage_tags(spec, path, snapshot, settings), "flywheel.trigger_reason": reason[:4000]}
+    return tracking.log_training_run(spec, snapshot, split, result, tags, experiment_id)
 
 
 def register_model(name: str, run_id: str, settings: Settings | None = None) -> str:

@@ -1,6 +1,8 @@
 """Every Asset that chains Flywheel's DAGs, in one module: the data flow reads from here.
 
-ingest ──raw.<table>──> transform ──marts.<mart> (validated)──> train__<model> ──<model>@challenger──> (canary)
+ingest ──raw.<table>──> transform ──marts.<mart> (validated)──> train__<model> (first model only)
+                                                          └──> score__<model>
+monitor__<model> (scheduled) ──<model>/retrain (reason in the event)──> train__<model> ──<model>@challenger──> (canary)
 """
 
 from __future__ import annotations
@@ -31,3 +33,9 @@ def validated_mart(mart: str) -> Asset:
 def challenger(model: str) -> Asset:
     """A new version of ``model`` was registered and gated (emitted by ``train__<model>``)."""
     return Asset(name=f"{model}@challenger", uri=f"flywheel://registry/{model}/challenger", group="models")
+
+
+def retrain_requested(model: str) -> Asset:
+    """The monitor's policy asks for a new version of ``model``; the event's extra carries the reason (emitted by
+    ``monitor__<model>``, consumed by ``train__<model>``)."""
+    return Asset(name=f"{model}/retrain", uri=f"flywheel://policy/{model}/retrain", group="models")

@@ -81,6 +81,7 @@ def run_dag(
     progress: Progress | None = None,
     poll_seconds: float = 1.0,
     conf: dict[str, object] | None = None,
+    logical_date: datetime | None = None,
 ) -> DagOutcome:
     dag_id: str = dag.dag_id  # type: ignore[attr-defined]
     total = len(dag.tasks)  # type: ignore[attr-defined]
@@ -102,7 +103,8 @@ def run_dag(
     watcher.start()
     try:
         with output_to(log_file):
-            run = dag.test(run_conf=conf)  # type: ignore[attr-defined]
+            kwargs = {"logical_date": logical_date} if logical_date else {}
+            run = dag.test(run_conf=conf, **kwargs)  # type: ignore[attr-defined]
     finally:
         done.set()
         watcher.join()

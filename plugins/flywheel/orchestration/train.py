@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from airflow.sdk import DAG, task
 
 from flywheel.orchestration import assets
@@ -9,21 +11,45 @@ from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.specs import ModelSpec
 
 
+def training_reason(name: str, context: dict[str, Any]) -> str | None:
+    """Why this run trains, or None when it should not: a retrain request (its reason travels in the asset
+    event), a person (manual run, reason in the conf), or the first validated data while there is no champion.
+    New data alone does not retrain an existing champion: that is the monitor's policy's decision."""
+    events = context.get("triggering_asset_events") or {}
+    for asset, asset_events in events.items():
+        if getattr(asset, "name", "") == assets.retrain_requested(name).name and asset_events:
+            return str(asset_events[-1].extra.get("reason", "retrain requested"))
+    conf = context["dag_run"].conf or {}
+    if not events:
+        return str(conf.get("reason", f"manual run ({context['dag_run'].run_type})"))
+    from flywheel.jobs.train import has_champion
+
+    return None if has_champion(name) else "first validated data and no @champion yet"
+
+
 def build_train_dag(spec: ModelSpec) -> DAG:
     name = spec.name
     doc = (
         f"Trains `{name}` from `models/{name}.yaml` on the validated mart `marts.{spec.source.mart}`, logs it to "
         "MLflow with its model card and lineage, registers it as `@challenger`, gates it against `@champion` and "
-        "the baseline, and makes the first blessed version `@champion`. Same spec + same data = no new version."
+        "the baseline, and makes the first blessed version `@champion`. Runs on a retrain request of the monitor "
+        "(the reason is on the MLflow run), by hand, or on new data while there is no champion. Same spec + same "
+        "data = no new version."
     )
-    schedule = [assets.validated_mart(spec.source.mart)]
+    schedule = assets.retrain_requested(name) | assets.validated_mart(spec.source.mart)
     with flywheel_dag(f"train__{name}", schedule=schedule, doc_md=doc, tags=["train", name]) as dag:
 
+        @task.short_circuit
+        def decide_to_train(**context: Any) -> str | None:
+            reason = training_reason(name, context)
+            print(f"{name}: {'training: ' + reason if reason else 'not training: the champion stays until the monitor asks'}")
+            return reason
+
         @task
-        def train_model() -> str:
+        def train_model(reason: str) -> str:
             from flywheel.jobs.train import train
 
-            return train(name)
+            return train(name, reason=reason)
 
         @task
         def register_model(mlflow_run_id: str) -> str:  # not "run_id": Airflow reserves that name
@@ -45,5 +71,5 @@ def build_train_dag(spec: ModelSpec) -> DAG:
                 return False
             return promote_first_champion(name, str(verdict["version"]), actor=f"airflow:train__{name}")
 
-        promote_first_champion(gate_model(register_model(train_model())))
+        promote_first_champion(gate_model(register_model(train_model(decide_to_train()))))
     return dag

@@ -34,6 +34,16 @@ class TimeSplit:
     fold_months: list[tuple[list[str], list[str]]]
 
 
+def typed_features(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """One dtype per kind, whatever the warehouse returned (nullable ints, decimals): float for numbers, text for
+    categories. The model's signature and the serving schema follow from these."""
+    frame[list(spec.features.numeric)] = frame[list(spec.features.numeric)].astype("float64")
+    for column in spec.features.categorical:
+        frame[column] = frame[column].astype("object").where(frame[column].notna(), None)
+    frame[spec.source.event_time_column] = pd.to_datetime(frame[spec.source.event_time_column])
+    return frame
+
+
 def load_snapshot(spec: ModelSpec, warehouse: Warehouse) -> Snapshot:
     """Read the spec's columns from its mart, skipping quarantined batches, in a deterministic order."""
     source = spec.source
@@ -41,13 +51,7 @@ def load_snapshot(spec: ModelSpec, warehouse: Warehouse) -> Snapshot:
     columns = ", ".join(spec.columns)
     frame = warehouse.query_df(f"select {columns} from marts.{source.mart}")
     frame = frame[~frame[source.partition_column].isin(excluded)]
-    frame = frame.dropna(subset=[source.target_column])
-    # One dtype per kind, whatever the warehouse returned (nullable ints, decimals): float for numbers, text for
-    # categories. The model's signature and the serving schema follow from these.
-    frame[list(spec.features.numeric)] = frame[list(spec.features.numeric)].astype("float64")
-    for column in spec.features.categorical:
-        frame[column] = frame[column].astype("object").where(frame[column].notna(), None)
-    frame[source.event_time_column] = pd.to_datetime(frame[source.event_time_column])
+    frame = typed_features(frame.dropna(subset=[source.target_column]), spec)
     frame = frame.sort_values([source.event_time_column, source.id_column], kind="stable").reset_index(drop=True)
     if frame.empty:
         raise ValueError(f"marts.{source.mart} has no labelled rows outside quarantined batches {excluded}")

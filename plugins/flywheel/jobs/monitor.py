@@ -1,0 +1,307 @@
+"""The monitor of one model for one window: drift verdict, Evidently report, metrics, retrain policy, alert packet.
+
+Live runs (``mode='live'``) write the ledger, send alerts and may request a retrain; what-if runs (a replay of past
+windows to try a policy) write the same figures under ``mode='what_if'`` and send nothing. A re-run of a window
+keeps its first decision: clearing a monitor run never requests a second retrain or a second alert.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from datetime import datetime
+from typing import Any
+
+from flywheel.data import predictions
+from flywheel.data.warehouse import Warehouse, open_warehouse
+from flywheel.monitoring import alerts, history, policy, upstream
+from flywheel.monitoring.drift import DriftSettings, DriftVerdict, check_drift
+from flywheel.monitoring.evidently_report import PREDICTION, render
+from flywheel.monitoring.windows import LABEL, Windows, load_windows
+from flywheel.registry import canary_state, ledger, register, tracking
+from flywheel.settings import Settings, get_settings
+from flywheel.specs import ModelSpec, MonitorSpec, load_monitor_spec, load_spec
+from flywheel.storage import open_store
+
+log = logging.getLogger(__name__)
+
+LIVE, WHAT_IF = "live", "what_if"
+
+
+def specs(name: str, settings: Settings) -> tuple[ModelSpec, MonitorSpec]:
+    spec = load_spec(settings.models_dir / f"{name}.yaml")
+    return spec, load_monitor_spec(settings.monitoring_dir / f"{name}.yaml", spec)
+
+
+def report_prefix(name: str, mode: str, window: tuple[datetime, datetime]) -> str:
+    """Stable, predictable names: ``<model>/monitor/<start>_<end>/`` (``monitor-what-if`` for replays)."""
+    folder = "monitor" if mode == LIVE else "monitor-what-if"
+    return f"{name}/{folder}/{window[0]:%Y-%m-%d}_{window[1]:%Y-%m-%d}/"
+
+
+def drift_settings(monitor: MonitorSpec) -> DriftSettings:
+    d = monitor.drift
+    return DriftSettings(d.min_rows, d.effect_threshold, d.null_quantile, d.calibration_resamples, critical_share=d.critical_share)
+
+
+# -- quality ---------------------------------------------------------------------------------------------------
+
+
+def quality(spec: ModelSpec, monitor: MonitorSpec, windows: Windows, champion_metric: float | None) -> dict[str, Any] | None:
+    """The spec's primary metric on the window's labelled rows, against the champion's holdout figure."""
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    labelled = windows.current[windows.current[LABEL].notna()]
+    if len(labelled) < monitor.quality.min_labelled_rows or labelled[LABEL].nunique() < 2 or champion_metric is None:
+        return None
+    metric = spec.gates.primary_metric
+    score = roc_auc_score if metric == "roc_auc" else average_precision_score
+    live = float(score(labelled[LABEL], labelled[PREDICTION]))
+    return {
+        "metric": metric,
+        "live": round(live, 4),
+        "champion_holdout": round(champion_metric, 4),
+        "change": round(live - champion_metric, 4),
+        "limit": -monitor.quality.max_drop,
+        "labelled_rows": len(labelled),
+    }
+
+
+# -- one window ------------------------------------------------------------------------------------------------
+
+
+def _metric_rows(verdict: DriftVerdict, target: Any, quality_result: dict[str, Any] | None, windows: Windows) -> list[dict]:
+    rows = [
+        {"metric": f"drift.{c.method}", "subject": c.column, "value": c.statistic, "threshold": c.threshold, "flagged": c.drifted}
+        for c in verdict.columns
+    ]
+    if verdict.prediction:
+        p = verdict.prediction
+        rows.append({"metric": "prediction_drift", "subject": PREDICTION, "value": p.statistic, "threshold": p.threshold, "flagged": p.drifted})
+    if target is not None:
+        rows.append({"metric": "target_drift", "subject": LABEL, "value": target.statistic, "threshold": target.threshold, "flagged": target.drifted})
+    if quality_result:
+        rows.append({"metric": f"quality.{quality_result['metric']}", "subject": "live", "value": quality_result["live"],
+                     "threshold": quality_result["champion_holdout"] + quality_result["limit"], "flagged": quality_result["change"] < quality_result["limit"]})  # fmt: skip
+    rows += [
+        {"metric": "drifted_share", "subject": "features", "value": verdict.drifted_share, "threshold": None, "flagged": verdict.severity == "critical"},
+        {"metric": "severity", "subject": verdict.severity, "value": {"insufficient_data": -1, "none": 0, "warning": 1, "critical": 2}[verdict.severity], "threshold": None, "flagged": verdict.severity in ("warning", "critical")},
+        {"metric": "rows", "subject": "current", "value": verdict.current_rows, "threshold": None, "flagged": False},
+        {"metric": "rows", "subject": "reference", "value": verdict.reference_rows, "threshold": None, "flagged": False},
+        {"metric": "rows", "subject": "labelled", "value": windows.labelled_rows, "threshold": None, "flagged": False},
+        {"metric": "rows", "subject": "logged_predictions", "value": windows.logged_predictions, "threshold": None, "flagged": False},
+    ]  # fmt: skip
+    return rows
+
+
+def _target_drift(spec: ModelSpec, windows: Windows, settings: DriftSettings):
+    from flywheel.monitoring.drift import column_drift
+
+    labelled = windows.current[LABEL].dropna()
+    if len(labelled) < settings.min_rows:
+        return None
+    kind = "numeric" if spec.task == "regression" else "categorical"
+    return column_drift(LABEL, kind, windows.reference[LABEL], labelled, settings)
+
+
+def _new_labelled_rows(warehouse: Warehouse, name: str, last_event: str) -> int:
+    predictions.ensure_tables(warehouse)
+    rows = warehouse.fetch_all(
+        f"select count(*) from {predictions.LABELS} where model = ? and event_time > ?",
+        (name, datetime.fromisoformat(last_event)),
+    )
+    return int(rows[0][0])
+
+
+def run_monitor(
+    name: str,
+    window: tuple[datetime, datetime],
+    mode: str = LIVE,
+    actor: str = "monitor",
+    settings: Settings | None = None,
+) -> dict[str, Any]:
+    """Judge ``window`` (start inclusive, end exclusive) for ``name``; returns the decision and where things are."""
+    settings = settings or get_settings()
+    spec, monitor = specs(name, settings)
+    warehouse, client = open_warehouse(settings), tracking.client(settings)
+    history.ensure_tables(warehouse)
+    window = (window[0].replace(tzinfo=None), window[1].replace(tzinfo=None))
+    earlier = history.decision_for(warehouse, name, mode, window[1])
+    if earlier is not None:
+        log.info("%s: window ending %s already judged (%s, %s): keeping that decision", name, window[1], earlier["severity"], earlier["action"])
+        return {**{k: str(v) for k, v in earlier.items()}, "already_judged": True}
+    champion = register.alias_version(client, name, register.CHAMPION)
+    if champion is None:
+        return _no_champion(name, window, mode, actor, warehouse)
+    return _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, client)
+
+
+def _no_champion(name: str, window: tuple[datetime, datetime], mode: str, actor: str, warehouse: Warehouse) -> dict[str, Any]:
+    reason = "no @champion yet: the first training is requested"
+    row = {"window_start": window[0], "window_end": window[1], "champion": "-", "severity": "insufficient_data",
+           "drifted": "", "quality_drop": None, "action": "retrain", "trigger_kind": "no_champion", "reason": reason,
+           "report_uri": ""}  # fmt: skip
+    history.record_decision(warehouse, name, mode, row)
+    if mode == LIVE:
+        ledger.record(warehouse, ledger.LedgerEntry(name, "-", "retrain_requested", actor, reason, {"window_end": window[1]}))
+    return {**row, "window_start": str(window[0]), "window_end": str(window[1])}
+
+
+def _champion_context(client: Any, name: str, champion: str) -> tuple[object, tuple[str, str], float | None, str]:
+    import mlflow
+
+    version = client.get_model_version(name, champion)
+    run = client.get_run(version.run_id)
+    tags = run.data.tags
+    model = mlflow.sklearn.load_model(f"models:/{name}/{champion}")
+    spec_metric = run.data.metrics
+    return model, (tags["flywheel.data_first_event"], tags["flywheel.data_last_event"]), spec_metric, version.run_id
+
+
+def _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, client) -> dict[str, Any]:  # noqa: PLR0913
+    name = spec.name
+    model, data_window, run_metrics, _ = _champion_context(client, name, champion)
+    windows = load_windows(spec, monitor, warehouse, champion, model, data_window, window)
+    ignored = set(monitor.drift.ignore)
+    numeric = [c for c in spec.features.numeric if c not in ignored]
+    categorical = [c for c in spec.features.categorical if c not in ignored]
+    dsettings = drift_settings(monitor)
+    verdict = check_drift(windows.reference, windows.current, numeric, categorical, dsettings, prediction_column=PREDICTION)
+    target = _target_drift(spec, windows, dsettings) if verdict.severity != "insufficient_data" else None
+    champion_metric = run_metrics.get(f"holdout_{spec.gates.primary_metric}")  # type: ignore[union-attr]
+    quality_result = quality(spec, monitor, windows, champion_metric)
+    history.write_metrics(warehouse, name, mode, champion, window, _metric_rows(verdict, target, quality_result, windows))
+
+    store = open_store(settings.reports_uri, settings.s3_endpoint_url)
+    prefix = report_prefix(name, mode, window)
+    report = {"html": store.uri(prefix + "report.html"), "json": store.uri(prefix + "evidently.json"), "verdict": store.uri(prefix + "verdict.json")}
+    if verdict.severity != "insufficient_data":
+        rendered = render(windows.reference, windows.current, verdict, numeric, categorical, LABEL, spec.task)
+        store.write_bytes(prefix + "report.html", rendered.html)
+        store.write_bytes(prefix + "evidently.json", rendered.json)
+
+    decision = _decide(spec, monitor, champion, window, mode, verdict, quality_result, warehouse, client, data_window)
+    packet = build_packet(spec, monitor, champion, window, verdict, target, quality_result, windows, decision, report, settings, client)
+    store.write_bytes(prefix + "verdict.json", json.dumps(packet, indent=2, default=str).encode())
+    alerting = decision.action == "page" or verdict.severity in ("warning", "critical")
+    row = {"window_start": window[0], "window_end": window[1], "champion": champion, "severity": verdict.severity,
+           "drifted": ",".join(c.column for c in verdict.drifted), "quality_drop": None if quality_result is None else -quality_result["change"],
+           "action": decision.action, "trigger_kind": decision.trigger, "reason": decision.reason, "report_uri": report["html"]}  # fmt: skip
+    history.record_decision(warehouse, name, mode, row)
+    if mode == LIVE and decision.action != "none":
+        event = {"retrain": "retrain_requested", "suppressed": "retrain_suppressed", "page": "paged"}[decision.action]
+        ledger.record(warehouse, ledger.LedgerEntry(name, champion, event, actor, decision.reason,
+                                                    {"window_end": window[1], "trigger": decision.trigger, "drifted": row["drifted"], "report": report["html"]}))  # fmt: skip
+    log.info("%s v%s %s..%s: %s; %s: %s", name, champion, window[0].date(), window[1].date(), verdict.reason, decision.action, decision.reason)
+    return {**{k: str(v) for k, v in row.items()}, "packet": prefix + "verdict.json" if alerting else "", "mode": mode}
+
+
+def _decide(spec, monitor, champion, window, mode, verdict, quality_result, warehouse, client, data_window) -> policy.RetrainDecision:  # noqa: PLR0913
+    windows, requests = history.past(warehouse, spec.name, mode, window[1])
+    now = policy.WindowRecord(
+        window[1], champion, verdict.severity, tuple(c.column for c in verdict.drifted),
+        None if quality_result is None else -quality_result["change"],
+    )  # fmt: skip
+    challenger = register.alias_version(client, spec.name, register.CHALLENGER)
+    running = canary_state.read(client, spec.name, challenger).running if challenger else False
+    new_labels = _new_labelled_rows(warehouse, spec.name, data_window[1])
+    return policy.decide(monitor.retrain, monitor.quality.max_drop, [*windows, now], requests, running, new_labels)
+
+
+# -- the alert packet ------------------------------------------------------------------------------------------
+
+
+def _canary_summary(client: Any, name: str) -> dict[str, Any]:
+    challenger = register.alias_version(client, name, register.CHALLENGER)
+    if challenger is None:
+        return {"status": "none", "summary": "no challenger, no canary running"}
+    state = canary_state.read(client, name, challenger)
+    if state.running:
+        summary = f"v{challenger} at {state.share:.0%} of traffic since {state.started_at}"
+    else:
+        summary = f"v{challenger} is @challenger, canary {state.status or 'not started'}"
+    return {"status": state.status or "not_started", "version": challenger, "share": state.share, "summary": summary}
+
+
+def build_packet(spec, monitor, champion, window, verdict, target, quality_result, windows, decision, report, settings, client) -> dict[str, Any]:  # noqa: PLR0913
+    """Everything on-call needs, in one JSON document (docs/runbooks/drift.md explains each field)."""
+    drifted = [
+        {"column": c.column, "kind": c.kind, "method": c.method, "statistic": c.statistic, "threshold": c.threshold, "direction": c.direction}
+        for c in verdict.drifted
+    ]  # fmt: skip
+    base = settings.docs_base_url.rstrip("/")
+    runbook = f"{base}/{monitor.alerts.runbook}" if base else monitor.alerts.runbook
+    severity = "critical" if decision.action == "page" else verdict.severity
+    return {
+        "model": spec.name,
+        "version": champion,
+        "action": "page" if decision.action == "page" else "alert",
+        "severity": severity,
+        "window": {"start": window[0].isoformat(), "end": window[1].isoformat()},
+        "since": _since(settings, spec.name, verdict.severity, window),
+        "verdict": verdict.reason,
+        "reference": windows.reference_description,
+        "current_rows": verdict.current_rows,
+        "reference_rows": verdict.reference_rows,
+        "drifted_features": drifted,
+        "judged_features": len(verdict.columns),
+        "prediction_drift": None if verdict.prediction is None else {
+            "statistic": verdict.prediction.statistic, "threshold": verdict.prediction.threshold,
+            "drifted": verdict.prediction.drifted, "direction": verdict.prediction.direction,
+            "logged": windows.logged_predictions, "rescored": verdict.current_rows - windows.logged_predictions},
+        "target_drift": None if target is None else {"statistic": target.statistic, "threshold": target.threshold, "drifted": target.drifted, "direction": target.direction},
+        "quality": quality_result,
+        "upstream_dbt": upstream.upstream_of_columns(settings.dbt_manifest_path, spec.source.mart, [c.column for c in verdict.drifted]),
+        "canary": _canary_summary(client, spec.name),
+        "retrain": {"action": decision.action, "reason": decision.reason, "trigger": decision.trigger},
+        "report": report,
+        "runbook": runbook,
+        "what_to_do": _what_to_do(severity, decision.action, runbook),
+    }  # fmt: skip
+
+
+def _since(settings: Settings, name: str, severity: str, window: tuple[datetime, datetime]) -> str:
+    """The start of the unbroken run of windows at this severity or worse, ending with this one."""
+    warehouse = open_warehouse(settings)
+    rows = warehouse.fetch_all(
+        f"select window_start, severity from {history.DECISIONS} where model = ? and mode = 'live' and window_end < ? "
+        "order by window_end desc",
+        (name, window[1]),
+    )
+    order = {"none": 0, "warning": 1, "critical": 2}
+    since = window[0]
+    for start, past_severity in rows:
+        if order.get(past_severity, -1) < order.get(severity, 0):
+            break
+        since = start
+    return since.isoformat() if hasattr(since, "isoformat") else str(since)
+
+
+def _what_to_do(severity: str, action: str, runbook: str) -> list[str]:
+    if action == "page":
+        return [
+            "Retraining did not absorb this drift: do not retrain again until the cause is known.",
+            "Check the upstream dbt models listed for the drifted columns (a changed source, a broken join?).",
+            f"Follow '{runbook}#drift-persists-after-a-retrain'.",
+        ]
+    steps = ["Open the report and compare the drifted columns' distributions (reference vs current)."]
+    if severity == "critical":
+        steps.append("If the change is real (prices, markets), let the retrain policy act; watch the canary.")
+        steps.append("If it is a data problem, quarantine the batch and fix the upstream model first.")
+    else:
+        steps.append("No action needed unless it turns critical; it is recorded for trends.")
+    steps.append(f"Runbook: {runbook}")
+    return steps
+
+
+def send_alert(name: str, result: dict[str, Any], settings: Settings | None = None) -> list[dict[str, str]]:
+    """Deliver a live window's packet to its routes (quiet period and per-route isolation: monitoring.alerts)."""
+    if not result.get("packet") or result.get("mode") != LIVE:
+        return []
+    settings = settings or get_settings()
+    _, monitor = specs(name, settings)
+    store = open_store(settings.reports_uri, settings.s3_endpoint_url)
+    packet = json.loads(store.read_bytes(result["packet"]))
+    now = datetime.fromisoformat(packet["window"]["end"])
+    deliveries = alerts.deliver(packet, monitor.alerts, settings, open_warehouse(settings), now)
+    return [{"route": d.route, "status": d.status, "detail": d.detail} for d in deliveries]

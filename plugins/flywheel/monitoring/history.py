@@ -1,0 +1,83 @@
+"""What the monitor writes to the warehouse, so trends can be charted and the policy can read its past.
+
+* ``ops.monitor_metrics``: one row per model, window and metric (per-feature drift, prediction and target drift,
+  quality, shares, severity). A re-run of a window replaces its rows.
+* ``ops.monitor_decisions``: one row per model and window: severity, drifted features, the policy's action.
+  ``mode`` separates live runs from what-if replays, so trying a policy never changes the live history.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import pandas as pd
+
+from flywheel.data.warehouse import Warehouse
+from flywheel.monitoring.policy import RetrainRequest, WindowRecord
+
+METRICS = "ops.monitor_metrics"
+DECISIONS = "ops.monitor_decisions"
+
+
+def ensure_tables(warehouse: Warehouse) -> None:
+    warehouse.execute("create schema if not exists ops")
+    warehouse.execute(
+        f"create table if not exists {METRICS} (model varchar, mode varchar, version varchar, "
+        "window_start timestamp, window_end timestamp, metric varchar, subject varchar, value double precision, "
+        "threshold double precision, flagged boolean, computed_at timestamp)"
+    )
+    warehouse.execute(
+        f"create table if not exists {DECISIONS} (model varchar, mode varchar, window_start timestamp, "
+        "window_end timestamp, champion varchar, severity varchar, drifted varchar, quality_drop double precision, "
+        "action varchar, trigger_kind varchar, reason varchar, report_uri varchar, decided_at timestamp)"
+    )
+
+
+def write_metrics(
+    warehouse: Warehouse, model: str, mode: str, version: str, window: tuple[datetime, datetime], rows: list[dict[str, Any]]
+) -> None:
+    frame = pd.DataFrame(rows, columns=["metric", "subject", "value", "threshold", "flagged"])
+    frame.insert(0, "window_end", window[1])
+    frame.insert(0, "window_start", window[0])
+    frame.insert(0, "version", version)
+    frame.insert(0, "mode", mode)
+    frame.insert(0, "model", model)
+    frame["computed_at"] = pd.Timestamp.now(tz="UTC").tz_localize(None)
+    warehouse.replace_rows(
+        METRICS, frame, "model = ? and mode = ? and window_start = ? and window_end = ?", [model, mode, *window]
+    )
+
+
+def decision_for(warehouse: Warehouse, model: str, mode: str, window_end: datetime) -> dict[str, Any] | None:
+    frame = warehouse.query_df(
+        f"select * from {DECISIONS} where model = ? and mode = ? and window_end = ?", (model, mode, window_end)
+    )
+    return None if frame.empty else frame.iloc[0].to_dict()
+
+
+def record_decision(warehouse: Warehouse, model: str, mode: str, row: dict[str, Any]) -> None:
+    frame = pd.DataFrame([{"model": model, "mode": mode, **row, "decided_at": pd.Timestamp.now(tz="UTC").tz_localize(None)}])
+    warehouse.replace_rows(DECISIONS, frame, "model = ? and mode = ? and window_end = ?", [model, mode, row["window_end"]])
+
+
+def past(warehouse: Warehouse, model: str, mode: str, before: datetime) -> tuple[list[WindowRecord], list[RetrainRequest]]:
+    """The windows judged before ``before`` and the retrain requests among them, oldest first."""
+    frame = warehouse.query_df(
+        f"select * from {DECISIONS} where model = ? and mode = ? and window_end < ? order by window_end",
+        (model, mode, before),
+    )
+    windows, requests = [], []
+    for row in frame.itertuples(index=False):
+        drifted = tuple(filter(None, (row.drifted or "").split(",")))
+        quality = None if pd.isna(row.quality_drop) else float(row.quality_drop)
+        end = pd.Timestamp(row.window_end).to_pydatetime()
+        windows.append(WindowRecord(end, str(row.champion), str(row.severity), drifted, quality))
+        if row.action == "retrain":
+            requests.append(RetrainRequest(end, str(row.trigger_kind), str(row.champion), drifted))
+    return windows, requests
+
+
+def decisions(warehouse: Warehouse, model: str, mode: str = "live") -> pd.DataFrame:
+    ensure_tables(warehouse)
+    return warehouse.query_df(f"select * from {DECISIONS} where model = ? and mode = ? order by window_end", (model, mode))
