@@ -16,7 +16,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from flywheel.demo import LOOP_MONTHS
-from flywheel.report import print_summary
+from flywheel.report import print_monitor_history, print_summary
 from flywheel.settings import Settings, apply_environment
 
 app = typer.Typer(help="Flywheel: a closed MLOps loop for tabular models, run by Airflow.", no_args_is_help=True)
@@ -176,6 +176,31 @@ def rollback(
 
     version = manual_rollback(model, getpass.getuser(), reason, _settings())
     console.print(f"{model}: " + (f"v{version} rolled back" if version else "no @challenger to roll back"))
+
+
+@app.command()
+def monitor(
+    first: Annotated[str, typer.Option("--from", help="first window, YYYY-MM")],
+    last: Annotated[str, typer.Option("--to", help="last window, YYYY-MM")],
+    model: Annotated[str, typer.Option(help="model name")] = "hotel_cancellation",
+    what_if: Annotated[bool, typer.Option(help="a replay: send nothing, request nothing, keep live history")] = True,
+) -> None:
+    """Run monitor__MODEL over past monthly windows (the embedded backfill) and show what the policy in
+    monitoring/MODEL.yaml would have alerted and retrained. Edit the policy and run it again to compare."""
+    import pandas as pd
+
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.monitoring import history
+
+    settings = _settings()
+    warehouse = open_warehouse(settings)
+    history.ensure_tables(warehouse)
+    if what_if:  # a fresh simulation of the current policy, not a continuation of the last one
+        warehouse.execute(f"delete from {history.DECISIONS} where model = ? and mode = 'what_if'", (model,))
+    for start in pd.date_range(f"{first}-01", f"{last}-01", freq="MS"):
+        conf = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
+        _run_dags([f"monitor__{model}"], settings, {**conf, "what_if": what_if})
+    print_monitor_history(console, history.decisions(warehouse, model, "what_if" if what_if else "live"))
 
 
 @app.command()

@@ -118,7 +118,8 @@ def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDag
     from flywheel.serving.process import flywheel_serve
 
     console.rule(f"{model}: the loop, {months[0]} .. {months[-1]}")
-    env = {"FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5", "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2"}
+    # A replay posts a month of bookings as fast as it can; on a busy laptop a batch may exceed production's timeout.
+    env = {"FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5", "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2", "FLYWHEEL_SERVE_TIMEOUT_SECONDS": "30"}
     rows: list[MonthRow] = []
     with flywheel_serve(model, settings.home / "logs" / "serve.log", env) as url:
         for month in months:

@@ -65,6 +65,7 @@ def test_parsing_dag_files_opens_no_connection():
     assert by_file == {
         "canary.py": sorted([*(f"canary__{m}" for m in models), *(f"score__{m}" for m in models)]),
         "ingest.py": ["ingest"],
+        "monitor.py": [f"monitor__{p.stem}" for p in sorted(get_settings().monitoring_dir.glob("*.yaml"))],
         "train.py": [f"train__{p.stem}" for p in sorted(get_settings().models_dir.glob("*.yaml"))],
         "transform.py": ["transform"],
     }
@@ -75,7 +76,8 @@ def test_dagbag_has_no_import_errors_and_every_dag_is_documented():
 
     bag = DagBag(dag_folder=str(get_settings().project_dir / "dags"))
     assert bag.import_errors == {}
-    assert len(bag.dags) == 2 + 3 * len(list(get_settings().models_dir.glob("*.yaml")))
+    monitored = len(list(get_settings().monitoring_dir.glob("*.yaml")))
+    assert len(bag.dags) == 2 + 3 * len(list(get_settings().models_dir.glob("*.yaml"))) + monitored
     for dag in bag.dags.values():
         assert dag.doc_md and "flywheel" in dag.tags, dag.dag_id
         assert dag.max_active_runs == 1

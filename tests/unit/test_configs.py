@@ -80,3 +80,34 @@ def test_landing_contracts_match_the_bundled_data(project_dir):
     for contract in load_contracts(SETTINGS.dbt_project_dir):
         header = pd.read_csv(project_dir / contract.landing.replay_dataset, nrows=0).columns.tolist()
         assert header == contract.column_names
+
+
+MONITORS = sorted(SETTINGS.monitoring_dir.glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", MONITORS, ids=lambda p: p.name)
+def test_monitor_policy_loads_for_its_model(path: Path):
+    from flywheel.specs import load_monitor_spec
+
+    model = load_spec(SETTINGS.models_dir / path.name)
+    monitor = load_monitor_spec(path, model)
+    assert monitor.name == model.name
+    assert (SETTINGS.project_dir / monitor.alerts.runbook).is_file()
+    assert not any(r.url_env and r.url_env.startswith("http") for r in monitor.alerts.routes), "URLs are secrets"
+
+
+def test_monitor_policy_rejects_typos_and_unknown_columns(tmp_path: Path):
+    from flywheel.specs import load_monitor_spec
+
+    good = yaml.safe_load(MONITORS[0].read_text())
+    model = load_spec(SETTINGS.models_dir / MONITORS[0].name)
+    typo = tmp_path / MONITORS[0].name
+    typo.write_text(yaml.safe_dump({**good, "retrian": {}}))
+    with pytest.raises(ValidationError, match="retrian"):
+        load_monitor_spec(typo)
+    typo.write_text(yaml.safe_dump({**good, "drift": {**good["drift"], "ignore": ["no_such_column"]}}))
+    with pytest.raises(ValueError, match="no_such_column"):
+        load_monitor_spec(typo, model)
+    typo.write_text(yaml.safe_dump({**good, "alerts": {**good["alerts"], "routes": [{"kind": "slack"}]}}))
+    with pytest.raises(ValidationError, match="url_env"):
+        load_monitor_spec(typo)

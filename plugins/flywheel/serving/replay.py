@@ -41,10 +41,23 @@ def post_records(
     answered: dict[str, int] = {}
     with client or httpx.Client(base_url=base_url, timeout=30) as http:
         for start in range(0, len(records), batch):
-            response = http.post("/predict", json={"records": records[start : start + batch]}, headers=headers)
-            response.raise_for_status()
+            response = _post_with_retry(http, {"records": records[start : start + batch]}, headers)
             for prediction in response.json()["predictions"]:
                 key = f"{prediction['alias']} v{prediction['version']}"
                 answered[key] = answered.get(key, 0) + 1
     log.info("replayed %d records to %s: %s", len(records), base_url, answered)
     return answered
+
+
+def _post_with_retry(http: Any, body: dict[str, Any], headers: dict[str, str], attempts: int = 3) -> Any:
+    """A client's usual politeness: a 503/504 (a busy machine) is retried after a pause, then raised."""
+    import time
+
+    for attempt in range(attempts):
+        response = http.post("/predict", json=body, headers=headers)
+        if response.status_code not in (503, 504) or attempt == attempts - 1:
+            response.raise_for_status()
+            return response
+        log.warning("HTTP %d from the service, retrying in %d s", response.status_code, 2**attempt)
+        time.sleep(2**attempt)
+    raise AssertionError("unreachable")

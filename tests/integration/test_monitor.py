@@ -1,0 +1,104 @@
+"""The monitor on real data, with a real MLflow registry and the report store on a real S3 server (moto):
+the Evidently report (HTML + JSON) under stable names, the figures in the warehouse, the decision, and a re-run
+of a judged window that changes nothing; a what-if replay that leaves the live history alone."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+import pytest
+
+from flywheel.data.warehouse import open_warehouse
+from flywheel.jobs import monitor as monitor_job
+from flywheel.jobs import train as train_job
+from flywheel.monitoring import history
+from flywheel.registry import ledger
+from flywheel.settings import Settings, get_settings
+from flywheel.storage import open_store
+from tests.helpers import build_loop_until, moto_s3_server
+
+pytestmark = pytest.mark.integration
+
+MODEL = "hotel_cancellation"
+JULY = (datetime(2016, 7, 1), datetime(2016, 8, 1))
+AUGUST = (datetime(2016, 8, 1), datetime(2016, 9, 1))
+
+
+@pytest.fixture(scope="module")
+def settings(tmp_path_factory):
+    import boto3
+
+    patch = pytest.MonkeyPatch()
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        patch.setenv(key, "test")
+    patch.setenv("AWS_DEFAULT_REGION", "us-east-1")
+    with moto_s3_server() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="reports")
+        settings = Settings(
+            home=tmp_path_factory.mktemp("monitor"),
+            project_dir=get_settings().project_dir,
+            reports_uri="s3://reports/flywheel",
+            s3_endpoint_url=endpoint,
+        )
+        build_loop_until(settings, "2016-06")
+        version = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
+        assert train_job.gate_model(MODEL, version, settings)
+        assert train_job.promote_first_champion(MODEL, version, settings)
+        build_loop_until(settings, "2016-08", "2016-07")
+        yield settings
+    patch.undo()
+
+
+def test_a_window_is_judged_reported_and_recorded(settings):
+    from flywheel.data import predictions
+    from flywheel.specs import load_spec
+
+    spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
+    predictions.publish_labels(spec, open_warehouse(settings), datetime(2016, 7, 31, 23, 59, 59))  # July's outcomes
+    result = monitor_job.run_monitor(MODEL, JULY, settings=settings)
+    assert result["severity"] in ("warning", "critical") and result["champion"] == "1"
+
+    store = open_store(settings.reports_uri, settings.s3_endpoint_url)
+    prefix = f"{MODEL}/monitor/2016-07-01_2016-08-01/"
+    assert set(store.list(prefix + "*")) == {prefix + n for n in ("report.html", "evidently.json", "verdict.json")}
+    assert b"<html" in store.read_bytes(prefix + "report.html")[:2000].lower()
+    assert result["report_uri"] == f"s3://reports/flywheel/{prefix}report.html"
+    evidently = json.loads(store.read_bytes(prefix + "evidently.json"))
+    assert any(m["config"].get("type") == "evidently:metric_v2:ValueDrift" for m in evidently["metrics"])
+
+    packet = json.loads(store.read_bytes(prefix + "verdict.json"))
+    assert packet["quality"]["metric"] == "roc_auc" and packet["quality"]["labelled_rows"] > 4000
+    assert packet["target_drift"] is not None and packet["prediction_drift"]["rescored"] > 0  # no traffic logged here
+    assert packet["upstream_dbt"][packet["drifted_features"][0]["column"]], "drifted columns name their dbt models"
+    assert "arrival_month" not in {f["column"] for f in packet["drifted_features"]}  # ignored by the policy
+
+    metrics = open_warehouse(settings).query_df(
+        f"select metric, subject, value, threshold, flagged from {history.METRICS} where model = ? and mode = 'live'",
+        (MODEL,),
+    )
+    assert {"drift.wasserstein", "drift.jensenshannon", "prediction_drift", "severity", "drifted_share"} <= set(
+        metrics["metric"]
+    )
+    assert len(metrics[metrics.metric.str.startswith("drift.")]) == 22  # 24 features, 2 calendar ones ignored
+
+
+def test_re_running_a_judged_window_changes_nothing(settings):
+    warehouse = open_warehouse(settings)
+    before = len(ledger.history(warehouse, MODEL, limit=1000))
+    again = monitor_job.run_monitor(MODEL, JULY, settings=settings)
+    assert again["already_judged"] is True
+    assert len(ledger.history(warehouse, MODEL, limit=1000)) == before
+    assert len(history.decisions(warehouse, MODEL)) == 1
+
+
+def test_a_what_if_replay_leaves_the_live_history_alone(settings):
+    warehouse = open_warehouse(settings)
+    before = len(ledger.history(warehouse, MODEL, limit=1000))
+    for window in (JULY, AUGUST):
+        monitor_job.run_monitor(MODEL, window, mode="what_if", settings=settings)
+    assert len(history.decisions(warehouse, MODEL, "what_if")) == 2
+    assert len(history.decisions(warehouse, MODEL, "live")) == 1
+    assert len(ledger.history(warehouse, MODEL, limit=1000)) == before
+    store = open_store(settings.reports_uri, settings.s3_endpoint_url)
+    assert store.exists(f"{MODEL}/monitor-what-if/2016-08-01_2016-09-01/report.html")
