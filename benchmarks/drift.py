@@ -44,7 +44,11 @@ def _hotel(rows: int, seed: int):
     raw = raw.rename(columns={"arrival_date_week_number": "arrival_week_number"})
     numeric, categorical = list(spec.features.numeric), list(spec.features.categorical)
     raw[categorical] = raw[categorical].astype(str)
-    return raw.sample(rows, replace=True, random_state=seed)[numeric + categorical].reset_index(drop=True), numeric, categorical
+    return (
+        raw.sample(rows, replace=True, random_state=seed)[numeric + categorical].reset_index(drop=True),
+        numeric,
+        categorical,
+    )
 
 
 def measure(tool: str, data: str, rows: int) -> dict[str, float]:

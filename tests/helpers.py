@@ -145,7 +145,7 @@ def http_receiver() -> Iterator[tuple[str, _Receiver]]:
     receiver = _Receiver()
 
     class Handler(http.server.BaseHTTPRequestHandler):
-        def do_POST(self) -> None:  # noqa: N802 - the stdlib's name
+        def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
             receiver.received.append((self.path, body))
             self.send_response(200)

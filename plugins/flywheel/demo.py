@@ -119,7 +119,11 @@ def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDag
 
     console.rule(f"{model}: the loop, {months[0]} .. {months[-1]}")
     # A replay posts a month of bookings as fast as it can; on a busy laptop a batch may exceed production's timeout.
-    env = {"FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5", "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2", "FLYWHEEL_SERVE_TIMEOUT_SECONDS": "30"}
+    env = {
+        "FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5",
+        "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2",
+        "FLYWHEEL_SERVE_TIMEOUT_SECONDS": "30",
+    }
     rows: list[MonthRow] = []
     with flywheel_serve(model, settings.home / "logs" / "serve.log", env) as url:
         for month in months:
@@ -135,20 +139,29 @@ def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDag
     return save_chart(model, settings, figures)
 
 
+def _served(answered: dict[str, int]) -> str:
+    """``{'champion v1': 4858, 'challenger v2': 536}`` -> ``v1 90% / v2 10%``."""
+    total = sum(answered.values()) or 1
+    parts = sorted(answered.items(), key=lambda kv: -kv[1])
+    return " / ".join(
+        f"{key.split()[-1]} {count / total:.0%}" if len(parts) > 1 else key.split()[-1] for key, count in parts
+    )
+
+
 def as_table(rows: list[MonthRow], figures: pd.DataFrame) -> Table:
     table = Table(title="The loop, month by month")
-    for column in ("month", "live model", "live ROC AUC", "never retrained", "drift", "alerts", "policy", "registry"):
-        table.add_column(column)
+    for column in ("month", "served by", "live AUC", "never retrained", "drift", "alerts", "policy", "registry"):
+        table.add_column(column, no_wrap=column != "registry")
     for row in rows:
         f = figures.loc[row.month] if row.month in figures.index else None
         table.add_row(
             row.month,
-            ", ".join(f"{k} ({v:,})" for k, v in row.answered.items()),
+            _served(row.answered),
             "-" if f is None else f"{f['live_auc']:.4f}",
             "-" if f is None else f"{f['first_model_auc']:.4f}",
             row.severity,
             str(row.alerts),
             row.action,
-            "; ".join(row.events),
+            ", ".join(row.events),
         )
     return table

@@ -21,7 +21,9 @@ def _month_frame(model: str, settings: Settings, month: str) -> pd.DataFrame:
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     warehouse = open_warehouse(settings)
     start = pd.Timestamp(f"{month}-01")
-    frame = current_rows(spec, warehouse, model, "-", (start.to_pydatetime(), (start + pd.offsets.MonthBegin(1)).to_pydatetime()))
+    frame = current_rows(
+        spec, warehouse, model, "-", (start.to_pydatetime(), (start + pd.offsets.MonthBegin(1)).to_pydatetime())
+    )
     served = warehouse.query_df(
         f"select entity_id, avg(score) as served_score from {predictions.PREDICTION_LOG} "
         "where model = ? and source = 'api' and status = 'ok' group by entity_id",
@@ -55,13 +57,15 @@ def live_auc_by_month(model: str, settings: Settings, months: list[str], first_v
                 "first_model_auc": roc_auc_score(frame[LABEL], score(first, frame, spec, "classification")),
             }
         )
-    return pd.DataFrame(rows).set_index("month") if rows else pd.DataFrame(columns=["rows", "live_auc", "first_model_auc"])
+    return (
+        pd.DataFrame(rows).set_index("month") if rows else pd.DataFrame(columns=["rows", "live_auc", "first_model_auc"])
+    )
 
 
 def print_table(console: Console, rows: list, figures: pd.DataFrame) -> None:
     from flywheel.demo import as_table
 
-    console.print(as_table(rows, figures))
+    console.print(as_table(rows, figures), width=None if console.is_terminal else 130)
     if not figures.empty:
         live, first = figures["live_auc"].mean(), figures["first_model_auc"].mean()
         console.print(

@@ -106,9 +106,13 @@ def _print_canary(console: Console, model: str, settings: Settings) -> None:
 
 def print_monitor_history(console: Console, decisions: object) -> None:
     """One row per judged window: champion, severity, drifted features, the policy's action and why."""
-    table = Table("window", "champion", "drift", "drifted features", "policy", "reason", title="Monitor, window by window")
+    table = Table(
+        "window", "champion", "drift", "drifted features", "policy", "reason", title="Monitor, window by window"
+    )
     for r in decisions.itertuples(index=False):  # type: ignore[attr-defined]
         drifted = (r.drifted or "").split(",")
         shown = ", ".join(drifted[:4]) + (f" +{len(drifted) - 4}" if len(drifted) > 4 else "")
-        table.add_row(f"{str(r.window_start)[:7]}", f"v{r.champion}", str(r.severity), shown, str(r.action), str(r.reason))
+        table.add_row(
+            f"{str(r.window_start)[:7]}", f"v{r.champion}", str(r.severity), shown, str(r.action), str(r.reason)
+        )
     console.print(table)

@@ -30,17 +30,41 @@ PACKET = {
     "current_rows": 5200,
     "reference_rows": 3900,
     "drifted_features": [
-        {"column": "adr", "kind": "numeric", "method": "wasserstein", "statistic": 0.41, "threshold": 0.1,
-         "direction": "higher (98 -> 121)"},
-        {"column": "agent", "kind": "categorical", "method": "jensenshannon", "statistic": 0.22, "threshold": 0.1,
-         "direction": "more '9' (+8.0 pp), fewer '240' (-5.0 pp)"},
-    ],  # fmt: skip
+        {
+            "column": "adr",
+            "kind": "numeric",
+            "method": "wasserstein",
+            "statistic": 0.41,
+            "threshold": 0.1,
+            "direction": "higher (98 -> 121)",
+        },
+        {
+            "column": "agent",
+            "kind": "categorical",
+            "method": "jensenshannon",
+            "statistic": 0.22,
+            "threshold": 0.1,
+            "direction": "more '9' (+8.0 pp), fewer '240' (-5.0 pp)",
+        },
+    ],
     "judged_features": 22,
-    "prediction_drift": {"statistic": 0.2, "threshold": 0.1, "drifted": True, "direction": "lower (0.3 -> 0.2)",
-                         "logged": 5000, "rescored": 200},  # fmt: skip
+    "prediction_drift": {
+        "statistic": 0.2,
+        "threshold": 0.1,
+        "drifted": True,
+        "direction": "lower (0.3 -> 0.2)",
+        "logged": 5000,
+        "rescored": 200,
+    },
     "target_drift": None,
-    "quality": {"metric": "roc_auc", "live": 0.85, "champion_holdout": 0.9, "change": -0.05, "limit": -0.03,
-                "labelled_rows": 5200},  # fmt: skip
+    "quality": {
+        "metric": "roc_auc",
+        "live": 0.85,
+        "champion_holdout": 0.9,
+        "change": -0.05,
+        "limit": -0.03,
+        "labelled_rows": 5200,
+    },
     "upstream_dbt": {"adr": [{"node": "model:ml_booking_features", "file": "models/marts/ml_booking_features.sql"}]},
     "canary": {"status": "none", "summary": "no challenger, no canary running"},
     "retrain": {"action": "retrain", "reason": "critical drift in 2 windows in a row", "trigger": "drift"},
@@ -93,16 +117,22 @@ def test_a_broken_route_does_not_stop_the_others_and_only_it_is_retried(settings
 def test_quiet_period_and_what_re_alerts(settings, monkeypatch):
     with http_receiver() as (url, receiver):
         monkeypatch.setenv("TEST_SLACK_URL", url)
-        policy = AlertPolicySpec(quiet_period_hours=24 * 40, routes=(AlertRouteSpec(kind="slack", url_env="TEST_SLACK_URL"),))
+        policy = AlertPolicySpec(
+            quiet_period_hours=24 * 40, routes=(AlertRouteSpec(kind="slack", url_env="TEST_SLACK_URL"),)
+        )
         warehouse = open_warehouse(settings)
         alerts.deliver(PACKET, policy, settings, warehouse, NOW)
         alerts.deliver(PACKET, policy, settings, warehouse, NOW + timedelta(days=30))  # same condition: quiet
         assert len(receiver.received) == 1
-        alerts.deliver({**PACKET, "version": "4"}, policy, settings, warehouse, NOW + timedelta(days=30))  # new champion
+        alerts.deliver(
+            {**PACKET, "version": "4"}, policy, settings, warehouse, NOW + timedelta(days=30)
+        )  # new champion
         alerts.deliver({**PACKET, "action": "page"}, policy, settings, warehouse, NOW + timedelta(days=30))  # a page
         alerts.deliver(PACKET, policy, settings, warehouse, NOW + timedelta(days=41))  # quiet period over
         assert len(receiver.received) == 4
         slack = json.loads(receiver.received[0][1])
         assert slack["text"].startswith("[CRITICAL] hotel_cancellation v3") and slack["blocks"][0]["type"] == "header"
         warning = {**PACKET, "severity": "warning", "version": "5"}
-        assert alerts.deliver(warning, policy, settings, warehouse, NOW)[0].status == "skipped"  # route is critical-only
+        assert (
+            alerts.deliver(warning, policy, settings, warehouse, NOW)[0].status == "skipped"
+        )  # route is critical-only

@@ -23,10 +23,28 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "hotel_cancellation"
 PACKET_FIELDS = {
-    "model", "version", "action", "severity", "window", "since", "verdict", "reference", "current_rows",
-    "reference_rows", "drifted_features", "judged_features", "prediction_drift", "target_drift", "quality",
-    "upstream_dbt", "canary", "retrain", "report", "runbook", "what_to_do",
-}  # fmt: skip
+    "model",
+    "version",
+    "action",
+    "severity",
+    "window",
+    "since",
+    "verdict",
+    "reference",
+    "current_rows",
+    "reference_rows",
+    "drifted_features",
+    "judged_features",
+    "prediction_drift",
+    "target_drift",
+    "quality",
+    "upstream_dbt",
+    "canary",
+    "retrain",
+    "report",
+    "runbook",
+    "what_to_do",
+}
 
 
 def _clean_env(home: Path, webhook: str) -> dict[str, str]:

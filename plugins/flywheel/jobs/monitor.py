@@ -15,7 +15,7 @@ from typing import Any
 from flywheel.data import predictions
 from flywheel.data.warehouse import Warehouse, open_warehouse
 from flywheel.monitoring import alerts, history, policy, upstream
-from flywheel.monitoring.drift import DriftSettings, DriftVerdict, check_drift
+from flywheel.monitoring.drift import SEVERITY_ORDER, DriftSettings, DriftVerdict, check_drift
 from flywheel.monitoring.evidently_report import PREDICTION, render
 from flywheel.monitoring.windows import LABEL, Windows, load_windows
 from flywheel.registry import canary_state, ledger, register, tracking
@@ -41,13 +41,17 @@ def report_prefix(name: str, mode: str, window: tuple[datetime, datetime]) -> st
 
 def drift_settings(monitor: MonitorSpec) -> DriftSettings:
     d = monitor.drift
-    return DriftSettings(d.min_rows, d.effect_threshold, d.null_quantile, d.calibration_resamples, critical_share=d.critical_share)
+    return DriftSettings(
+        d.min_rows, d.effect_threshold, d.null_quantile, d.calibration_resamples, critical_share=d.critical_share
+    )
 
 
 # -- quality ---------------------------------------------------------------------------------------------------
 
 
-def quality(spec: ModelSpec, monitor: MonitorSpec, windows: Windows, champion_metric: float | None) -> dict[str, Any] | None:
+def quality(
+    spec: ModelSpec, monitor: MonitorSpec, windows: Windows, champion_metric: float | None
+) -> dict[str, Any] | None:
     """The spec's primary metric on the window's labelled rows, against the champion's holdout figure."""
     from sklearn.metrics import average_precision_score, roc_auc_score
 
@@ -70,27 +74,36 @@ def quality(spec: ModelSpec, monitor: MonitorSpec, windows: Windows, champion_me
 # -- one window ------------------------------------------------------------------------------------------------
 
 
-def _metric_rows(verdict: DriftVerdict, target: Any, quality_result: dict[str, Any] | None, windows: Windows) -> list[dict]:
-    rows = [
-        {"metric": f"drift.{c.method}", "subject": c.column, "value": c.statistic, "threshold": c.threshold, "flagged": c.drifted}
-        for c in verdict.columns
-    ]
-    if verdict.prediction:
-        p = verdict.prediction
-        rows.append({"metric": "prediction_drift", "subject": PREDICTION, "value": p.statistic, "threshold": p.threshold, "flagged": p.drifted})
-    if target is not None:
-        rows.append({"metric": "target_drift", "subject": LABEL, "value": target.statistic, "threshold": target.threshold, "flagged": target.drifted})
+def _row(metric: str, subject: str, value: float, threshold: float | None = None, flagged: bool = False) -> dict:
+    return {"metric": metric, "subject": subject, "value": value, "threshold": threshold, "flagged": bool(flagged)}
+
+
+def _metric_rows(verdict: DriftVerdict, target: Any, quality_result: dict | None, windows: Windows) -> list[dict]:
+    """One row per metric of the window: what ``ops.monitor_metrics`` charts."""
+    rows = [_row(f"drift.{c.method}", c.column, c.statistic, c.threshold, c.drifted) for c in verdict.columns]
+    for metric, result in (("prediction_drift", verdict.prediction), ("target_drift", target)):
+        if result is not None:
+            rows.append(_row(metric, result.column, result.statistic, result.threshold, result.drifted))
     if quality_result:
-        rows.append({"metric": f"quality.{quality_result['metric']}", "subject": "live", "value": quality_result["live"],
-                     "threshold": quality_result["champion_holdout"] + quality_result["limit"], "flagged": quality_result["change"] < quality_result["limit"]})  # fmt: skip
+        q = quality_result
+        rows.append(
+            _row(
+                f"quality.{q['metric']}",
+                "live",
+                q["live"],
+                q["champion_holdout"] + q["limit"],
+                q["change"] < q["limit"],
+            )
+        )
+    severity = verdict.severity
     rows += [
-        {"metric": "drifted_share", "subject": "features", "value": verdict.drifted_share, "threshold": None, "flagged": verdict.severity == "critical"},
-        {"metric": "severity", "subject": verdict.severity, "value": {"insufficient_data": -1, "none": 0, "warning": 1, "critical": 2}[verdict.severity], "threshold": None, "flagged": verdict.severity in ("warning", "critical")},
-        {"metric": "rows", "subject": "current", "value": verdict.current_rows, "threshold": None, "flagged": False},
-        {"metric": "rows", "subject": "reference", "value": verdict.reference_rows, "threshold": None, "flagged": False},
-        {"metric": "rows", "subject": "labelled", "value": windows.labelled_rows, "threshold": None, "flagged": False},
-        {"metric": "rows", "subject": "logged_predictions", "value": windows.logged_predictions, "threshold": None, "flagged": False},
-    ]  # fmt: skip
+        _row("drifted_share", "features", verdict.drifted_share, flagged=severity == "critical"),
+        _row("severity", severity, SEVERITY_ORDER[severity], flagged=severity in ("warning", "critical")),
+        _row("rows", "current", verdict.current_rows),
+        _row("rows", "reference", verdict.reference_rows),
+        _row("rows", "labelled", windows.labelled_rows),
+        _row("rows", "logged_predictions", windows.logged_predictions),
+    ]
     return rows
 
 
@@ -128,7 +141,13 @@ def run_monitor(
     window = (window[0].replace(tzinfo=None), window[1].replace(tzinfo=None))
     earlier = history.decision_for(warehouse, name, mode, window[1])
     if earlier is not None:
-        log.info("%s: window ending %s already judged (%s, %s): keeping that decision", name, window[1], earlier["severity"], earlier["action"])
+        log.info(
+            "%s: window ending %s already judged (%s, %s): keeping that decision",
+            name,
+            window[1],
+            earlier["severity"],
+            earlier["action"],
+        )
         return {**{k: str(v) for k, v in earlier.items()}, "already_judged": True}
     champion = register.alias_version(client, name, register.CHAMPION)
     if champion is None:
@@ -136,14 +155,27 @@ def run_monitor(
     return _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, client)
 
 
-def _no_champion(name: str, window: tuple[datetime, datetime], mode: str, actor: str, warehouse: Warehouse) -> dict[str, Any]:
+def _no_champion(
+    name: str, window: tuple[datetime, datetime], mode: str, actor: str, warehouse: Warehouse
+) -> dict[str, Any]:
     reason = "no @champion yet: the first training is requested"
-    row = {"window_start": window[0], "window_end": window[1], "champion": "-", "severity": "insufficient_data",
-           "drifted": "", "quality_drop": None, "action": "retrain", "trigger_kind": "no_champion", "reason": reason,
-           "report_uri": ""}  # fmt: skip
+    row = {
+        "window_start": window[0],
+        "window_end": window[1],
+        "champion": "-",
+        "severity": "insufficient_data",
+        "drifted": "",
+        "quality_drop": None,
+        "action": "retrain",
+        "trigger_kind": "no_champion",
+        "reason": reason,
+        "report_uri": "",
+    }
     history.record_decision(warehouse, name, mode, row)
     if mode == LIVE:
-        ledger.record(warehouse, ledger.LedgerEntry(name, "-", "retrain_requested", actor, reason, {"window_end": window[1]}))
+        ledger.record(
+            warehouse, ledger.LedgerEntry(name, "-", "retrain_requested", actor, reason, {"window_end": window[1]})
+        )
     return {**row, "window_start": str(window[0]), "window_end": str(window[1])}
 
 
@@ -158,7 +190,7 @@ def _champion_context(client: Any, name: str, champion: str) -> tuple[object, tu
     return model, (tags["flywheel.data_first_event"], tags["flywheel.data_last_event"]), spec_metric, version.run_id
 
 
-def _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, client) -> dict[str, Any]:  # noqa: PLR0913
+def _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, client) -> dict[str, Any]:
     name = spec.name
     model, data_window, run_metrics, _ = _champion_context(client, name, champion)
     windows = load_windows(spec, monitor, warehouse, champion, model, data_window, window)
@@ -166,42 +198,89 @@ def _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, cl
     numeric = [c for c in spec.features.numeric if c not in ignored]
     categorical = [c for c in spec.features.categorical if c not in ignored]
     dsettings = drift_settings(monitor)
-    verdict = check_drift(windows.reference, windows.current, numeric, categorical, dsettings, prediction_column=PREDICTION)
+    verdict = check_drift(
+        windows.reference, windows.current, numeric, categorical, dsettings, prediction_column=PREDICTION
+    )
     target = _target_drift(spec, windows, dsettings) if verdict.severity != "insufficient_data" else None
     champion_metric = run_metrics.get(f"holdout_{spec.gates.primary_metric}")  # type: ignore[union-attr]
     quality_result = quality(spec, monitor, windows, champion_metric)
-    history.write_metrics(warehouse, name, mode, champion, window, _metric_rows(verdict, target, quality_result, windows))
+    history.write_metrics(
+        warehouse, name, mode, champion, window, _metric_rows(verdict, target, quality_result, windows)
+    )
 
     store = open_store(settings.reports_uri, settings.s3_endpoint_url)
     prefix = report_prefix(name, mode, window)
-    report = {"html": store.uri(prefix + "report.html"), "json": store.uri(prefix + "evidently.json"), "verdict": store.uri(prefix + "verdict.json")}
+    report = {
+        "html": store.uri(prefix + "report.html"),
+        "json": store.uri(prefix + "evidently.json"),
+        "verdict": store.uri(prefix + "verdict.json"),
+    }
     if verdict.severity != "insufficient_data":
         rendered = render(windows.reference, windows.current, verdict, numeric, categorical, LABEL, spec.task)
         store.write_bytes(prefix + "report.html", rendered.html)
         store.write_bytes(prefix + "evidently.json", rendered.json)
 
     decision = _decide(spec, monitor, champion, window, mode, verdict, quality_result, warehouse, client, data_window)
-    packet = build_packet(spec, monitor, champion, window, verdict, target, quality_result, windows, decision, report, settings, client)
+    packet = build_packet(
+        spec, monitor, champion, window, verdict, target, quality_result, windows, decision, report, settings, client
+    )
     store.write_bytes(prefix + "verdict.json", json.dumps(packet, indent=2, default=str).encode())
     alerting = decision.action == "page" or verdict.severity in ("warning", "critical")
-    row = {"window_start": window[0], "window_end": window[1], "champion": champion, "severity": verdict.severity,
-           "drifted": ",".join(c.column for c in verdict.drifted), "quality_drop": None if quality_result is None else -quality_result["change"],
-           "action": decision.action, "trigger_kind": decision.trigger, "reason": decision.reason, "report_uri": report["html"]}  # fmt: skip
+    row = {
+        "window_start": window[0],
+        "window_end": window[1],
+        "champion": champion,
+        "severity": verdict.severity,
+        "drifted": ",".join(c.column for c in verdict.drifted),
+        "quality_drop": None if quality_result is None else -quality_result["change"],
+        "action": decision.action,
+        "trigger_kind": decision.trigger,
+        "reason": decision.reason,
+        "report_uri": report["html"],
+    }
     history.record_decision(warehouse, name, mode, row)
     if mode == LIVE and decision.action != "none":
         event = {"retrain": "retrain_requested", "suppressed": "retrain_suppressed", "page": "paged"}[decision.action]
-        ledger.record(warehouse, ledger.LedgerEntry(name, champion, event, actor, decision.reason,
-                                                    {"window_end": window[1], "trigger": decision.trigger, "drifted": row["drifted"], "report": report["html"]}))  # fmt: skip
-    log.info("%s v%s %s..%s: %s; %s: %s", name, champion, window[0].date(), window[1].date(), verdict.reason, decision.action, decision.reason)
+        ledger.record(
+            warehouse,
+            ledger.LedgerEntry(
+                name,
+                champion,
+                event,
+                actor,
+                decision.reason,
+                {
+                    "window_end": window[1],
+                    "trigger": decision.trigger,
+                    "drifted": row["drifted"],
+                    "report": report["html"],
+                },
+            ),
+        )
+    log.info(
+        "%s v%s %s..%s: %s; %s: %s",
+        name,
+        champion,
+        window[0].date(),
+        window[1].date(),
+        verdict.reason,
+        decision.action,
+        decision.reason,
+    )
     return {**{k: str(v) for k, v in row.items()}, "packet": prefix + "verdict.json" if alerting else "", "mode": mode}
 
 
-def _decide(spec, monitor, champion, window, mode, verdict, quality_result, warehouse, client, data_window) -> policy.RetrainDecision:  # noqa: PLR0913
+def _decide(
+    spec, monitor, champion, window, mode, verdict, quality_result, warehouse, client, data_window
+) -> policy.RetrainDecision:
     windows, requests = history.past(warehouse, spec.name, mode, window[1])
     now = policy.WindowRecord(
-        window[1], champion, verdict.severity, tuple(c.column for c in verdict.drifted),
+        window[1],
+        champion,
+        verdict.severity,
+        tuple(c.column for c in verdict.drifted),
         None if quality_result is None else -quality_result["change"],
-    )  # fmt: skip
+    )
     challenger = register.alias_version(client, spec.name, register.CHALLENGER)
     running = canary_state.read(client, spec.name, challenger).running if challenger else False
     new_labels = _new_labelled_rows(warehouse, spec.name, data_window[1])
@@ -223,12 +302,21 @@ def _canary_summary(client: Any, name: str) -> dict[str, Any]:
     return {"status": state.status or "not_started", "version": challenger, "share": state.share, "summary": summary}
 
 
-def build_packet(spec, monitor, champion, window, verdict, target, quality_result, windows, decision, report, settings, client) -> dict[str, Any]:  # noqa: PLR0913
+def build_packet(
+    spec, monitor, champion, window, verdict, target, quality_result, windows, decision, report, settings, client
+) -> dict[str, Any]:
     """Everything on-call needs, in one JSON document (docs/runbooks/drift.md explains each field)."""
     drifted = [
-        {"column": c.column, "kind": c.kind, "method": c.method, "statistic": c.statistic, "threshold": c.threshold, "direction": c.direction}
+        {
+            "column": c.column,
+            "kind": c.kind,
+            "method": c.method,
+            "statistic": c.statistic,
+            "threshold": c.threshold,
+            "direction": c.direction,
+        }
         for c in verdict.drifted
-    ]  # fmt: skip
+    ]
     base = settings.docs_base_url.rstrip("/")
     runbook = f"{base}/{monitor.alerts.runbook}" if base else monitor.alerts.runbook
     severity = "critical" if decision.action == "page" else verdict.severity
@@ -245,19 +333,34 @@ def build_packet(spec, monitor, champion, window, verdict, target, quality_resul
         "reference_rows": verdict.reference_rows,
         "drifted_features": drifted,
         "judged_features": len(verdict.columns),
-        "prediction_drift": None if verdict.prediction is None else {
-            "statistic": verdict.prediction.statistic, "threshold": verdict.prediction.threshold,
-            "drifted": verdict.prediction.drifted, "direction": verdict.prediction.direction,
-            "logged": windows.logged_predictions, "rescored": verdict.current_rows - windows.logged_predictions},
-        "target_drift": None if target is None else {"statistic": target.statistic, "threshold": target.threshold, "drifted": target.drifted, "direction": target.direction},
+        "prediction_drift": None
+        if verdict.prediction is None
+        else {
+            "statistic": verdict.prediction.statistic,
+            "threshold": verdict.prediction.threshold,
+            "drifted": verdict.prediction.drifted,
+            "direction": verdict.prediction.direction,
+            "logged": windows.logged_predictions,
+            "rescored": verdict.current_rows - windows.logged_predictions,
+        },
+        "target_drift": None
+        if target is None
+        else {
+            "statistic": target.statistic,
+            "threshold": target.threshold,
+            "drifted": target.drifted,
+            "direction": target.direction,
+        },
         "quality": quality_result,
-        "upstream_dbt": upstream.upstream_of_columns(settings.dbt_manifest_path, spec.source.mart, [c.column for c in verdict.drifted]),
+        "upstream_dbt": upstream.upstream_of_columns(
+            settings.dbt_manifest_path, spec.source.mart, [c.column for c in verdict.drifted]
+        ),
         "canary": _canary_summary(client, spec.name),
         "retrain": {"action": decision.action, "reason": decision.reason, "trigger": decision.trigger},
         "report": report,
         "runbook": runbook,
         "what_to_do": _what_to_do(severity, decision.action, runbook),
-    }  # fmt: skip
+    }
 
 
 def _since(settings: Settings, name: str, severity: str, window: tuple[datetime, datetime]) -> str:

@@ -148,9 +148,16 @@ def _numeric(column: str, ref: pd.Series, cur: pd.Series, settings: DriftSetting
         before, after = float(np.mean(r)), float(np.mean(c))
     word = "higher" if after > before else "lower" if after < before else "same centre, different spread"
     return ColumnDrift(
-        column, "numeric", NUMERIC_METHOD, round(value, 6), round(threshold, 6), value >= threshold,
-        f"{word} ({before:.4g} -> {after:.4g})", _missing(ref), _missing(cur),
-    )  # fmt: skip
+        column,
+        "numeric",
+        NUMERIC_METHOD,
+        round(value, 6),
+        round(threshold, 6),
+        value >= threshold,
+        f"{word} ({before:.4g} -> {after:.4g})",
+        _missing(ref),
+        _missing(cur),
+    )
 
 
 def _categorical(column: str, ref: pd.Series, cur: pd.Series, settings: DriftSettings, rng) -> ColumnDrift:
@@ -164,11 +171,21 @@ def _categorical(column: str, ref: pd.Series, cur: pd.Series, settings: DriftSet
     threshold = max(settings.effect_threshold, _categorical_noise(r_shares, len(c), settings, rng))
     change = c_shares - r_shares
     gain, loss = int(np.argmax(change)), int(np.argmin(change))
-    direction = f"more {categories[gain]!r} ({change[gain] * 100:+.1f} pp), fewer {categories[loss]!r} ({change[loss] * 100:+.1f} pp)"
+    direction = (
+        f"more {categories[gain]!r} ({change[gain] * 100:+.1f} pp), "
+        f"fewer {categories[loss]!r} ({change[loss] * 100:+.1f} pp)"
+    )
     return ColumnDrift(
-        column, "categorical", CATEGORICAL_METHOD, round(value, 6), round(threshold, 6), value >= threshold,
-        direction, _missing(ref), _missing(cur),
-    )  # fmt: skip
+        column,
+        "categorical",
+        CATEGORICAL_METHOD,
+        round(value, 6),
+        round(threshold, 6),
+        value >= threshold,
+        direction,
+        _missing(ref),
+        _missing(cur),
+    )
 
 
 def _missing(series: pd.Series) -> float:
@@ -178,8 +195,17 @@ def _missing(series: pd.Series) -> float:
 def _unjudgeable(column: str, kind, method: str, ref: pd.Series, cur: pd.Series) -> ColumnDrift:
     """A column with no values on one side: drifted if it went (or came back) from all-null, else nothing to say."""
     went_null = _missing(ref) < 1.0 and _missing(cur) == 1.0
-    return ColumnDrift(column, kind, method, 1.0 if went_null else 0.0, 1.0, went_null,
-                       "all values missing" if went_null else "no values to compare", _missing(ref), _missing(cur))  # fmt: skip
+    return ColumnDrift(
+        column,
+        kind,
+        method,
+        1.0 if went_null else 0.0,
+        1.0,
+        went_null,
+        "all values missing" if went_null else "no values to compare",
+        _missing(ref),
+        _missing(cur),
+    )
 
 
 def column_drift(
@@ -213,7 +239,11 @@ def check_drift(
     columns = [column_drift(c, "numeric", reference[c], current[c], settings, rng) for c in numeric]
     columns += [column_drift(c, "categorical", reference[c], current[c], settings, rng) for c in categorical]
     prediction = None
-    if prediction_column and prediction_column in current and current[prediction_column].notna().sum() >= settings.min_rows:
+    if (
+        prediction_column
+        and prediction_column in current
+        and current[prediction_column].notna().sum() >= settings.min_rows
+    ):
         prediction = column_drift(
             prediction_column, "numeric", reference[prediction_column], current[prediction_column], settings, rng
         )
@@ -233,7 +263,9 @@ def _roll_up(
     else:
         severity = "none"
     names = ", ".join(c.column for c in sorted(drifted, key=lambda c: c.statistic / c.threshold, reverse=True))
-    reason = f"{len(drifted)} of {len(columns)} features drifted ({share:.0%}; critical at {settings.critical_share:.0%})"
+    reason = (
+        f"{len(drifted)} of {len(columns)} features drifted ({share:.0%}; critical at {settings.critical_share:.0%})"
+    )
     if names:
         reason += f": {names}"
     if prediction is not None:

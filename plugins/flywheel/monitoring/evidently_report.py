@@ -44,7 +44,7 @@ def render(
     labelled = target is not None and target in current and current[target].notna().mean() >= 0.95
     columns = drift_columns + ([target] if labelled else [])
     definition_args: dict[str, object] = {
-        "numerical_columns": [c for c in numeric + [PREDICTION] if c in drift_columns],
+        "numerical_columns": [c for c in [*numeric, PREDICTION] if c in drift_columns],
         "categorical_columns": [c for c in categorical if c in drift_columns],
     }
     presets: list[object] = [

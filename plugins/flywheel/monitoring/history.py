@@ -35,7 +35,12 @@ def ensure_tables(warehouse: Warehouse) -> None:
 
 
 def write_metrics(
-    warehouse: Warehouse, model: str, mode: str, version: str, window: tuple[datetime, datetime], rows: list[dict[str, Any]]
+    warehouse: Warehouse,
+    model: str,
+    mode: str,
+    version: str,
+    window: tuple[datetime, datetime],
+    rows: list[dict[str, Any]],
 ) -> None:
     frame = pd.DataFrame(rows, columns=["metric", "subject", "value", "threshold", "flagged"])
     frame.insert(0, "window_end", window[1])
@@ -57,11 +62,17 @@ def decision_for(warehouse: Warehouse, model: str, mode: str, window_end: dateti
 
 
 def record_decision(warehouse: Warehouse, model: str, mode: str, row: dict[str, Any]) -> None:
-    frame = pd.DataFrame([{"model": model, "mode": mode, **row, "decided_at": pd.Timestamp.now(tz="UTC").tz_localize(None)}])
-    warehouse.replace_rows(DECISIONS, frame, "model = ? and mode = ? and window_end = ?", [model, mode, row["window_end"]])
+    frame = pd.DataFrame(
+        [{"model": model, "mode": mode, **row, "decided_at": pd.Timestamp.now(tz="UTC").tz_localize(None)}]
+    )
+    warehouse.replace_rows(
+        DECISIONS, frame, "model = ? and mode = ? and window_end = ?", [model, mode, row["window_end"]]
+    )
 
 
-def past(warehouse: Warehouse, model: str, mode: str, before: datetime) -> tuple[list[WindowRecord], list[RetrainRequest]]:
+def past(
+    warehouse: Warehouse, model: str, mode: str, before: datetime
+) -> tuple[list[WindowRecord], list[RetrainRequest]]:
     """The windows judged before ``before`` and the retrain requests among them, oldest first."""
     frame = warehouse.query_df(
         f"select * from {DECISIONS} where model = ? and mode = ? and window_end < ? order by window_end",
@@ -80,4 +91,6 @@ def past(warehouse: Warehouse, model: str, mode: str, before: datetime) -> tuple
 
 def decisions(warehouse: Warehouse, model: str, mode: str = "live") -> pd.DataFrame:
     ensure_tables(warehouse)
-    return warehouse.query_df(f"select * from {DECISIONS} where model = ? and mode = ? order by window_end", (model, mode))
+    return warehouse.query_df(
+        f"select * from {DECISIONS} where model = ? and mode = ? order by window_end", (model, mode)
+    )

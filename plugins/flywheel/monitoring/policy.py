@@ -126,11 +126,15 @@ def _guard(
         last = requests[-1].window_end
         until = last + timedelta(days=policy.cooldown_days)
         if now.window_end < until:
-            return f"cooldown: last retrain requested for the window ending {last:%Y-%m-%d}, next after {until:%Y-%m-%d}"
+            return (
+                f"cooldown: last retrain requested for the window ending {last:%Y-%m-%d}, next after {until:%Y-%m-%d}"
+            )
     since = now.window_end - timedelta(days=policy.budget_period_days)
     used = sum(r.window_end > since for r in requests)
     if used >= policy.max_retrains:
         return f"budget: {used} retrains in the last {policy.budget_period_days:g} days (max {policy.max_retrains})"
     if new_labelled_rows < policy.min_new_labelled_rows:
-        return f"{new_labelled_rows:,} new labelled rows since the champion's data (need {policy.min_new_labelled_rows:,})"
+        return (
+            f"{new_labelled_rows:,} new labelled rows since the champion's data (need {policy.min_new_labelled_rows:,})"
+        )
     return None

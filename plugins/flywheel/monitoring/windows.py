@@ -35,7 +35,9 @@ class Windows:
     labelled_rows: int
 
 
-def _mart_rows(spec: ModelSpec, warehouse: Warehouse, start: datetime, end: datetime, inclusive_end: bool) -> pd.DataFrame:
+def _mart_rows(
+    spec: ModelSpec, warehouse: Warehouse, start: datetime, end: datetime, inclusive_end: bool
+) -> pd.DataFrame:
     s = spec.source
     excluded = quarantined_batches(warehouse, s.mart) or ["-"]
     marks = ", ".join("?" for _ in excluded)
@@ -54,7 +56,12 @@ def _months(start: datetime, end: datetime) -> set[int]:
 
 
 def reference_rows(
-    spec: ModelSpec, monitor: MonitorSpec, warehouse: Warehouse, first: str, last: str, window: tuple[datetime, datetime]
+    spec: ModelSpec,
+    monitor: MonitorSpec,
+    warehouse: Warehouse,
+    first: str,
+    last: str,
+    window: tuple[datetime, datetime],
 ) -> tuple[pd.DataFrame, str]:
     frame = _mart_rows(spec, warehouse, datetime.fromisoformat(first), datetime.fromisoformat(last), True)
     description = f"training window {first} .. {last}"
@@ -72,7 +79,9 @@ def reference_rows(
     return frame.reset_index(drop=True), description
 
 
-def current_rows(spec: ModelSpec, warehouse: Warehouse, model: str, champion: str, window: tuple[datetime, datetime]) -> pd.DataFrame:
+def current_rows(
+    spec: ModelSpec, warehouse: Warehouse, model: str, champion: str, window: tuple[datetime, datetime]
+) -> pd.DataFrame:
     frame = _mart_rows(spec, warehouse, window[0], window[1], False)
     predictions.ensure_tables(warehouse)
     logged = warehouse.query_df(
@@ -81,7 +90,8 @@ def current_rows(spec: ModelSpec, warehouse: Warehouse, model: str, champion: st
         (model, champion),
     )
     labels = warehouse.query_df(
-        f"select entity_id, max(label) as {LABEL} from {predictions.LABELS} where model = ? group by entity_id", (model,)
+        f"select entity_id, max(label) as {LABEL} from {predictions.LABELS} where model = ? group by entity_id",
+        (model,),
     )
     ids = frame[spec.source.id_column].astype(str)
     frame["logged_score"] = ids.map(logged.set_index("entity_id")["logged_score"]).astype("float64")

@@ -50,7 +50,9 @@ def build_monitor_dag(spec: ModelSpec, monitor: MonitorSpec) -> DAG:
 
         @task.short_circuit
         def retrain_allowed(result: dict[str, Any]) -> bool:
-            return result.get("mode") == "live" and result.get("action") == "retrain" and not result.get("already_judged")
+            return (
+                result.get("mode") == "live" and result.get("action") == "retrain" and not result.get("already_judged")
+            )
 
         @task(outlets=[retrain])
         def request_retrain(result: dict[str, Any], **context: Any) -> str:

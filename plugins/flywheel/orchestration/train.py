@@ -42,7 +42,7 @@ def build_train_dag(spec: ModelSpec) -> DAG:
         @task.short_circuit
         def decide_to_train(**context: Any) -> str | None:
             reason = training_reason(name, context)
-            print(f"{name}: {'training: ' + reason if reason else 'not training: the champion stays until the monitor asks'}")
+            print(f"{name}: training: {reason}" if reason else f"{name}: not training, the monitor decides retraining")
             return reason
 
         @task

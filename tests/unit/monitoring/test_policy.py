@@ -4,6 +4,7 @@ reason for every suppression."""
 
 from __future__ import annotations
 
+import itertools
 from datetime import datetime, timedelta
 
 from flywheel.monitoring.policy import RetrainRequest, WindowRecord, decide
@@ -37,7 +38,7 @@ def test_persistent_drift_retrains_exactly_once_per_cooldown_and_explains_every_
     retrains = [end for end, d in decisions if d.action == "retrain"]
     cooldown = timedelta(days=POLICY.cooldown_days)
     # One retrain in each cooldown period: consecutive retrains at least a cooldown apart, and never two cooldowns.
-    gaps = [b - a for a, b in zip(retrains, retrains[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(retrains)]
     assert retrains[0] == START + timedelta(days=30)  # the second critical window in a row
     assert all(cooldown <= gap < 2 * cooldown for gap in gaps), gaps
     assert len(retrains) == 12
