@@ -98,6 +98,33 @@ def _one_month(model: str, month: str, url: str, settings: Settings, run_dags: R
     return row
 
 
+def _replayed_before(model: str, month: str, settings: Settings) -> MonthRow | None:
+    """A month the monitor already judged live is not replayed again: `flywheel demo` twice sends no traffic twice
+    (re-sent requests would be new traffic, not a re-run) and changes nothing."""
+    from flywheel.data import predictions
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.monitoring import history
+
+    warehouse = open_warehouse(settings)
+    history.ensure_tables(warehouse)
+    end = pd.Timestamp(f"{month}-01") + pd.offsets.MonthBegin(1)
+    decision = history.decision_for(warehouse, model, "live", end.to_pydatetime())
+    if decision is None:
+        return None
+    predictions.ensure_tables(warehouse)
+    served = warehouse.query_df(
+        f"select arm, version, count(*) as n from {predictions.PREDICTION_LOG} p join {predictions.LABELS} l "
+        "on l.model = p.model and l.entity_id = p.entity_id where p.model = ? and p.source = 'api' "
+        "and l.event_time >= ? and l.event_time < ? group by arm, version",
+        (model, pd.Timestamp(f"{month}-01").to_pydatetime(), end.to_pydatetime()),
+    )
+    answered = {f"{r.arm} v{r.version}": int(r.n) for r in served.itertuples(index=False)}
+    row = MonthRow(month, answered, str(decision["severity"]), str(decision["action"]))
+    row.alerts = _alerts_for(model, settings, end)
+    row.events = ["(replayed before)"]
+    return row
+
+
 def _alerts_for(model: str, settings: Settings, window_end: pd.Timestamp) -> int:
     from flywheel.data.warehouse import open_warehouse
     from flywheel.monitoring.alerts import DELIVERIES, ensure_table
@@ -127,7 +154,7 @@ def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDag
     rows: list[MonthRow] = []
     with flywheel_serve(model, settings.home / "logs" / "serve.log", env) as url:
         for month in months:
-            row = _one_month(model, month, url, settings, run_dags, land)
+            row = _replayed_before(model, month, settings) or _one_month(model, month, url, settings, run_dags, land)
             rows.append(row)
             served = ", ".join(f"{k} {v:,}" for k, v in row.answered.items())
             console.print(

@@ -59,6 +59,7 @@ def print_summary(console: Console, model: str, settings: Settings) -> None:
         segments.add_row(r.segment, str(r.value), str(r.rows), _fmt(r.model_roc_auc), _fmt(r.baseline_roc_auc))
     console.print(metrics, segments)
     _print_canary(console, model, settings)
+    _print_monitor(console, model, warehouse)
     for entry in s.history:
         console.print(
             f"ledger: {entry['recorded_at']} v{entry['version']} {entry['event']} by {entry['actor']}: "
@@ -70,6 +71,7 @@ def print_summary(console: Console, model: str, settings: Settings) -> None:
         f"  MLflow UI       {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri "
         f"{settings.mlflow_tracking_uri}\n"
         f"  validation      {settings.reports_uri}/validation/\n"
+        f"  drift reports   {settings.reports_uri}/{model}/monitor/\n"
         f"  archive         {settings.archive_uri}\n"
         f"  quarantine      {settings.quarantine_uri}\n"
         f"  task logs       {settings.home / 'logs'}\n"
@@ -116,3 +118,13 @@ def print_monitor_history(console: Console, decisions: object) -> None:
             f"{str(r.window_start)[:7]}", f"v{r.champion}", str(r.severity), shown, str(r.action), str(r.reason)
         )
     console.print(table)
+
+
+def _print_monitor(console: Console, model: str, warehouse: object) -> None:
+    from flywheel.monitoring import history
+
+    decisions = history.decisions(warehouse, model)  # type: ignore[arg-type]
+    if decisions.empty:
+        console.print("monitor: no window judged yet")
+        return
+    print_monitor_history(console, decisions.tail(6))

@@ -119,3 +119,29 @@ def test_retrains_stay_within_the_policy_and_every_suppression_is_explained(demo
     reasons = [r.data.tags.get("flywheel.trigger_reason", "") for r in runs]
     retrained = [r for r in reasons if "(window " in r]  # the monitor's reason, carried by the asset event
     assert len(retrained) == len(requests), reasons
+
+
+def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
+    home, _, _ = demo
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.monitoring import history
+    from flywheel.registry import ledger
+
+    settings = Settings(home=home, project_dir=get_settings().project_dir)
+    warehouse = open_warehouse(settings)
+    live_before = history.decisions(warehouse, MODEL, "live")
+    ledger_before = len(ledger.history(warehouse, MODEL, limit=10_000))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flywheel"), "monitor", "--from", "2017-06", "--to", "2017-08"],
+        cwd=get_settings().project_dir,
+        env=_clean_env(home, "http://127.0.0.1:9/unused"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "Monitor, window by window" in done.stdout and "2017-08" in done.stdout
+    what_if = history.decisions(warehouse, MODEL, "what_if")
+    assert [str(w)[:7] for w in what_if.window_start] == ["2017-06", "2017-07", "2017-08"]
+    assert history.decisions(warehouse, MODEL, "live").equals(live_before)
+    assert len(ledger.history(warehouse, MODEL, limit=10_000)) == ledger_before
