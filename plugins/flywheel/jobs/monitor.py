@@ -179,20 +179,18 @@ def _no_champion(
     return {**row, "window_start": str(window[0]), "window_end": str(window[1])}
 
 
-def _champion_context(client: Any, name: str, champion: str) -> tuple[object, tuple[str, str], float | None, str]:
+def _champion_context(client: Any, name: str, champion: str) -> tuple[object, tuple[str, str], dict[str, float]]:
+    """The champion's model, its training window (tags written at training time) and its run's metrics."""
     import mlflow
 
-    version = client.get_model_version(name, champion)
-    run = client.get_run(version.run_id)
-    tags = run.data.tags
-    model = mlflow.sklearn.load_model(f"models:/{name}/{champion}")
-    spec_metric = run.data.metrics
-    return model, (tags["flywheel.data_first_event"], tags["flywheel.data_last_event"]), spec_metric, version.run_id
+    run = client.get_run(client.get_model_version(name, champion).run_id)
+    window = (run.data.tags["flywheel.data_first_event"], run.data.tags["flywheel.data_last_event"])
+    return mlflow.sklearn.load_model(f"models:/{name}/{champion}"), window, run.data.metrics
 
 
 def _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, client) -> dict[str, Any]:
     name = spec.name
-    model, data_window, run_metrics, _ = _champion_context(client, name, champion)
+    model, data_window, run_metrics = _champion_context(client, name, champion)
     windows = load_windows(spec, monitor, warehouse, champion, model, data_window, window)
     ignored = set(monitor.drift.ignore)
     numeric = [c for c in spec.features.numeric if c not in ignored]
@@ -202,7 +200,7 @@ def _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, cl
         windows.reference, windows.current, numeric, categorical, dsettings, prediction_column=PREDICTION
     )
     target = _target_drift(spec, windows, dsettings) if verdict.severity != "insufficient_data" else None
-    champion_metric = run_metrics.get(f"holdout_{spec.gates.primary_metric}")  # type: ignore[union-attr]
+    champion_metric = run_metrics.get(f"holdout_{spec.gates.primary_metric}")
     quality_result = quality(spec, monitor, windows, champion_metric)
     history.write_metrics(
         warehouse, name, mode, champion, window, _metric_rows(verdict, target, quality_result, windows)
