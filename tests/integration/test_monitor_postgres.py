@@ -1,0 +1,55 @@
+"""The monitor with the production warehouse (PostgreSQL): the same code writes its figures, decisions, ledger
+entries and alert deliveries there, and a re-run of the window changes nothing."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import pytest
+
+from flywheel.data import predictions
+from flywheel.data.warehouse import open_warehouse
+from flywheel.jobs import monitor as monitor_job
+from flywheel.jobs import train as train_job
+from flywheel.monitoring import alerts, history
+from flywheel.registry import ledger
+from flywheel.settings import Settings, get_settings
+from flywheel.specs import load_spec
+from tests.helpers import build_loop_until, fresh_postgres_database
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres]
+
+MODEL = "hotel_cancellation"
+
+
+def test_the_monitor_on_postgres(tmp_path):
+    with fresh_postgres_database() as url:
+        settings = Settings(home=tmp_path, project_dir=get_settings().project_dir, warehouse_url=url)
+        build_loop_until(settings, "2016-06", "2016-01")  # six months: enough for the split, quick to train
+        version = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
+        assert train_job.gate_model(MODEL, version, settings)
+        assert train_job.promote_first_champion(MODEL, version, settings)
+        build_loop_until(settings, "2016-07", "2016-07")
+        warehouse = open_warehouse(settings)
+        spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
+        assert predictions.publish_labels(spec, warehouse, datetime(2016, 7, 31, 23, 59, 59)) > 4000
+
+        window = (datetime(2016, 7, 1), datetime(2016, 8, 1))
+        result = monitor_job.run_monitor(MODEL, window, settings=settings)
+        assert result["severity"] in ("warning", "critical")
+        assert monitor_job.send_alert(MODEL, result, settings)[0] == {
+            "route": "log:log",
+            "status": "delivered",
+            "detail": "",
+        }
+
+        metrics = warehouse.fetch_all(f"select count(*), count(distinct metric) from {history.METRICS}")[0]
+        assert metrics[0] >= 22 + 6 and metrics[1] >= 6
+        decisions = history.decisions(warehouse, MODEL)
+        assert len(decisions) == 1 and decisions.iloc[0]["severity"] == result["severity"]
+        entries = len(ledger.history(warehouse, MODEL, limit=1000))
+        deliveries = warehouse.fetch_all(f"select count(*) from {alerts.DELIVERIES}")[0][0]
+
+        assert monitor_job.run_monitor(MODEL, window, settings=settings)["already_judged"] is True
+        assert len(ledger.history(warehouse, MODEL, limit=1000)) == entries
+        assert warehouse.fetch_all(f"select count(*) from {alerts.DELIVERIES}")[0][0] == deliveries
