@@ -22,7 +22,12 @@ from flywheel.settings import Settings, apply_environment
 app = typer.Typer(help="Flywheel: a closed MLOps loop for tabular models, run by Airflow.", no_args_is_help=True)
 # The console writes to its own copy of the terminal: while a DAG runs, file descriptors 1 and 2 are pointed at the
 # task log file (see orchestration.runner.output_to), and the progress bar must still reach the user.
-console = Console(file=os.fdopen(os.dup(1), "w", buffering=1), force_terminal=sys.stdout.isatty() or None)
+# Piped (CI logs, `| tee`): wide enough for the demo's month table instead of rich's default of 80 columns.
+console = Console(
+    file=os.fdopen(os.dup(1), "w", buffering=1),
+    force_terminal=sys.stdout.isatty() or None,
+    width=None if sys.stdout.isatty() else 150,
+)
 
 DEMO_FIRST_MONTH, DEMO_LAST_MONTH = "2015-07", "2016-06"
 DEMO_DAGS = ("ingest", "transform")
@@ -125,7 +130,16 @@ def demo(
     land(first, last)
     settings = _settings()
     models = [s.name for s in load_specs(settings.models_dir)]
-    _run_dags([*DEMO_DAGS, *(f"train__{m}" for m in models)], settings)
+    _run_dags(list(DEMO_DAGS), settings)
+    from flywheel.jobs.train import has_champion
+
+    # As the scheduler does on new validated data: only a model without a champion is trained here; after that,
+    # retraining is the monitor's decision (a second `flywheel demo` trains nothing).
+    first_training = [f"train__{m}" for m in models if not has_champion(m, settings)]
+    for model in sorted(set(models) - {t.removeprefix("train__") for t in first_training}):
+        console.print(f"{model}: @champion exists; retraining is the monitor's decision")
+    if first_training:
+        _run_dags(first_training, settings, {"reason": "first validated data and no @champion yet"})
     charts = []
     if loop:
         from flywheel.demo import loop_demo

@@ -177,8 +177,8 @@ def _served(answered: dict[str, int]) -> str:
 
 def as_table(rows: list[MonthRow], figures: pd.DataFrame) -> Table:
     table = Table(title="The loop, month by month")
-    for column in ("month", "served by", "live AUC", "never retrained", "drift", "alerts", "policy", "registry"):
-        table.add_column(column, no_wrap=column != "registry")
+    for column in ("month", "served by", "live AUC", "first model", "drift", "alerts", "policy", "registry"):
+        table.add_column(column, no_wrap=column in ("month", "live AUC", "first model"))
     for row in rows:
         f = figures.loc[row.month] if row.month in figures.index else None
         table.add_row(

@@ -65,12 +65,12 @@ def live_auc_by_month(model: str, settings: Settings, months: list[str], first_v
 def print_table(console: Console, rows: list, figures: pd.DataFrame) -> None:
     from flywheel.demo import as_table
 
-    console.print(as_table(rows, figures), width=None if console.is_terminal else 130)
+    console.print(as_table(rows, figures))
     if not figures.empty:
         live, first = figures["live_auc"].mean(), figures["first_model_auc"].mean()
         console.print(
             f"Mean live ROC AUC over {figures.index[0]} .. {figures.index[-1]}: [bold]{live:.4f}[/bold] "
-            f"(looped) vs {first:.4f} (first model, never retrained): {live - first:+.4f}"
+            f"(looped) vs {first:.4f} (the first model, never retrained, on the same bookings): {live - first:+.4f}"
         )
 
 

@@ -145,3 +145,26 @@ def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     assert [str(w)[:7] for w in what_if.window_start] == ["2017-06", "2017-07", "2017-08"]
     assert history.decisions(warehouse, MODEL, "live").equals(live_before)
     assert len(ledger.history(warehouse, MODEL, limit=10_000)) == ledger_before
+
+
+def test_running_the_demo_again_changes_nothing(demo):
+    home, _, _ = demo
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.registry import ledger, tracking
+
+    settings = Settings(home=home, project_dir=get_settings().project_dir)
+    client = tracking.client(settings)
+    versions = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
+    entries = len(ledger.history(open_warehouse(settings), MODEL, limit=10_000))
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flywheel"), "demo"],
+        cwd=get_settings().project_dir,
+        env=_clean_env(home, "http://127.0.0.1:9/unused"),
+        capture_output=True,
+        text=True,
+        timeout=1200,
+    )
+    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
+    assert "@champion exists; retraining is the monitor's decision" in done.stdout
+    assert {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} == versions
+    assert len(ledger.history(open_warehouse(settings), MODEL, limit=10_000)) == entries
