@@ -40,7 +40,9 @@ def score_new_rows(name: str, settings: Settings | None = None) -> int:
         log.info("%s: no new rows to score", name)
         return 0
     pool = ModelPool(name, settings)
-    pool.refresh()
+    if pool.refresh().champion is None:  # the first data arrives before the first model: nothing to score with yet
+        log.info("%s: no @champion yet; %d new rows wait for the first model", name, len(frame))
+        return 0
     predictor = Predictor(spec, pool, writer=None, metrics=Metrics(), source="batch")
     store = open_store(settings.predictions_uri, settings.s3_endpoint_url)
     records = as_records(spec, frame)
