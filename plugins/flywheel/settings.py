@@ -41,7 +41,7 @@ class Settings(BaseSettings):
     dbt_target: str = ""
 
     mlflow_tracking_uri: str = ""
-    mlflow_artifacts_uri: str = ""
+    mlflow_artifacts_uri: str = Field(default="", description="empty with an MLflow server: the server decides")
 
     # The prediction service (flywheel serve).
     serve_token: str | None = Field(default=None, description="bearer token required on /predict when set")
@@ -72,11 +72,14 @@ class Settings(BaseSettings):
             "predictions_uri": str(home / "predictions"),
             "warehouse_url": f"duckdb:///{home / 'warehouse.duckdb'}",
             "mlflow_tracking_uri": f"sqlite:///{home / 'mlflow.db'}",
-            "mlflow_artifacts_uri": str(home / "mlartifacts"),
         }
         for name, value in defaults.items():
             if not getattr(self, name):
                 object.__setattr__(self, name, value)
+        # A local store keeps artifacts in the home folder; an MLflow server (http) stores them where it is
+        # configured to (production: proxied to S3), so the client sets no location of its own.
+        if not self.mlflow_artifacts_uri and not self.mlflow_tracking_uri.startswith(("http://", "https://")):
+            object.__setattr__(self, "mlflow_artifacts_uri", str(home / "mlartifacts"))
         if not self.dbt_target:
             object.__setattr__(self, "dbt_target", "dev" if self.warehouse_is_duckdb else "prod")
         return self

@@ -44,6 +44,8 @@ def ensure_experiment(mlflow_client: Any, name: str, settings: Settings) -> str:
     if experiment is not None:
         return str(experiment.experiment_id)
     root = settings.mlflow_artifacts_uri
+    if not root:  # an MLflow server with its own artifact store (proxied S3 in production)
+        return str(mlflow_client.create_experiment(name))
     location = f"{root.rstrip('/')}/{name}" if "://" in root else (Path(root) / name).resolve().as_uri()
     return str(mlflow_client.create_experiment(name, artifact_location=location))
 

@@ -1,0 +1,312 @@
+"""The production topology of docker-compose.yaml, without containers, on loopback: the machine's PostgreSQL (fresh
+databases for Airflow's metadata, MLflow's store and the warehouse), Redis as the Celery broker, a moto S3 server
+standing in for MinIO, an MLflow server (Postgres store, artifacts proxied to S3, authentication on), and Airflow
+with the CeleryExecutor: api-server, scheduler, dag-processor and two Celery workers.
+
+The loop is triggered through Airflow's REST API (`ingest`; the Assets run `transform`, then `train__<model>`),
+and the test checks the marts in Postgres, artifacts and reports in S3, the model and its alias in the registry,
+and that both workers ran tasks. Every process it started is stopped. Same DAG files, same library as the
+embedded mode: only the environment differs."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
+
+from flywheel.settings import get_settings
+from tests.helpers import free_port, fresh_postgres_database, moto_s3_server
+
+pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
+
+MODEL = "hotel_cancellation"
+BUCKET = "flywheel"
+ADMIN_PASSWORD = secrets.token_urlsafe(16)
+BIN = Path(sys.executable).parent
+PROJECT = get_settings().project_dir
+
+
+@contextmanager
+def _process(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iterator[subprocess.Popen]:
+    """A long-running process of the topology, its output in ``logs/<name>.log``; stopped (group) on exit."""
+    out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below, after the process
+    process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+    try:
+        yield process
+    finally:
+        try:
+            os.killpg(process.pid, signal.SIGTERM)
+            process.wait(timeout=30)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        out.close()
+
+
+def _wait_http(url: str, what: str, logs: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(url, timeout=5).status_code < 500:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(1)
+    tails = {p.name: p.read_text(errors="replace")[-2000:] for p in logs.glob("*.log")}
+    raise AssertionError(f"{what} did not answer at {url} within {timeout:.0f} s; logs: {json.dumps(tails)[:8000]}")
+
+
+def _environment(
+    home: Path, databases: dict[str, str], s3: str, ports: dict[str, int], redis_db: int
+) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if not k.startswith(("AIRFLOW", "MLFLOW", "FLYWHEEL_", "DBT_"))}
+    airflow_db = databases["airflow"].replace("postgresql://", "postgresql+psycopg2://")
+    api = f"http://127.0.0.1:{ports['api']}"
+    return {
+        **keep,
+        # Flywheel: the same settings as docker-compose.yaml's x-flywheel-env, on loopback.
+        "FLYWHEEL_HOME": str(home),
+        "FLYWHEEL_WAREHOUSE_URL": databases["warehouse"],
+        **{f"FLYWHEEL_{k.upper()}_URI": f"s3://{BUCKET}/{k}" for k in ("landing", "archive", "quarantine", "reports")},
+        "FLYWHEEL_PREDICTIONS_URI": f"s3://{BUCKET}/predictions",
+        "FLYWHEEL_S3_ENDPOINT_URL": s3,
+        "FLYWHEEL_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
+        "AWS_ACCESS_KEY_ID": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
+        "MLFLOW_TRACKING_USERNAME": "admin",
+        "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD,
+        "MLFLOW_DISABLE_TELEMETRY": "true",
+        "DO_NOT_TRACK": "true",
+        "GX_ANALYTICS_ENABLED": "False",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
+        # Airflow: x-airflow-env.
+        "AIRFLOW_HOME": str(home / "airflow"),
+        "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__FERNET_KEY": __import__("cryptography.fernet").fernet.Fernet.generate_key().decode(),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
+        "AIRFLOW__CORE__HOSTNAME_CALLABLE": "flywheel.orchestration.hostname.worker_hostname",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + databases["airflow"],
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(48),
+        "AIRFLOW__API__BASE_URL": api,
+        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "10",
+        "AIRFLOW__SCHEDULER__TASK_QUEUED_TIMEOUT": "600",
+        "AIRFLOW__COSMOS__ENABLE_TELEMETRY": "False",
+    }
+
+
+def _run(args: list[str], env: dict[str, str], cwd: Path = PROJECT, timeout: float = 600) -> str:
+    done = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done.stdout
+
+
+class Airflow:
+    """The REST API as a person or a CI job uses it: a token from /auth/token, then /api/v2."""
+
+    def __init__(self, base: str) -> None:
+        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=30)
+        token.raise_for_status()
+        self.http = httpx.Client(
+            base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=30
+        )
+
+    def get(self, path: str, **params: object) -> dict:
+        response = self.http.get(path, params=params)
+        response.raise_for_status()
+        return response.json()
+
+    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            known = {d["dag_id"] for d in self.get("/dags", limit=100)["dags"]}
+            if set(dag_ids) <= known:
+                return
+            time.sleep(2)
+        raise AssertionError(f"DAGs not parsed in {timeout:.0f} s: {sorted(set(dag_ids) - known)}")
+
+    def unpause(self, dag_id: str) -> None:
+        self.http.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+    def trigger(self, dag_id: str) -> str:
+        response = self.http.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
+        response.raise_for_status()
+        return response.json()["dag_run_id"]
+
+    def wait_for_success(self, dag_id: str, timeout: float) -> dict:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            runs = self.get(f"/dags/{dag_id}/dagRuns", limit=10)["dag_runs"]
+            for run in runs:
+                if run["state"] == "success":
+                    return run
+                if run["state"] == "failed":
+                    raise AssertionError(f"{dag_id} failed: {self.task_states(dag_id, run['dag_run_id'])}")
+            time.sleep(3)
+        raise AssertionError(f"{dag_id}: no successful run within {timeout:.0f} s")
+
+    def task_states(self, dag_id: str, run_id: str) -> list[dict]:
+        instances = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]
+        return [{"task": t["task_id"], "state": t["state"], "hostname": t["hostname"]} for t in instances]
+
+
+@pytest.fixture(scope="module")
+def topology(tmp_path_factory):
+    import boto3
+    import redis
+
+    home = tmp_path_factory.mktemp("topology")
+    logs = home / "process-logs"
+    logs.mkdir()
+    redis_db = 9
+    redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
+    with ExitStack() as stack:
+        databases = {n: stack.enter_context(fresh_postgres_database()) for n in ("airflow", "mlflow", "warehouse")}
+        s3 = stack.enter_context(moto_s3_server())
+        boto3.client(
+            "s3", endpoint_url=s3, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+        ).create_bucket(Bucket=BUCKET)
+        ports = {"api": free_port(), "mlflow": free_port()}
+        env = _environment(home, databases, s3, ports, redis_db)
+        (home / "passwords.json").write_text(json.dumps({"admin": ADMIN_PASSWORD}))
+        _run(
+            [str(BIN / "dbt"), "parse", "--quiet", "--target-path", str(home / "dbt_target")],
+            env,
+            PROJECT / "dbt_project",
+        )
+        _run([str(BIN / "airflow"), "db", "migrate"], env)
+
+        mlflow_env = {
+            **env,
+            "MLFLOW_AUTH_CONFIG_PATH": str(home / "basic_auth.ini"),
+            "MLFLOW_AUTH_ADMIN_USERNAME": "admin",
+            "MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "MLFLOW_S3_ENDPOINT_URL": s3,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": secrets.token_hex(32),
+        }
+        ini = (PROJECT / "deploy" / "mlflow" / "basic_auth.ini").read_text()
+        (home / "basic_auth.ini").write_text(ini.replace("/var/lib/mlflow-auth", str(home)))
+        stack.enter_context(
+            _process(
+                "mlflow",
+                [
+                    str(BIN / "mlflow"),
+                    "server",
+                    "--app-name",
+                    "basic-auth",
+                    "--host",
+                    "127.0.0.1",
+                    "--port",
+                    str(ports["mlflow"]),
+                    "--backend-store-uri",
+                    databases["mlflow"],
+                    "--artifacts-destination",
+                    f"s3://{BUCKET}/mlartifacts",
+                    "--serve-artifacts",
+                    "--workers",
+                    "1",
+                ],
+                mlflow_env,
+                logs,
+            )
+        )
+        airflow = str(BIN / "airflow")
+        stack.enter_context(_process("api-server", [airflow, "api-server", "--port", str(ports["api"])], env, logs))
+        stack.enter_context(_process("scheduler", [airflow, "scheduler"], env, logs))
+        stack.enter_context(_process("dag-processor", [airflow, "dag-processor"], env, logs))
+        for worker, log_port in (("worker-1", free_port()), ("worker-2", free_port())):
+            worker_env = {
+                **env,
+                "FLYWHEEL_WORKER_NAME": worker,
+                "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
+            }
+            stack.enter_context(
+                _process(
+                    worker,
+                    [
+                        airflow,
+                        "celery",
+                        "worker",
+                        "--celery-hostname",
+                        f"{worker}@%h",
+                        "--concurrency",
+                        "1",
+                    ],
+                    worker_env,
+                    logs,
+                )
+            )
+        _wait_http(f"http://127.0.0.1:{ports['mlflow']}/health", "MLflow server", logs)
+        _wait_http(f"http://127.0.0.1:{ports['api']}/api/v2/monitor/health", "Airflow api-server", logs)
+        yield env, s3, ports, logs
+    redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
+
+
+def test_the_loop_runs_on_the_production_topology(topology):
+    env, s3, ports, _ = topology
+    _run([str(BIN / "flywheel"), "land", "--first", "2016-01", "--last", "2016-06"], env)  # six months to S3
+    api = Airflow(f"http://127.0.0.1:{ports['api']}")
+    chain = ["ingest", "transform", f"train__{MODEL}", f"score__{MODEL}"]
+    api.wait_for_dags(chain)
+    for dag_id in chain:
+        api.unpause(dag_id)
+    api.trigger("ingest")
+    api.wait_for_success("ingest", timeout=300)
+    api.wait_for_success("transform", timeout=600)
+    train = api.wait_for_success(f"train__{MODEL}", timeout=900)
+
+    hostnames = set()
+    for dag_id in ("ingest", "transform", f"train__{MODEL}"):
+        for run in api.get(f"/dags/{dag_id}/dagRuns", limit=10)["dag_runs"]:
+            hostnames |= {t["hostname"] for t in api.task_states(dag_id, run["dag_run_id"]) if t["state"] == "success"}
+    assert {"worker-1", "worker-2"} <= hostnames, hostnames
+
+    from flywheel.data.warehouse import PostgresWarehouse
+
+    warehouse = PostgresWarehouse(env["FLYWHEEL_WAREHOUSE_URL"])
+    raw = warehouse.fetch_all("select count(*) from raw.hotel_bookings")[0][0]
+    assert raw > 20_000 and warehouse.fetch_all("select count(*) from marts.ml_booking_features")[0][0] == raw
+
+    import boto3
+
+    s3_client = boto3.client(
+        "s3", endpoint_url=s3, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
+    )
+    keys = [o["Key"] for o in s3_client.list_objects_v2(Bucket=BUCKET, MaxKeys=1000).get("Contents", [])]
+    assert any(k.startswith("mlartifacts/") and k.endswith("MLmodel") for k in keys), keys[:50]
+    assert any(k.startswith("reports/validation/") for k in keys)
+    assert any(k.startswith("archive/") for k in keys) and not any(k.startswith("landing/") for k in keys)
+
+    from mlflow import MlflowClient
+
+    os.environ.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
+    try:
+        client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
+        champion = client.get_model_version_by_alias(MODEL, "champion")
+        run = client.get_run(champion.run_id)
+        assert run.data.tags["flywheel.trigger_reason"] == "first validated data and no @champion yet"
+        assert run.info.artifact_uri.startswith("mlflow-artifacts:")
+    finally:
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            os.environ.pop(key, None)
+    unauthenticated = httpx.get(f"{env['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/registered-models/search", timeout=10)
+    assert unauthenticated.status_code == 401  # authentication is on
+    assert train["state"] == "success"
