@@ -100,9 +100,10 @@ class CanarySpec(_Strict):
     At each step the challenger gets ``steps[i]`` % of entities (by a stable hash of the entity id). A step passes
     when both arms have ``min_labelled_per_arm`` label-joined predictions, ``min_bake_minutes`` have passed, and the
     bootstrap interval of (challenger - champion) on the metric lies above ``-max_metric_drop`` with no worse error
-    rate or p95 latency. It fails (rollback) when the interval lies wholly below ``-max_metric_drop`` or errors or
-    latency are worse. Otherwise it waits, until ``deadline_hours`` after the canary started: then it rolls back.
-    Passing the last step promotes.
+    rate or p95 latency. It fails (rollback) when the interval lies wholly below ``-max_metric_drop``, its error rate
+    is worse, or its p95 latency is both ``max_p95_latency_ratio`` times and ``min_p95_latency_increase_ms``
+    above the champion's (a ratio alone is noise on a busy host). Otherwise it waits, until ``deadline_hours``
+    after the canary started: then it rolls back. Passing the last step promotes.
     """
 
     steps: tuple[float, ...] = Field(min_length=1, description="challenger traffic share per step, in %")
@@ -114,7 +115,8 @@ class CanarySpec(_Strict):
     bootstrap_resamples: int = Field(default=1000, ge=100)
     max_error_rate_increase: float = Field(default=0.01, ge=0)
     max_p95_latency_ratio: float = Field(default=2.0, ge=1)
-    min_requests_for_latency: int = Field(default=200, ge=1)
+    min_p95_latency_increase_ms: float = Field(default=50.0, ge=0, description="and slower by at least this")
+    min_requests_for_latency: int = Field(default=200, ge=1, description="requests per arm before latency counts")
 
     @model_validator(mode="after")
     def _increasing_steps_below_100(self) -> CanarySpec:

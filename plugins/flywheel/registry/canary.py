@@ -27,6 +27,7 @@ class ArmEvidence:
     labelled: int
     metric: float | None
     p95_latency_ms: float | None
+    requests: int = 0  # distinct requests the arm answered part of: what the latency percentile is taken over
 
     @property
     def error_rate(self) -> float:
@@ -70,6 +71,7 @@ def arm_evidence(version: str, frame: pd.DataFrame) -> ArmEvidence:
         labelled=len(labelled),
         metric=_metric(labelled["label"].to_numpy(), labelled["score"].to_numpy()) if len(labelled) else None,
         p95_latency_ms=float(np.percentile(per_request, 95)) if len(per_request) else None,
+        requests=len(per_request),
     )
 
 
@@ -126,10 +128,12 @@ def _failures(spec: CanarySpec, evidence: Evidence) -> list[str]:
             f"(allowed +{spec.max_error_rate_increase:.2%})"
         )
     if (
-        min(champ.records, chall.records) >= spec.min_requests_for_latency
+        min(champ.requests, chall.requests) >= spec.min_requests_for_latency
         and champ.p95_latency_ms
         and chall.p95_latency_ms
         and chall.p95_latency_ms > spec.max_p95_latency_ratio * champ.p95_latency_ms
+        # A ratio of small numbers is noise on a busy host (12 ms vs 5 ms): only a slowdown users notice counts.
+        and chall.p95_latency_ms - champ.p95_latency_ms > spec.min_p95_latency_increase_ms
     ):
         failures.append(
             f"p95 latency {chall.p95_latency_ms:.1f} ms vs champion {champ.p95_latency_ms:.1f} ms "
