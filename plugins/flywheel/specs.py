@@ -115,7 +115,7 @@ class CanarySpec(_Strict):
     bootstrap_resamples: int = Field(default=1000, ge=100)
     max_error_rate_increase: float = Field(default=0.01, ge=0)
     max_p95_latency_ratio: float = Field(default=2.0, ge=1)
-    min_p95_latency_increase_ms: float = Field(default=50.0, ge=0, description="and slower by at least this")
+    min_p95_latency_increase_ms: float = Field(default=100.0, ge=0, description="and slower by at least this")
     min_requests_for_latency: int = Field(default=200, ge=1, description="requests per arm before latency counts")
 
     @model_validator(mode="after")
