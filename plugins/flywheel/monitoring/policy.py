@@ -70,6 +70,17 @@ def _trigger(policy: RetrainPolicySpec, quality_max_drop: float, windows: list[W
     return None
 
 
+def _why_no_trigger(policy: RetrainPolicySpec, windows: list[WindowRecord]) -> str:
+    now = windows[-1]
+    if now.severity == "critical":
+        return (
+            f"critical in {_streak(windows)} window(s) in a row against v{now.champion}; a retrain needs "
+            f"{policy.critical_windows_in_a_row}"
+        )
+    reasons = {"none": "no drift", "warning": "a warning does not retrain", "insufficient_data": "no verdict"}
+    return reasons.get(now.severity, now.severity)
+
+
 def _persists_after_retrain(windows: list[WindowRecord], requests: list[RetrainRequest]) -> RetrainRequest | None:
     """The last drift retrain produced today's champion, and its first window shows the same drift."""
     now = windows[-1]
@@ -105,7 +116,7 @@ def decide(
         )
     trigger = _trigger(policy, quality_max_drop, windows)
     if trigger is None:
-        return RetrainDecision("none", "no trigger: " + ("no drift" if now.severity == "none" else now.severity))
+        return RetrainDecision("none", _why_no_trigger(policy, windows))
     kind, why = trigger
     suppressed = _guard(policy, now, requests, canary_running, new_labelled_rows)
     if suppressed:
