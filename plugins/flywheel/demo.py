@@ -17,7 +17,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pandas as pd
 from rich.console import Console
@@ -40,23 +39,6 @@ class MonthRow:
     events: list[str] = field(default_factory=list)
 
 
-def _retrain_events_since(model: str, since: datetime) -> list[dict[str, Any]]:
-    """Retrain requests emitted since ``since``: what the scheduler would react to (Airflow's asset events)."""
-    from airflow.models.asset import AssetEvent, AssetModel
-    from airflow.utils.session import create_session
-
-    from flywheel.orchestration.assets import retrain_requested
-
-    with create_session() as session:
-        rows = (
-            session.query(AssetEvent.extra)
-            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
-            .filter(AssetModel.name == retrain_requested(model).name, AssetEvent.timestamp >= since)
-            .all()
-        )
-    return [dict(extra or {}) for (extra,) in rows]
-
-
 def _ledger_events_since(model: str, settings: Settings, since: datetime) -> list[str]:
     from flywheel.data.warehouse import open_warehouse
     from flywheel.registry import ledger
@@ -73,6 +55,8 @@ def _ledger_events_since(model: str, settings: Settings, since: datetime) -> lis
 def _one_month(model: str, month: str, url: str, settings: Settings, run_dags: RunDags, land) -> MonthRow:
     from flywheel.data.warehouse import open_warehouse
     from flywheel.monitoring import history
+    from flywheel.orchestration.assets import retrain_requested
+    from flywheel.orchestration.runner import asset_events_since
     from flywheel.serving.replay import month_end, month_records, post_records
     from flywheel.specs import load_spec
 
@@ -87,7 +71,7 @@ def _one_month(model: str, month: str, url: str, settings: Settings, run_dags: R
     start = pd.Timestamp(f"{month}-01")
     window = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
     run_dags([f"monitor__{model}"], window)
-    for event in _retrain_events_since(model, since):
+    for event in asset_events_since(retrain_requested(model).name, since):
         run_dags([f"train__{model}"], {"reason": event.get("reason", "retrain requested")})
     decision = history.decision_for(open_warehouse(settings), model, "live", pd.Timestamp(window["window_end"]))
     row = MonthRow(month, answered)

@@ -54,21 +54,27 @@ def _clean_env(home: Path, webhook: str) -> dict[str, str]:
     return {**env, "FLYWHEEL_HOME": str(home), "FLYWHEEL_ALERT_WEBHOOK_URL": webhook}
 
 
+def _flywheel(home: Path, args: list[str], timeout: float, webhook: str = "http://127.0.0.1:9/unused") -> str:
+    """``flywheel <args>`` as a user runs it on ``home``; returns its output, fails with its tail."""
+    done = subprocess.run(
+        [str(Path(sys.executable).parent / "flywheel"), *args],
+        cwd=get_settings().project_dir,
+        env=_clean_env(home, webhook),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
+    (home / f"flywheel-{args[0]}-output.txt").write_text(done.stdout + done.stderr)
+    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
+    return done.stdout
+
+
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
     with http_receiver() as (url, receiver):
-        done = subprocess.run(
-            [str(Path(sys.executable).parent / "flywheel"), "demo"],
-            cwd=get_settings().project_dir,
-            env=_clean_env(home, f"{url}/alerts"),
-            capture_output=True,
-            text=True,
-            timeout=2400,
-        )
-        (home / "demo-output.txt").write_text(done.stdout + done.stderr)
-        assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-        yield home, done.stdout, [json.loads(body) for _, body in receiver.received]
+        stdout = _flywheel(home, ["demo"], timeout=2400, webhook=f"{url}/alerts")
+        yield home, stdout, [json.loads(body) for _, body in receiver.received]
 
 
 def test_a_drift_alert_with_every_field_arrives_by_the_2017_07_window(demo):
@@ -131,16 +137,8 @@ def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     warehouse = open_warehouse(settings)
     live_before = history.decisions(warehouse, MODEL, "live")
     ledger_before = len(ledger.history(warehouse, MODEL, limit=10_000))
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "flywheel"), "monitor", "--from", "2017-06", "--to", "2017-08"],
-        cwd=get_settings().project_dir,
-        env=_clean_env(home, "http://127.0.0.1:9/unused"),
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert "Monitor, window by window" in done.stdout and "2017-08" in done.stdout
+    stdout = _flywheel(home, ["monitor", "--from", "2017-06", "--to", "2017-08"], timeout=600)
+    assert "Monitor, window by window" in stdout and "2017-08" in stdout
     what_if = history.decisions(warehouse, MODEL, "what_if")
     assert [str(w)[:7] for w in what_if.window_start] == ["2017-06", "2017-07", "2017-08"]
     assert history.decisions(warehouse, MODEL, "live").equals(live_before)
@@ -156,15 +154,7 @@ def test_running_the_demo_again_changes_nothing(demo):
     client = tracking.client(settings)
     versions = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
     entries = len(ledger.history(open_warehouse(settings), MODEL, limit=10_000))
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / "flywheel"), "demo"],
-        cwd=get_settings().project_dir,
-        env=_clean_env(home, "http://127.0.0.1:9/unused"),
-        capture_output=True,
-        text=True,
-        timeout=1200,
-    )
-    assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
-    assert "@champion exists; retraining is the monitor's decision" in done.stdout
+    stdout = _flywheel(home, ["demo"], timeout=1200)
+    assert "@champion exists; retraining is the monitor's decision" in stdout
     assert {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} == versions
     assert len(ledger.history(open_warehouse(settings), MODEL, limit=10_000)) == entries

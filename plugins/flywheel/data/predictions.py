@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from flywheel.data.warehouse import Warehouse
+from flywheel.data.warehouse import Warehouse, ensure_ops_table
 from flywheel.serving.prediction_log import COLUMNS
 from flywheel.specs import ModelSpec
 from flywheel.storage import Store
@@ -27,19 +27,18 @@ LABELS = "ops.labels"
 
 
 def ensure_tables(warehouse: Warehouse) -> None:
-    warehouse.execute("create schema if not exists ops")
-    warehouse.execute(
-        f"create table if not exists {PREDICTION_LOG} (request_id varchar, entity_id varchar, model varchar, "
-        "version varchar, arm varchar, score double precision, decision integer, latency_ms double precision, "
-        "status varchar, source varchar, predicted_at timestamp, features varchar, log_file varchar)"
+    ensure_ops_table(
+        warehouse,
+        PREDICTION_LOG,
+        "request_id varchar, entity_id varchar, model varchar, version varchar, arm varchar, score double precision, "
+        "decision integer, latency_ms double precision, status varchar, source varchar, predicted_at timestamp, "
+        "features varchar, log_file varchar",
     )
-    warehouse.execute(
-        f"create table if not exists {LOADED_FILES} (log_file varchar, model varchar, row_count bigint, "
-        "loaded_at timestamp)"
-    )
-    warehouse.execute(
-        f"create table if not exists {LABELS} (model varchar, entity_id varchar, label double precision, "
-        "event_time timestamp, published_at timestamp)"
+    ensure_ops_table(warehouse, LOADED_FILES, "log_file varchar, model varchar, row_count bigint, loaded_at timestamp")
+    ensure_ops_table(
+        warehouse,
+        LABELS,
+        "model varchar, entity_id varchar, label double precision, event_time timestamp, published_at timestamp",
     )
 
 

@@ -126,6 +126,12 @@ def _is_missing(value: Any) -> bool:
         return False
 
 
+def ensure_ops_table(warehouse: Warehouse, table: str, columns: str) -> None:
+    """Create ``ops.<table>`` (Flywheel's own logs and ledgers) with ``columns`` if it does not exist."""
+    warehouse.execute("create schema if not exists ops")
+    warehouse.execute(f"create table if not exists {table} ({columns})")
+
+
 def open_warehouse(settings: Settings | None = None) -> Warehouse:
     settings = settings or get_settings()
     if settings.warehouse_is_duckdb:

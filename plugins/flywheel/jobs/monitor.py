@@ -324,7 +324,7 @@ def build_packet(
         "action": "page" if decision.action == "page" else "alert",
         "severity": severity,
         "window": {"start": window[0].isoformat(), "end": window[1].isoformat()},
-        "since": _since(settings, spec.name, verdict.severity, window),
+        "since": _since(open_warehouse(settings), spec.name, verdict.severity, window),
         "verdict": verdict.reason,
         "reference": windows.reference_description,
         "current_rows": verdict.current_rows,
@@ -361,18 +361,16 @@ def build_packet(
     }
 
 
-def _since(settings: Settings, name: str, severity: str, window: tuple[datetime, datetime]) -> str:
+def _since(warehouse: Warehouse, name: str, severity: str, window: tuple[datetime, datetime]) -> str:
     """The start of the unbroken run of windows at this severity or worse, ending with this one."""
-    warehouse = open_warehouse(settings)
     rows = warehouse.fetch_all(
         f"select window_start, severity from {history.DECISIONS} where model = ? and mode = 'live' and window_end < ? "
         "order by window_end desc",
         (name, window[1]),
     )
-    order = {"none": 0, "warning": 1, "critical": 2}
     since = window[0]
     for start, past_severity in rows:
-        if order.get(past_severity, -1) < order.get(severity, 0):
+        if SEVERITY_ORDER.get(past_severity, -1) < SEVERITY_ORDER[severity]:
             break
         since = start
     return since.isoformat() if hasattr(since, "isoformat") else str(since)

@@ -22,7 +22,7 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
-from flywheel.data.warehouse import Warehouse
+from flywheel.data.warehouse import Warehouse, ensure_ops_table
 from flywheel.monitoring.drift import SEVERITY_ORDER
 from flywheel.settings import Settings
 from flywheel.specs import AlertPolicySpec, AlertRouteSpec
@@ -153,10 +153,11 @@ def _send(route: AlertRouteSpec, packet: dict[str, Any], settings: Settings) -> 
 
 
 def ensure_table(warehouse: Warehouse) -> None:
-    warehouse.execute("create schema if not exists ops")
-    warehouse.execute(
-        f"create table if not exists {DELIVERIES} (fingerprint varchar, model varchar, route varchar, "
-        "window_end timestamp, status varchar, detail varchar, recorded_at timestamp)"
+    ensure_ops_table(
+        warehouse,
+        DELIVERIES,
+        "fingerprint varchar, model varchar, route varchar, window_end timestamp, status varchar, detail varchar, "
+        "recorded_at timestamp",
     )
 
 

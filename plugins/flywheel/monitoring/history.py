@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from flywheel.data.warehouse import Warehouse
+from flywheel.data.warehouse import Warehouse, ensure_ops_table
 from flywheel.monitoring.policy import RetrainRequest, WindowRecord
 
 METRICS = "ops.monitor_metrics"
@@ -21,16 +21,19 @@ DECISIONS = "ops.monitor_decisions"
 
 
 def ensure_tables(warehouse: Warehouse) -> None:
-    warehouse.execute("create schema if not exists ops")
-    warehouse.execute(
-        f"create table if not exists {METRICS} (model varchar, mode varchar, version varchar, "
-        "window_start timestamp, window_end timestamp, metric varchar, subject varchar, value double precision, "
-        "threshold double precision, flagged boolean, computed_at timestamp)"
+    ensure_ops_table(
+        warehouse,
+        METRICS,
+        "model varchar, mode varchar, version varchar, window_start timestamp, window_end timestamp, "
+        "metric varchar, subject varchar, value double precision, threshold double precision, flagged boolean, "
+        "computed_at timestamp",
     )
-    warehouse.execute(
-        f"create table if not exists {DECISIONS} (model varchar, mode varchar, window_start timestamp, "
-        "window_end timestamp, champion varchar, severity varchar, drifted varchar, quality_drop double precision, "
-        "action varchar, trigger_kind varchar, reason varchar, report_uri varchar, decided_at timestamp)"
+    ensure_ops_table(
+        warehouse,
+        DECISIONS,
+        "model varchar, mode varchar, window_start timestamp, window_end timestamp, champion varchar, "
+        "severity varchar, drifted varchar, quality_drop double precision, action varchar, trigger_kind varchar, "
+        "reason varchar, report_uri varchar, decided_at timestamp",
     )
 
 

@@ -112,3 +112,19 @@ def run_dag(
     if progress:
         progress(total, total, [])
     return DagOutcome(dag_id, str(run.state), states, log_file)
+
+
+def asset_events_since(asset_name: str, since: datetime) -> list[dict[str, object]]:
+    """The extras of the events on ``asset_name`` since ``since``: what the scheduler would react to. The embedded
+    mode runs the consuming DAG itself (dag.test() schedules nothing)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = (
+            session.query(AssetEvent.extra)
+            .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
+            .filter(AssetModel.name == asset_name, AssetEvent.timestamp >= since)
+            .all()
+        )
+    return [dict(extra or {}) for (extra,) in rows]

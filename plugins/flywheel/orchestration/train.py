@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from airflow.sdk import DAG, task
@@ -9,6 +10,8 @@ from airflow.sdk import DAG, task
 from flywheel.orchestration import assets
 from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.specs import ModelSpec
+
+log = logging.getLogger(__name__)
 
 
 def training_reason(name: str, context: dict[str, Any]) -> str | None:
@@ -42,7 +45,9 @@ def build_train_dag(spec: ModelSpec) -> DAG:
         @task.short_circuit
         def decide_to_train(**context: Any) -> str | None:
             reason = training_reason(name, context)
-            print(f"{name}: training: {reason}" if reason else f"{name}: not training, the monitor decides retraining")
+            log.info(
+                "%s: %s", name, f"training: {reason}" if reason else "not training, the monitor decides retraining"
+            )
             return reason
 
         @task

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from flywheel.data.warehouse import Warehouse
+from flywheel.data.warehouse import Warehouse, ensure_ops_table
 
 LEDGER = "ops.model_ledger"
 
@@ -24,10 +24,11 @@ class LedgerEntry:
 
 
 def ensure_ledger(warehouse: Warehouse) -> None:
-    warehouse.execute("create schema if not exists ops")
-    warehouse.execute(
-        f"create table if not exists {LEDGER} (entry_id varchar, model varchar, version varchar, event varchar, "
-        "actor varchar, reason varchar, evidence varchar, recorded_at timestamp)"
+    ensure_ops_table(
+        warehouse,
+        LEDGER,
+        "entry_id varchar, model varchar, version varchar, event varchar, actor varchar, reason varchar, "
+        "evidence varchar, recorded_at timestamp",
     )
 
 
