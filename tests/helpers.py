@@ -211,3 +211,11 @@ def smtp_receiver() -> Iterator[tuple[int, _Receiver]]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+def hotel_contract(dbt_project_dir):
+    """The landing contract of the hotel bookings source (the project has one per landed source)."""
+    from flywheel.ingest.contract import load_contracts
+
+    (contract,) = [c for c in load_contracts(dbt_project_dir) if c.qualified_table == "raw.hotel_bookings"]
+    return contract

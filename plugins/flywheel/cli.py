@@ -15,7 +15,6 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from flywheel.demo import LOOP_MONTHS
 from flywheel.report import print_monitor_history, print_summary
 from flywheel.settings import Settings, apply_environment
 
@@ -29,7 +28,6 @@ console = Console(
     width=None if sys.stdout.isatty() else 150,
 )
 
-DEMO_FIRST_MONTH, DEMO_LAST_MONTH = "2015-07", "2016-06"
 DEMO_DAGS = ("ingest", "transform")
 
 
@@ -113,82 +111,117 @@ def run(dag_ids: Annotated[list[str], typer.Argument(help="DAG ids, run in this 
     _run_dags(dag_ids, _settings())
 
 
+def _model_names(settings: Settings) -> list[str]:
+    from flywheel.specs import load_specs
+
+    return [s.name for s in load_specs(settings.models_dir)]
+
+
+def _one_model(model: str | None, settings: Settings) -> str:
+    """The named model, or the only one there is; a clear error otherwise."""
+    names = _model_names(settings)
+    if model is None and len(names) == 1:
+        return names[0]
+    if model not in names:
+        console.print(
+            f"[red]{'Name a model' if model is None else f'No model {model!r}'}[/red]: "
+            f"models/ has {', '.join(names)} (e.g. --model {names[0]})"
+        )
+        raise typer.Exit(2)
+    return model
+
+
 @app.command()
 def demo(
-    first: Annotated[str, typer.Option(help="first month to land")] = DEMO_FIRST_MONTH,
-    last: Annotated[str, typer.Option(help="last month to land")] = DEMO_LAST_MONTH,
-    loop: Annotated[bool, typer.Option(help="go on: replay 2016-07 .. 2017-08 through the whole loop")] = True,
-    loop_last: Annotated[str, typer.Option(help="last month of the loop")] = LOOP_MONTHS[-1],
+    model: Annotated[
+        list[str] | None, typer.Option(help="run this model (repeat for several); default: every models/*.yaml")
+    ] = None,
+    first: Annotated[str | None, typer.Option(help="first month to land before training (default: data's)")] = None,
+    last: Annotated[str | None, typer.Option(help="last month before the loop (default: first year)")] = None,
+    loop: Annotated[bool, typer.Option(help="go on: replay the later months through the whole loop")] = True,
+    loop_last: Annotated[str | None, typer.Option(help="last month of the loop (default: the data's last)")] = None,
 ) -> None:
-    """The main job: land months of real data, ingest, dbt build, validate, train, gate, register a champion;
-    then replay the following months through the loop (traffic, labels, canary, monitor, drift-triggered
-    retraining) and end with a table and a chart of live quality against a never-retrained model."""
-    from flywheel.specs import load_specs
+    """The main job, per model: land its first year of real data, ingest, dbt build, validate, train, gate,
+    register a champion; then replay the later months through the loop (traffic, labels, canary, monitor,
+    drift-triggered retraining) and end with a table and a chart of live quality against a never-retrained model."""
+    from flywheel.demo import demo_plan
+    from flywheel.jobs.ingest import replay_months
+    from flywheel.jobs.train import has_champion
 
     started = time.monotonic()
     init()
-    land(first, last)
     settings = _settings()
-    models = [s.name for s in load_specs(settings.models_dir)]
+    models = [_one_model(m, settings) for m in model] if model else _model_names(settings)
+    plans = [demo_plan(m, settings, first, last, loop_last) for m in models]
+    for plan in plans:
+        landed = replay_months(plan.initial[0], plan.initial[-1], settings, plan.tables)
+        console.print(
+            f"[green]✓[/green] {plan.model}: landed {len(landed)} batch files ({plan.initial[0]} .. "
+            f"{plan.initial[-1]} of {', '.join(plan.tables)}); the loop replays {len(plan.loop)} more months"
+        )
     _run_dags(list(DEMO_DAGS), settings)
-    from flywheel.jobs.train import has_champion
 
     # As the scheduler does on new validated data: only a model without a champion is trained here; after that,
     # retraining is the monitor's decision (a second `flywheel demo` trains nothing).
     first_training = [f"train__{m}" for m in models if not has_champion(m, settings)]
-    for model in sorted(set(models) - {t.removeprefix("train__") for t in first_training}):
-        console.print(f"{model}: @champion exists; retraining is the monitor's decision")
+    for name in sorted(set(models) - {t.removeprefix("train__") for t in first_training}):
+        console.print(f"{name}: @champion exists; retraining is the monitor's decision")
     if first_training:
         _run_dags(first_training, settings, {"reason": "first validated data and no @champion yet"})
     charts = []
     if loop:
         from flywheel.demo import loop_demo
 
-        months = tuple(m for m in LOOP_MONTHS if m <= loop_last)
-        for model in models:
-            run_dags = lambda dags, conf=None: _run_dags(dags, settings, conf)  # noqa: E731
-            charts.append(loop_demo(model, settings, console, run_dags, land, months))
-    for model in models:
-        print_summary(console, model, settings)
+        run_dags = lambda dags, conf=None: _run_dags(dags, settings, conf)  # noqa: E731
+        for plan in plans:
+            land = lambda a, b, tables=plan.tables: replay_months(a, b, settings, tables)  # noqa: E731
+            if plan.loop:
+                charts.append(loop_demo(plan.model, settings, console, run_dags, land, plan.loop))
+    print_summary(console, models, settings)
     for chart in charts:
-        console.print(f"Chart of live ROC AUC: {chart}")
+        console.print(f"Chart of live quality: {chart}")
     console.print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
 
 
 @app.command()
 def status(
-    model: Annotated[str, typer.Argument(help="model name (models/<name>.yaml)")] = "hotel_cancellation",
+    model: Annotated[str | None, typer.Argument(help="model name (models/<name>.yaml); default: every model")] = None,
 ) -> None:
-    """Rows per stage, validation, and the model's aliases, metrics and last ledger entries."""
-    print_summary(console, model, _settings())
+    """Rows per stage, validation, and each model's aliases, metrics, canary, monitor and last ledger entries."""
+    settings = _settings()
+    print_summary(console, [_one_model(model, settings)] if model else _model_names(settings), settings)
 
 
 @app.command()
 def promote(
     version: Annotated[str, typer.Argument(help="the blessed version to make @champion")],
     reason: Annotated[str, typer.Option(help="why; written to the ledger")],
-    model: Annotated[str, typer.Option(help="model name")] = "hotel_cancellation",
+    model: Annotated[str | None, typer.Option(help="model name (needed when models/ has several)")] = None,
 ) -> None:
     """Move @champion by hand (blessed versions only), recorded in the ledger like any promotion."""
     import getpass
 
     from flywheel.jobs.canary import manual_promote
 
-    moved = manual_promote(model, version, getpass.getuser(), reason, _settings())
+    settings = _settings()
+    model = _one_model(model, settings)
+    moved = manual_promote(model, version, getpass.getuser(), reason, settings)
     console.print(f"{model}: @champion {'moved to' if moved else 'already was'} v{version}")
 
 
 @app.command()
 def rollback(
     reason: Annotated[str, typer.Option(help="why; written to the ledger")],
-    model: Annotated[str, typer.Option(help="model name")] = "hotel_cancellation",
+    model: Annotated[str | None, typer.Option(help="model name (needed when models/ has several)")] = None,
 ) -> None:
     """Remove @challenger (ends its canary; the champion keeps serving), recorded in the ledger."""
     import getpass
 
     from flywheel.jobs.canary import manual_rollback
 
-    version = manual_rollback(model, getpass.getuser(), reason, _settings())
+    settings = _settings()
+    model = _one_model(model, settings)
+    version = manual_rollback(model, getpass.getuser(), reason, settings)
     console.print(f"{model}: " + (f"v{version} rolled back" if version else "no @challenger to roll back"))
 
 
@@ -196,7 +229,7 @@ def rollback(
 def monitor(
     first: Annotated[str, typer.Option("--from", help="first window, YYYY-MM")],
     last: Annotated[str, typer.Option("--to", help="last window, YYYY-MM")],
-    model: Annotated[str, typer.Option(help="model name")] = "hotel_cancellation",
+    model: Annotated[str | None, typer.Option(help="model name (needed when models/ has several)")] = None,
     what_if: Annotated[bool, typer.Option(help="a replay: send nothing, request nothing, keep live history")] = True,
 ) -> None:
     """Run monitor__MODEL over past monthly windows (the embedded backfill) and show what the policy in
@@ -207,6 +240,7 @@ def monitor(
     from flywheel.monitoring import history
 
     settings = _settings()
+    model = _one_model(model, settings)
     warehouse = open_warehouse(settings)
     history.ensure_tables(warehouse)
     if what_if:  # a fresh simulation of the current policy, not a continuation of the last one
@@ -219,7 +253,7 @@ def monitor(
 
 @app.command()
 def serve(
-    model: Annotated[str, typer.Argument(help="model name (models/<name>.yaml)")] = "hotel_cancellation",
+    model: Annotated[str | None, typer.Argument(help="model name (models/<name>.yaml)")] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
@@ -230,6 +264,7 @@ def serve(
     from flywheel.specs import load_spec
 
     settings = _settings()
+    model = _one_model(model, settings)
     logging.getLogger("flywheel").setLevel(logging.INFO)
     app_ = create_app(load_spec(settings.models_dir / f"{model}.yaml"), settings)
     uvicorn.run(app_, host=host, port=port, log_level="info")

@@ -1,13 +1,16 @@
 """The closed loop of `flywheel demo`, after the first champion: the remaining months of real data, in order.
 
-Each month: its batch lands, is ingested, transformed and validated; its bookings are replayed as requests to
-`flywheel serve` (its own process, champion/challenger routing, prediction log); `canary__<model>` loads the log
-and publishes the labels known by the month's end (the outcome of a booking is known once its arrival date has
-passed), and judges a running canary; `monitor__<model>` judges the month. When the monitor's policy requests a
-retrain (an Asset event), `train__<model>` runs next, as the scheduler would run it, and the new blessed challenger
-enters the canary on the following month's traffic.
+Per model, the demo replays its own sources' bundled data (dbt lineage from its mart to the raw tables): the first
+``INITIAL_MONTHS`` months train the first champion, every later month goes through the loop. Each month: its batch
+lands, is ingested, transformed and validated; its rows are replayed as requests to `flywheel serve` (its own
+process, champion/challenger routing, prediction log); `canary__<model>` loads the log and publishes the labels
+known by the month's end (an outcome is known once its event time has passed), and judges a running canary;
+`monitor__<model>` judges the month. When the monitor's policy requests a retrain (an Asset event),
+`train__<model>` runs next, as the scheduler would run it, and the new blessed challenger enters the canary on the
+following month's traffic.
 
-The demo ends with a table per month and a chart of the live ROC AUC next to a never-retrained first model's.
+The demo ends with a table per month and a chart of the live primary metric next to a never-retrained first
+model's.
 """
 
 from __future__ import annotations
@@ -23,10 +26,37 @@ from rich.console import Console
 from rich.table import Table
 
 from flywheel.settings import Settings
+from flywheel.training.tasks import Metric
 
-LOOP_MONTHS = tuple(str(p) for p in pd.period_range("2016-07", "2017-08", freq="M"))
+INITIAL_MONTHS = 12  # a year before the loop: every season once in the first model's training data
 
 RunDags = Callable[..., None]
+
+
+@dataclass(frozen=True)
+class DemoPlan:
+    model: str
+    tables: list[str]  # the raw tables its mart is built from: only their data is landed for it
+    initial: list[str]  # months landed before the first training
+    loop: list[str]  # months replayed through the loop, in order
+
+
+def demo_plan(
+    model: str, settings: Settings, first: str | None = None, last: str | None = None, loop_last: str | None = None
+) -> DemoPlan:
+    """The months of ``model``'s bundled data: the first year (or ``first``..``last``) before the loop, the rest
+    (up to ``loop_last``) through it."""
+    from flywheel.jobs.ingest import model_months, model_sources
+
+    months = model_months(model, settings)
+    if not months:
+        raise ValueError(f"{model}: its sources have no bundled data to replay")
+    chosen = [m for m in months if (first or m) <= m <= (last or m)]
+    initial = chosen if first or last else months[:INITIAL_MONTHS]
+    if not initial:
+        raise ValueError(f"{model}: no data between {first} and {last} (it has {months[0]} .. {months[-1]})")
+    loop = [m for m in months if m > initial[-1] and (loop_last is None or m <= loop_last)]
+    return DemoPlan(model, model_sources(model, settings), initial, loop)
 
 
 @dataclass
@@ -123,13 +153,13 @@ def _alerts_for(model: str, settings: Settings, window_end: pd.Timestamp) -> int
     return int(rows[0][0])
 
 
-def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDags, land, months=LOOP_MONTHS) -> Path:
+def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDags, land, months: list[str]) -> Path:
     """Replay ``months`` through the whole loop; prints the table and returns the chart's path."""
-    from flywheel.demo_summary import live_auc_by_month, print_table, save_chart
+    from flywheel.demo_summary import live_quality_by_month, print_table, save_chart
     from flywheel.serving.process import flywheel_serve
 
     console.rule(f"{model}: the loop, {months[0]} .. {months[-1]}")
-    # A replay posts a month of bookings as fast as it can; on a busy laptop a batch may exceed production's timeout.
+    # A replay posts a month of rows as fast as it can; on a busy laptop a batch may exceed production's timeout.
     env = {
         "FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5",
         "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2",
@@ -145,7 +175,7 @@ def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDag
                 f"[bold]{month}[/bold]: {served}; drift {row.severity}; policy {row.action}; "
                 f"{'; '.join(row.events) or 'no registry changes'}"
             )
-    figures = live_auc_by_month(model, settings, [r.month for r in rows])
+    figures = live_quality_by_month(model, settings, [r.month for r in rows])
     print_table(console, rows, figures)
     return save_chart(model, settings, figures)
 
@@ -159,17 +189,18 @@ def _served(answered: dict[str, int]) -> str:
     )
 
 
-def as_table(rows: list[MonthRow], figures: pd.DataFrame) -> Table:
+def as_table(rows: list[MonthRow], figures: pd.DataFrame, metric: Metric) -> Table:
     table = Table(title="The loop, month by month")
-    for column in ("month", "served by", "live AUC", "first model", "drift", "alerts", "policy", "registry"):
-        table.add_column(column, no_wrap=column in ("month", "live AUC", "first model"))
+    live = f"live {metric.label}"
+    for column in ("month", "served by", live, "first model", "drift", "alerts", "policy", "registry"):
+        table.add_column(column, no_wrap=column in ("month", live, "first model"))
     for row in rows:
         f = figures.loc[row.month] if row.month in figures.index else None
         table.add_row(
             row.month,
             _served(row.answered),
-            "-" if f is None else f"{f['live_auc']:.4f}",
-            "-" if f is None else f"{f['first_model_auc']:.4f}",
+            "-" if f is None else f"{f['live']:.4g}",
+            "-" if f is None else f"{f['first_model']:.4g}",
             row.severity,
             str(row.alerts),
             row.action,

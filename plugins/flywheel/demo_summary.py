@@ -1,4 +1,5 @@
-"""What the demo's loop achieved: live ROC AUC per month against a never-retrained first model, table and chart."""
+"""What the demo's loop achieved: the live primary metric per month (ROC AUC, MAE, ...) against a never-retrained
+first model on the same rows, as a table, a CSV and a chart."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from flywheel.settings import Settings
 
 
 def _month_frame(model: str, settings: Settings, month: str) -> pd.DataFrame:
-    """The month's labelled bookings with the score the service answered (whichever arm) and the features."""
+    """The month's labelled rows with the score the service answered (whichever arm) and the features."""
     from flywheel.data import predictions
     from flywheel.data.warehouse import open_warehouse
     from flywheel.monitoring.windows import LABEL, current_rows
@@ -33,49 +34,57 @@ def _month_frame(model: str, settings: Settings, month: str) -> pd.DataFrame:
     return frame[frame[LABEL].notna()]
 
 
-def live_auc_by_month(model: str, settings: Settings, months: list[str], first_version: str = "1") -> pd.DataFrame:
-    """Per month: ROC AUC of what the service answered, and of the first model (never retrained) on the same rows."""
+def live_quality_by_month(model: str, settings: Settings, months: list[str], first_version: str = "1") -> pd.DataFrame:
+    """Per month: the primary metric of what the service answered, and of the first model (never retrained) on the
+    same rows. Columns: rows, live, first_model; ``attrs['metric']`` names the metric."""
     import mlflow
-    from sklearn.metrics import roc_auc_score
 
     from flywheel.monitoring.windows import LABEL, score
     from flywheel.specs import load_spec
+    from flywheel.training.tasks import primary_metric
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
+    metric = primary_metric(spec)
     first = mlflow.sklearn.load_model(f"models:/{model}/{first_version}")
     rows: list[dict[str, Any]] = []
     for month in months:
         frame = _month_frame(model, settings, month)
         frame = frame[frame["served_score"].notna()]
-        if frame.empty or frame[LABEL].nunique() < 2:
+        live = metric.value(frame[LABEL], frame["served_score"])
+        if live is None:
             continue
         rows.append(
             {
                 "month": month,
                 "rows": len(frame),
-                "live_auc": roc_auc_score(frame[LABEL], frame["served_score"]),
-                "first_model_auc": roc_auc_score(frame[LABEL], score(first, frame, spec, "classification")),
+                "live": live,
+                "first_model": metric.value(frame[LABEL], score(first, frame, spec)),
             }
         )
-    return (
-        pd.DataFrame(rows).set_index("month") if rows else pd.DataFrame(columns=["rows", "live_auc", "first_model_auc"])
-    )
+    figures = pd.DataFrame(rows, columns=["month", "rows", "live", "first_model"]).set_index("month")
+    figures.attrs["metric"] = metric.name
+    return figures
 
 
 def print_table(console: Console, rows: list, figures: pd.DataFrame) -> None:
     from flywheel.demo import as_table
+    from flywheel.training.tasks import METRICS
 
-    console.print(as_table(rows, figures))
+    metric = METRICS[figures.attrs["metric"]]
+    console.print(as_table(rows, figures, metric))
     if not figures.empty:
-        live, first = figures["live_auc"].mean(), figures["first_model_auc"].mean()
+        live, first = figures["live"].mean(), figures["first_model"].mean()
         console.print(
-            f"Mean live ROC AUC over {figures.index[0]} .. {figures.index[-1]}: [bold]{live:.4f}[/bold] "
-            f"(looped) vs {first:.4f} (the first model, never retrained, on the same bookings): {live - first:+.4f}"
+            f"Mean live {metric.label} over {figures.index[0]} .. {figures.index[-1]}: [bold]{live:.4g}[/bold] "
+            f"(looped) vs {first:.4g} (the first model, never retrained, on the same rows): "
+            f"{metric.advantage(live, first):+.4g} in the looped model's favour"
+            + ("" if metric.higher_is_better else f" ({metric.label} is an error: lower is better)")
         )
 
 
 def save_chart(model: str, settings: Settings, figures: pd.DataFrame) -> Path:
-    """A PNG of live ROC AUC by month, next to the never-retrained model; written to the report store."""
+    """A PNG of the live metric by month, next to the never-retrained model's; written to the report store as
+    ``<model>/demo/live_quality.png`` (and the figures as ``live_quality.csv``)."""
     import io
 
     import matplotlib
@@ -84,23 +93,26 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame) -> Path:
     import matplotlib.pyplot as plt
 
     from flywheel.storage import open_store
+    from flywheel.training.tasks import METRICS
 
+    metric = METRICS[figures.attrs["metric"]]
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
     x = list(figures.index)
-    ax.plot(x, figures["live_auc"], marker="o", label="live (champion/challenger as served, retrained by the loop)")
-    ax.plot(x, figures["first_model_auc"], marker="s", linestyle="--", label="first model, never retrained")
-    ax.set_ylabel("ROC AUC (labelled bookings of the month)")
+    ax.plot(x, figures["live"], marker="o", label="live (champion/challenger as served, retrained by the loop)")
+    ax.plot(x, figures["first_model"], marker="s", linestyle="--", label="first model, never retrained")
+    better = "higher" if metric.higher_is_better else "lower"
+    ax.set_ylabel(f"{metric.label} (labelled rows of the month; {better} is better)")
     ax.set_title(f"{model}: live quality, month by month")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left")
+    ax.legend(loc="best")
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
     store = open_store(settings.reports_uri, settings.s3_endpoint_url)
-    name = f"{model}/demo/live_auc.png"
+    name = f"{model}/demo/live_quality.png"
     store.write_bytes(name, buffer.getvalue())
-    figures.to_csv(csv := io.StringIO())
-    store.write_bytes(f"{model}/demo/live_auc.csv", csv.getvalue().encode())
+    figures.assign(metric=metric.name).to_csv(csv := io.StringIO())
+    store.write_bytes(f"{model}/demo/live_quality.csv", csv.getvalue().encode())
     return Path(store.uri(name)) if "://" not in store.uri(name) else Path(name)

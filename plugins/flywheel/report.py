@@ -16,11 +16,19 @@ def _fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def print_summary(console: Console, model: str, settings: Settings) -> None:
-    from flywheel import status as st
+def print_summary(console: Console, models: list[str], settings: Settings) -> None:
+    """The pipeline's state once, then each model's."""
     from flywheel.data.warehouse import open_warehouse
 
     warehouse = open_warehouse(settings)
+    print_pipeline(console, settings, warehouse)
+    for model in models:
+        print_model(console, model, settings, warehouse)
+
+
+def print_pipeline(console: Console, settings: Settings, warehouse: object) -> None:
+    from flywheel import status as st
+
     rows = Table("stage", "rows", title="Rows per stage")
     for table, count in st.stage_rows(settings, warehouse).items():
         rows.add_row(table, "-" if count is None else f"{count:,}")
@@ -33,6 +41,14 @@ def print_summary(console: Console, model: str, settings: Settings) -> None:
         checks.add_row(str(r.mart), str(int(r.passed)), str(int(r.failed)), f"{int(r.rows):,}")
     console.print(rows, ingest, checks)
 
+
+def print_model(console: Console, model: str, settings: Settings, warehouse: object) -> None:
+    from flywheel import status as st
+    from flywheel.specs import load_spec
+    from flywheel.training.tasks import primary_metric, task_of
+
+    spec = load_spec(settings.models_dir / f"{model}.yaml")
+    task, metric = task_of(spec), primary_metric(spec)
     s = st.model_status(model, settings, warehouse)
     console.print(f"\n[bold]{model}[/bold]: @champion = v{s.champion}, @challenger = v{s.challenger}")
     if not s.metrics:
@@ -46,17 +62,27 @@ def print_summary(console: Console, model: str, settings: Settings) -> None:
         title=f"v{s.champion or s.challenger}: trained on "
         f"{s.params.get('train_months')}, holdout {s.params.get('holdout_months')}",
     )
-    for k in ("roc_auc", "pr_auc", "log_loss", "brier"):
+    for k in task.metrics:
         metrics.add_row(k, _fmt(m.get(f"holdout_{k}")), _fmt(m.get(f"baseline_holdout_{k}")))
-    metrics.add_row(
-        "value per 1,000 bookings",
-        _fmt(m.get("holdout_value_per_1000_bookings"), 0),
-        _fmt(m.get("baseline_holdout_value_per_1000_bookings"), 0),
+    if spec.business:
+        metrics.add_row(
+            "value per 1,000 rows",
+            _fmt(m.get("holdout_value_per_1000"), 0),
+            _fmt(m.get("baseline_holdout_value_per_1000"), 0),
+        )
+        metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
+    segments = Table(
+        "segment", "value", "rows", f"model {metric.label}", f"baseline {metric.label}", title="Per segment"
     )
-    metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
-    segments = Table("segment", "value", "rows", "model ROC AUC", "baseline ROC AUC", title="Per segment")
     for r in (s.segments if s.segments is not None else []).itertuples(index=False):
-        segments.add_row(r.segment, str(r.value), str(r.rows), _fmt(r.model_roc_auc), _fmt(r.baseline_roc_auc))
+        row = r._asdict()
+        segments.add_row(
+            r.segment,
+            str(r.value),
+            str(r.rows),
+            _fmt(row.get(f"model_{metric.name}")),
+            _fmt(row.get(f"baseline_{metric.name}")),
+        )
     console.print(metrics, segments)
     _print_canary(console, model, settings)
     _print_monitor(console, model, warehouse)
@@ -66,7 +92,7 @@ def print_summary(console: Console, model: str, settings: Settings) -> None:
             f"{entry['reason']}"
         )
     console.print(
-        "\nWhere to look:\n"
+        f"\nWhere to look ({model}):\n"
         f"  model card      {s.artifact_uri}/model_card.md\n"
         f"  MLflow UI       {Path(sys.executable).parent / 'mlflow'} ui --backend-store-uri "
         f"{settings.mlflow_tracking_uri}\n"
@@ -82,18 +108,20 @@ def print_summary(console: Console, model: str, settings: Settings) -> None:
 def _print_canary(console: Console, model: str, settings: Settings) -> None:
     from flywheel.jobs.canary import current_evidence
     from flywheel.specs import load_spec
+    from flywheel.training.tasks import METRICS
 
     state, evidence = current_evidence(model, settings)
     if not state.running or evidence is None:
         console.print(f"canary: none running (last challenger state: {state.status})")
         return
     steps = load_spec(settings.models_dir / f"{model}.yaml").canary.steps
+    label = METRICS[evidence.metric].label
     console.print(
         f"canary: v{state.version} at {state.share:.0%} (step {state.step + 1} of {len(steps)}: "
         f"{' -> '.join(f'{x:g} %' for x in steps)} -> promotion), against champion v{state.champion}, "
         f"step started {state.step_started_at}"
     )
-    table = Table("arm", "version", "records", "errors", "labelled", "ROC AUC", "p95 ms", title="Canary evidence")
+    table = Table("arm", "version", "records", "errors", "labelled", label, "p95 ms", title="Canary evidence")
     for arm, e in (("champion", evidence.champion), ("challenger", evidence.challenger)):
         table.add_row(
             arm, e.version, str(e.records), str(e.errors), str(e.labelled), _fmt(e.metric), _fmt(e.p95_latency_ms, 1)
@@ -101,7 +129,7 @@ def _print_canary(console: Console, model: str, settings: Settings) -> None:
     console.print(table)
     if evidence.interval:
         console.print(
-            f"ROC AUC difference {_fmt(evidence.difference)}, interval "
+            f"{label} advantage of the challenger {_fmt(evidence.difference)}, interval "
             f"[{evidence.interval[0]:+.4f}, {evidence.interval[1]:+.4f}]"
         )
 

@@ -56,7 +56,9 @@ class EstimatorSpec(_Strict):
 
 
 class BaselineSpec(_Strict):
-    """The simple rule the model must beat: the prior, or one categorical column's per-value positive rate."""
+    """The simple rule the model must beat: the prior (the training labels' mean: a positive rate, or a mean
+    value), or ``one_rule``: that mean per value of one feature (e.g. each deposit type's cancellation rate, each
+    hour's mean rentals)."""
 
     kind: Literal["prior", "one_rule"]
     column: str | None = None
@@ -69,7 +71,10 @@ class BaselineSpec(_Strict):
 
 
 class GateSpec(_Strict):
-    primary_metric: Literal["roc_auc", "pr_auc"] = "roc_auc"
+    """Limits in the primary metric's own units, whichever way it points: for ``mae`` a drop of 5 means an error
+    5 higher, for ``roc_auc`` a drop of 0.01 means an AUC 0.01 lower."""
+
+    primary_metric: Literal["roc_auc", "pr_auc", "mae", "rmse"] = "roc_auc"
     max_drop_vs_champion: float = Field(ge=0, description="challenger may be this much worse than @champion")
     min_lift_over_baseline: float = Field(ge=0, description="challenger must beat the baseline by this much")
     max_segment_drop: float = Field(ge=0, description="no segment worse than @champion's by more than this")
@@ -99,7 +104,8 @@ class CanarySpec(_Strict):
 
     At each step the challenger gets ``steps[i]`` % of entities (by a stable hash of the entity id). A step passes
     when both arms have ``min_labelled_per_arm`` label-joined predictions, ``min_bake_minutes`` have passed, and the
-    bootstrap interval of (challenger - champion) on the metric lies above ``-max_metric_drop`` with no worse error
+    bootstrap interval of the challenger's advantage on the primary metric (challenger - champion for a score,
+    champion - challenger for an error) lies above ``-max_metric_drop`` with no worse error
     rate or p95 latency. It fails (rollback) when the interval lies wholly below ``-max_metric_drop``, its error rate
     is worse, or its p95 latency is both ``max_p95_latency_ratio`` times and ``min_p95_latency_increase_ms``
     above the champion's (a ratio alone is noise on a busy host). Otherwise it waits, until ``deadline_hours``
@@ -110,7 +116,7 @@ class CanarySpec(_Strict):
     min_labelled_per_arm: int = Field(ge=10)
     min_bake_minutes: float = Field(ge=0)
     deadline_hours: float = Field(gt=0)
-    max_metric_drop: float = Field(ge=0)
+    max_metric_drop: float = Field(ge=0, description="in the primary metric's units (gates.primary_metric)")
     confidence: float = Field(default=0.95, gt=0.5, lt=1)
     bootstrap_resamples: int = Field(default=1000, ge=100)
     max_error_rate_increase: float = Field(default=0.01, ge=0)
@@ -128,7 +134,7 @@ class CanarySpec(_Strict):
 class ModelSpec(_Strict):
     name: str
     description: str = ""
-    task: Literal["binary_classification"]
+    task: Literal["binary_classification", "regression"]
     source: SourceSpec
     features: FeatureSpec
     segments: tuple[str, ...] = ()
@@ -136,7 +142,7 @@ class ModelSpec(_Strict):
     estimator: EstimatorSpec
     baseline: BaselineSpec
     gates: GateSpec
-    business: BusinessSpec
+    business: BusinessSpec | None = Field(default=None, description="binary classification: the value matrix")
     serving: ServingSpec = ServingSpec()
     canary: CanarySpec
 
@@ -149,8 +155,20 @@ class ModelSpec(_Strict):
         duplicated = {c for c in self.features.all if self.features.all.count(c) > 1}
         if duplicated:
             raise ValueError(f"features listed twice: {sorted(duplicated)}")
-        if self.baseline.column and self.baseline.column not in self.features.categorical:
-            raise ValueError(f"baseline column {self.baseline.column!r} must be a categorical feature")
+        if self.baseline.column and self.baseline.column not in self.features.all:
+            raise ValueError(f"baseline column {self.baseline.column!r} must be a feature")
+        from flywheel.training.tasks import PRIMARY_METRICS
+
+        if self.gates.primary_metric not in PRIMARY_METRICS[self.task]:
+            raise ValueError(
+                f"gates.primary_metric {self.gates.primary_metric!r} does not judge a {self.task} model; "
+                f"use one of {list(PRIMARY_METRICS[self.task])}"
+            )
+        if (self.task == "binary_classification") != (self.business is not None):
+            raise ValueError(
+                "a binary classifier needs 'business' (its decision threshold maximises the value matrix); "
+                "other tasks make no decision and must not have one"
+            )
         unknown = set(self.serving.nullable) - set(self.features.all)
         if unknown:
             raise ValueError(f"serving.nullable names columns that are not features: {sorted(unknown)}")
@@ -195,7 +213,9 @@ class DriftPolicySpec(_Strict):
 
 class QualityPolicySpec(_Strict):
     min_labelled_rows: int = Field(default=300, ge=10)
-    max_drop: float = Field(ge=0, description="primary metric below the champion's holdout by more than this")
+    max_drop: float = Field(
+        ge=0, description="primary metric worse than the champion's holdout by more than this (in its units)"
+    )
 
 
 class RetrainPolicySpec(_Strict):

@@ -7,12 +7,11 @@ from pathlib import Path
 import pytest
 
 from flywheel.data.warehouse import open_warehouse
-from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import Settings, get_settings
 from flywheel.storage import LocalStore
-from tests.helpers import dbt_build, fresh_postgres_database
+from tests.helpers import dbt_build, fresh_postgres_database, hotel_contract
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -21,7 +20,7 @@ ROWS = 2248 + 3891
 
 
 def _load_raw(settings: Settings, tmp_path: Path) -> None:
-    (contract,) = load_contracts(settings.dbt_project_dir)
+    contract = hotel_contract(settings.dbt_project_dir)
     stores = [LocalStore(str(tmp_path / k)) for k in ("landing", "archive", "quarantine")]
     land_months(contract, settings.project_dir, stores[0], *MONTHS)
     report = ingest_landing(contract, *stores, open_warehouse(settings))

@@ -71,7 +71,7 @@ def test_loop_trains_a_champion_and_reruns_change_nothing(run):
     metrics, tags = run_data.metrics, run_data.tags
     assert metrics["holdout_roc_auc"] >= 0.88
     assert metrics["holdout_roc_auc"] - metrics["baseline_holdout_roc_auc"] >= 0.10
-    assert metrics["holdout_value_per_1000_bookings"] > metrics["baseline_holdout_value_per_1000_bookings"]
+    assert metrics["holdout_value_per_1000"] > metrics["baseline_holdout_value_per_1000"]
     for tag in (
         "data_snapshot_sha256",
         "data_first_event",

@@ -8,12 +8,11 @@ from pathlib import Path
 import pytest
 
 from flywheel.data.warehouse import DuckDBWarehouse
-from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import get_settings
 from flywheel.storage import S3Store
-from tests.helpers import moto_s3_server
+from tests.helpers import hotel_contract, moto_s3_server
 
 pytestmark = pytest.mark.integration
 
@@ -34,7 +33,7 @@ def s3(monkeypatch):
 
 
 def test_ingest_from_s3_landing(s3, tmp_path: Path):
-    (contract,) = load_contracts(get_settings().dbt_project_dir)
+    contract = hotel_contract(get_settings().dbt_project_dir)
     landing, archive, quarantine = (S3Store(f"s3://flywheel/{k}", s3) for k in ("landing", "archive", "quarantine"))
     land_months(contract, get_settings().project_dir, landing, "2015-07", "2015-07")
     landing.write_bytes("hotel_bookings_2099-01.csv", b"")

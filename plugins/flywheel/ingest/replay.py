@@ -51,6 +51,11 @@ def month_of_rows(frame: pd.DataFrame, contract: SourceContract) -> pd.Series:
     raise ValueError(f"{contract.qualified_table}: replay_month_from needs 'date' or 'year' + 'month_name'")
 
 
+def dataset_months(contract: SourceContract, project_dir: Path) -> list[str]:
+    """Every month (``YYYY-MM``) the bundled dataset has rows for, in order."""
+    return sorted(month_of_rows(read_dataset(contract, project_dir), contract).unique())
+
+
 def batch_file_name(contract: SourceContract, month: str) -> str:
     return contract.landing.file_glob.replace("*", month)
 

@@ -18,6 +18,7 @@ from flywheel.registry.promote import PromotionError, promote, rollback
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import ModelSpec, load_spec
 from flywheel.storage import open_store
+from flywheel.training.tasks import primary_metric
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +87,7 @@ def current_evidence(name: str, settings: Settings) -> tuple[canary_state.Canary
         predictions.arm_predictions(warehouse, name, v, arm, since)
         for v, arm in ((state.champion, "champion"), (state.version, "challenger"))
     ]
-    return state, canary.gather(spec.canary, frames[0], frames[1], state)
+    return state, canary.gather(spec.canary, frames[0], frames[1], state, primary_metric(spec))
 
 
 def analyse_canary(

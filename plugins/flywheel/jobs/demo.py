@@ -15,6 +15,7 @@ from flywheel.registry import gate, ledger, register, tracking
 from flywheel.registry.lineage import lineage_tags
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
+from flywheel.training.tasks import task_of
 
 log = logging.getLogger(__name__)
 
@@ -34,6 +35,7 @@ def register_shuffled_label_challenger(name: str, settings: Settings | None = No
     spec = load_spec(path)
     snapshot = load_snapshot(spec, open_warehouse(settings))
     split = time_split(snapshot, spec)
+    task = task_of(spec)
     X = split.train[spec.features.all]
     shuffled = np.random.default_rng(0).permutation(split.train[spec.source.target_column].to_numpy())
     model = build_pipeline(spec).fit(X, shuffled)
@@ -48,8 +50,8 @@ def register_shuffled_label_challenger(name: str, settings: Settings | None = No
             model,
             name=tracking.MODEL_ARTIFACT,
             input_example=example,
-            signature=infer_signature(example, model.predict_proba(example)),
-            pyfunc_predict_fn="predict_proba",
+            signature=infer_signature(example, task.score(model, example)),
+            pyfunc_predict_fn=task.pyfunc_predict_fn,
             skops_trusted_types=tracking.trusted_types(model),
         )
         mlflow.set_tag("flywheel.model_uri", info.model_uri)

@@ -7,7 +7,7 @@ import logging
 from flywheel.data.warehouse import open_warehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import IngestReport, ingest_landing
-from flywheel.ingest.replay import land_months
+from flywheel.ingest.replay import dataset_months, land_months
 from flywheel.settings import Settings, get_settings
 from flywheel.storage import open_store
 
@@ -35,12 +35,33 @@ def ingest_all(settings: Settings | None = None) -> list[IngestReport]:
     return reports
 
 
-def replay_months(first: str | None, last: str | None, settings: Settings | None = None) -> list[str]:
-    """Land the bundled datasets' months in [first, last] as batch files."""
+def replay_months(
+    first: str | None, last: str | None, settings: Settings | None = None, tables: list[str] | None = None
+) -> list[str]:
+    """Land the bundled datasets' months in [first, last] as batch files (only ``tables``' datasets if given)."""
     settings = settings or get_settings()
     landing = open_store(settings.landing_uri, settings.s3_endpoint_url)
     return [
         name
         for c in load_contracts(settings.dbt_project_dir)
+        if tables is None or c.qualified_table in tables
         for name in land_months(c, settings.project_dir, landing, first, last)
     ]
+
+
+def model_sources(name: str, settings: Settings | None = None) -> list[str]:
+    """The raw tables a model's mart is built from (dbt lineage), e.g. ``['raw.hotel_bookings']``."""
+    from flywheel.monitoring.upstream import source_tables
+    from flywheel.specs import load_spec
+
+    settings = settings or get_settings()
+    spec = load_spec(settings.models_dir / f"{name}.yaml")
+    return source_tables(settings.dbt_manifest_path, spec.source.mart)
+
+
+def model_months(name: str, settings: Settings | None = None) -> list[str]:
+    """The months the bundled data of a model's sources covers, in order: what the demo can replay for it."""
+    settings = settings or get_settings()
+    tables = model_sources(name, settings)
+    contracts = [c for c in load_contracts(settings.dbt_project_dir) if c.qualified_table in tables]
+    return sorted({m for c in contracts for m in dataset_months(c, settings.project_dir)})

@@ -22,6 +22,7 @@ from flywheel.registry import canary_state, ledger, register, tracking
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import ModelSpec, MonitorSpec, load_monitor_spec, load_spec
 from flywheel.storage import open_store
+from flywheel.training.tasks import primary_metric
 
 log = logging.getLogger(__name__)
 
@@ -52,21 +53,23 @@ def drift_settings(monitor: MonitorSpec) -> DriftSettings:
 def quality(
     spec: ModelSpec, monitor: MonitorSpec, windows: Windows, champion_metric: float | None
 ) -> dict[str, Any] | None:
-    """The spec's primary metric on the window's labelled rows, against the champion's holdout figure."""
-    from sklearn.metrics import average_precision_score, roc_auc_score
+    """The spec's primary metric on the window's labelled rows, against the champion's holdout figure.
 
+    ``change`` is the live figure's advantage over the holdout one in the metric's direction (negative = worse, for
+    ROC AUC a lower value, for MAE a higher one); ``threshold`` is the worst live value that does not count as a
+    quality drop."""
+    metric = primary_metric(spec)
     labelled = windows.current[windows.current[LABEL].notna()]
-    if len(labelled) < monitor.quality.min_labelled_rows or labelled[LABEL].nunique() < 2 or champion_metric is None:
+    live = metric.value(labelled[LABEL], labelled[PREDICTION])
+    if len(labelled) < monitor.quality.min_labelled_rows or live is None or champion_metric is None:
         return None
-    metric = spec.gates.primary_metric
-    score = roc_auc_score if metric == "roc_auc" else average_precision_score
-    live = float(score(labelled[LABEL], labelled[PREDICTION]))
     return {
-        "metric": metric,
+        "metric": metric.name,
         "live": round(live, 4),
         "champion_holdout": round(champion_metric, 4),
-        "change": round(live - champion_metric, 4),
+        "change": round(metric.advantage(live, champion_metric), 4),
         "limit": -monitor.quality.max_drop,
+        "threshold": round(metric.bound(champion_metric, monitor.quality.max_drop), 4),
         "labelled_rows": len(labelled),
     }
 
@@ -91,7 +94,7 @@ def _metric_rows(verdict: DriftVerdict, target: Any, quality_result: dict | None
                 f"quality.{q['metric']}",
                 "live",
                 q["live"],
-                q["champion_holdout"] + q["limit"],
+                q["threshold"],
                 q["change"] < q["limit"],
             )
         )

@@ -75,7 +75,8 @@ def summary_lines(packet: dict[str, Any]) -> list[str]:
     if q:
         lines.append(
             f"Quality: live {q['metric']} {q['live']:.4f} vs champion holdout {q['champion_holdout']:.4f} "
-            f"({q['change']:+.4f}) on {q['labelled_rows']:,} labelled rows"
+            f"({q['change']:+.4f} in the metric's favour; worse than {q['threshold']:.4f} is a drop) "
+            f"on {q['labelled_rows']:,} labelled rows"
         )
     else:
         lines.append("Quality: no labels for this window yet")

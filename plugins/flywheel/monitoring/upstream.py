@@ -42,11 +42,29 @@ def _mentions(node: dict[str, Any], column: str) -> bool:
     return re.search(rf"\b{re.escape(column)}\b", node.get("raw_code", "") or "") is not None
 
 
+def _mart_id(nodes: dict[str, Any], mart: str) -> str | None:
+    return next((k for k, n in nodes.items() if n.get("resource_type") == "model" and n.get("name") == mart), None)
+
+
+def source_tables(manifest_path: Path, mart: str) -> list[str]:
+    """The raw tables (``schema.table``) a mart is built from: the dbt sources among its ancestors."""
+    manifest = _load(manifest_path)
+    nodes = {**manifest.get("nodes", {}), **manifest.get("sources", {})}
+    mart_id = _mart_id(nodes, mart)
+    if mart_id is None:
+        raise LookupError(f"no dbt model {mart!r} in {manifest_path} (run `flywheel init` to parse the project)")
+    return sorted(
+        f"{nodes[uid]['schema']}.{nodes[uid].get('identifier') or nodes[uid]['name']}"
+        for uid in _ancestry(manifest, mart_id)
+        if nodes[uid].get("resource_type") == "source"
+    )
+
+
 def upstream_of_columns(manifest_path: Path, mart: str, columns: list[str]) -> dict[str, list[dict[str, str]]]:
     """For each column, the dbt models and sources (nearest first) it comes through, with the file to open."""
     manifest = _load(manifest_path)
     nodes = {**manifest.get("nodes", {}), **manifest.get("sources", {})}
-    mart_id = next((k for k, n in nodes.items() if n.get("resource_type") == "model" and n.get("name") == mart), None)
+    mart_id = _mart_id(nodes, mart)
     if mart_id is None:
         return {c: [] for c in columns}
     lineage = _ancestry(manifest, mart_id)

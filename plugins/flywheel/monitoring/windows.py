@@ -22,6 +22,7 @@ from flywheel.data.warehouse import Warehouse
 from flywheel.monitoring.evidently_report import PREDICTION
 from flywheel.specs import ModelSpec, MonitorSpec
 from flywheel.training.dataset import typed_features
+from flywheel.training.tasks import task_of
 
 LABEL = "label"
 
@@ -99,11 +100,9 @@ def current_rows(
     return frame
 
 
-def score(model: object, frame: pd.DataFrame, spec: ModelSpec, task: str) -> pd.Series:
-    features = frame[spec.features.all]
-    if task == "regression":
-        return pd.Series(model.predict(features), index=frame.index)  # type: ignore[attr-defined]
-    return pd.Series(model.predict_proba(features)[:, 1], index=frame.index)  # type: ignore[attr-defined]
+def score(model: object, frame: pd.DataFrame, spec: ModelSpec) -> pd.Series:
+    """The model's score per row, as the service answers it (flywheel.training.tasks)."""
+    return pd.Series(task_of(spec).score(model, frame[spec.features.all]), index=frame.index)
 
 
 def load_windows(
@@ -117,15 +116,14 @@ def load_windows(
 ) -> Windows:
     reference, description = reference_rows(spec, monitor, warehouse, *data_window, window)
     current = current_rows(spec, warehouse, spec.name, champion, window)
-    task = "regression" if spec.task == "regression" else "classification"
     if not reference.empty:
-        reference[PREDICTION] = score(champion_model, reference, spec, task)
+        reference[PREDICTION] = score(champion_model, reference, spec)
         reference[LABEL] = reference[spec.source.target_column].astype("float64")
     if not current.empty:
         rescored = current["logged_score"].isna()
         current[PREDICTION] = current["logged_score"]
         if rescored.any():
-            current.loc[rescored, PREDICTION] = score(champion_model, current[rescored], spec, task)
+            current.loc[rescored, PREDICTION] = score(champion_model, current[rescored], spec)
     return Windows(
         reference,
         current,

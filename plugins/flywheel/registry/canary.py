@@ -1,8 +1,10 @@
 """Canary analysis: evidence from live, label-joined predictions, and a decision that is a pure function of it.
 
-The champion and challenger arms see different entities (routing by entity id), so the metric difference is
-judged with a bootstrap interval that resamples each arm on its own: it is wide while few labels have arrived and
-narrows as they do, so a decision waits for enough evidence instead of reacting to noise.
+The champion and challenger arms see different entities (routing by entity id), so the challenger's advantage on
+the model's primary metric (challenger - champion for a score like ROC AUC, champion - challenger for an error like
+MAE: positive is always better) is judged with a bootstrap interval that resamples each arm on its own: it is wide
+while few labels have arrived and narrows as they do, so a decision waits for enough evidence instead of reacting
+to noise.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ import pandas as pd
 
 from flywheel.registry.canary_state import CanaryState
 from flywheel.specs import CanarySpec
+from flywheel.training.tasks import METRICS, Metric
 
 WAIT, ADVANCE, PROMOTE, ROLLBACK = "wait", "advance", "promote", "rollback"
 
@@ -38,9 +41,9 @@ class ArmEvidence:
 class Evidence:
     champion: ArmEvidence
     challenger: ArmEvidence
-    metric: str
-    difference: float | None  # challenger - champion
-    interval: tuple[float, float] | None  # bootstrap interval of the difference
+    metric: str  # the primary metric's name (flywheel.training.tasks.METRICS)
+    difference: float | None  # the challenger's advantage on it (positive = better)
+    interval: tuple[float, float] | None  # bootstrap interval of the advantage
     since: str | None
 
     def to_dict(self) -> dict[str, object]:
@@ -54,13 +57,7 @@ class Decision:
     checks: list[str] = field(default_factory=list)
 
 
-def _metric(labels: np.ndarray, scores: np.ndarray) -> float | None:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(labels, scores)) if len(np.unique(labels)) == 2 else None
-
-
-def arm_evidence(version: str, frame: pd.DataFrame) -> ArmEvidence:
+def arm_evidence(version: str, frame: pd.DataFrame, metric: Metric) -> ArmEvidence:
     ok = frame[frame["status"] == "ok"]
     labelled = ok.dropna(subset=["label"])
     per_request = ok.drop_duplicates("request_id")["latency_ms"]
@@ -69,16 +66,16 @@ def arm_evidence(version: str, frame: pd.DataFrame) -> ArmEvidence:
         records=len(frame),
         errors=int((frame["status"] != "ok").sum()),
         labelled=len(labelled),
-        metric=_metric(labelled["label"].to_numpy(), labelled["score"].to_numpy()) if len(labelled) else None,
+        metric=metric.value(labelled["label"].to_numpy(), labelled["score"].to_numpy()),
         p95_latency_ms=float(np.percentile(per_request, 95)) if len(per_request) else None,
         requests=len(per_request),
     )
 
 
 def bootstrap_interval(
-    champion: pd.DataFrame, challenger: pd.DataFrame, spec: CanarySpec, seed: int = 0
+    champion: pd.DataFrame, challenger: pd.DataFrame, spec: CanarySpec, metric: Metric, seed: int = 0
 ) -> tuple[float, float] | None:
-    """Percentile interval of AUC(challenger) - AUC(champion), each arm resampled independently."""
+    """Percentile interval of the challenger's advantage on ``metric``, each arm resampled independently."""
     rng = np.random.default_rng(seed)
     arms = [(f["label"].to_numpy(), f["score"].to_numpy()) for f in (champion, challenger)]
     differences = []
@@ -86,27 +83,37 @@ def bootstrap_interval(
         metrics = []
         for labels, scores in arms:
             idx = rng.integers(0, len(labels), len(labels))
-            metrics.append(_metric(labels[idx], scores[idx]))
+            metrics.append(metric.value(labels[idx], scores[idx]))
         if None not in metrics:
-            differences.append(metrics[1] - metrics[0])  # type: ignore[operator]
+            differences.append(metric.advantage(metrics[1], metrics[0]))  # type: ignore[arg-type]
     if len(differences) < spec.bootstrap_resamples // 2:
         return None
     alpha = (1 - spec.confidence) / 2
     return float(np.quantile(differences, alpha)), float(np.quantile(differences, 1 - alpha))
 
 
-def gather(spec: CanarySpec, champion: pd.DataFrame, challenger: pd.DataFrame, state: CanaryState) -> Evidence:
-    """Evidence from the two arms' predictions since the current step started."""
-    champ, chall = arm_evidence(state.champion or "", champion), arm_evidence(state.version or "", challenger)
+def gather(
+    spec: CanarySpec, champion: pd.DataFrame, challenger: pd.DataFrame, state: CanaryState, metric: Metric
+) -> Evidence:
+    """Evidence from the two arms' predictions since the current step started, on the model's primary metric."""
+    champ = arm_evidence(state.champion or "", champion, metric)
+    chall = arm_evidence(state.version or "", challenger, metric)
     interval = None
     if min(champ.labelled, chall.labelled) >= spec.min_labelled_per_arm:
         interval = bootstrap_interval(
             champion.dropna(subset=["label"]).query("status == 'ok'"),
             challenger.dropna(subset=["label"]).query("status == 'ok'"),
             spec,
+            metric,
         )
-    difference = None if champ.metric is None or chall.metric is None else chall.metric - champ.metric
-    return Evidence(champ, chall, "roc_auc", difference, interval, state.step_started_at)
+    difference = None if champ.metric is None or chall.metric is None else metric.advantage(chall.metric, champ.metric)
+    return Evidence(champ, chall, metric.name, difference, interval, state.step_started_at)
+
+
+def _advantage(evidence: Evidence) -> str:
+    metric = METRICS[evidence.metric]
+    sense = "challenger - champion" if metric.higher_is_better else "champion - challenger"
+    return f"{metric.label} advantage ({sense})"
 
 
 def _hours_since(iso: str | None, now: datetime) -> float:
@@ -119,7 +126,7 @@ def _failures(spec: CanarySpec, evidence: Evidence) -> list[str]:
     failures = []
     if interval is not None and interval[1] < -spec.max_metric_drop:
         failures.append(
-            f"ROC AUC difference {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
+            f"{_advantage(evidence)} {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
             f"[{interval[0]:+.4f}, {interval[1]:+.4f}] lies below -{spec.max_metric_drop}"
         )
     if chall.error_rate - champ.error_rate > spec.max_error_rate_increase:
@@ -158,7 +165,7 @@ def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: dateti
         last = state.step >= len(spec.steps) - 1
         return Decision(
             PROMOTE if last else ADVANCE,
-            f"ROC AUC difference {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
+            f"{_advantage(evidence)} {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
             f"[{interval[0]:+.4f}, {interval[1]:+.4f}] above -{spec.max_metric_drop}",
             checks,
         )

@@ -19,7 +19,8 @@ from flywheel.registry import ledger
 from flywheel.registry.register import CHAMPION, alias_version
 from flywheel.registry.tracking import HOLDOUT_ARTIFACT
 from flywheel.specs import ModelSpec
-from flywheel.training.evaluate import classification_metrics, segment_metrics
+from flywheel.training.evaluate import segment_metrics
+from flywheel.training.tasks import Task, primary_metric, task_of
 
 log = logging.getLogger(__name__)
 
@@ -54,54 +55,56 @@ class Verdict:
         return f"{self.model} v{self.version} {state}" + (f": {'; '.join(failed)}" if failed else "")
 
 
-def _scores(model_uri: str, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+def _scores(task: Task, model_uri: str, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
     import mlflow
 
-    return mlflow.sklearn.load_model(model_uri).predict_proba(frame[features])[:, 1]
+    return task.score(mlflow.sklearn.load_model(model_uri), frame[features])
 
 
 def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     """Compare ``version`` with the baseline and with @champion (if any) on ``version``'s holdout."""
     import mlflow
 
-    name, gates, metric = spec.name, spec.gates, spec.gates.primary_metric
+    name, gates = spec.name, spec.gates
+    task, metric = task_of(spec), primary_metric(spec)
     mv = mlflow_client.get_model_version(name, version)
     holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=HOLDOUT_ARTIFACT))
-    y = holdout[spec.source.target_column].astype(int).to_numpy()
+    y = task.label(holdout[spec.source.target_column])
     features = spec.features.all
-    challenger = _scores(f"models:/{name}/{version}", holdout, features)
+    challenger = _scores(task, f"models:/{name}/{version}", holdout, features)
     run_metrics = mlflow_client.get_run(mv.run_id).data.metrics
-    challenger_metric = classification_metrics(y, challenger)[metric]
-    baseline_metric = run_metrics[f"baseline_holdout_{metric}"]
+    challenger_metric = task.evaluate(y, challenger)[metric.name]
+    baseline_metric = run_metrics[f"baseline_holdout_{metric.name}"]
 
-    lift = challenger_metric - baseline_metric
+    # Lift and drop are advantages in the metric's own direction: for an error metric, lower is the lift.
+    lift = metric.advantage(challenger_metric, baseline_metric)
     checks = [
         Check(
             "beats_baseline",
             lift >= gates.min_lift_over_baseline,
             lift,
             gates.min_lift_over_baseline,
-            f"{metric} {challenger_metric:.4f} vs baseline {baseline_metric:.4f} (lift {lift:+.4f}, "
+            f"{metric.label} {challenger_metric:.4f} vs baseline {baseline_metric:.4f} (lift {lift:+.4f}, "
             f"needs >= {gates.min_lift_over_baseline})",
         )
     ]
     champion_version = alias_version(mlflow_client, name, CHAMPION)
     champion_metric = None
     if champion_version and champion_version != version:
-        champion = _scores(f"models:/{name}@{CHAMPION}", holdout, features)
-        champion_metric = classification_metrics(y, champion)[metric]
-        drop = champion_metric - challenger_metric
+        champion = _scores(task, f"models:/{name}@{CHAMPION}", holdout, features)
+        champion_metric = task.evaluate(y, champion)[metric.name]
+        drop = -metric.advantage(challenger_metric, champion_metric)
         checks.append(
             Check(
                 "not_worse_than_champion",
                 drop <= gates.max_drop_vs_champion,
                 -drop,
                 -gates.max_drop_vs_champion,
-                f"{metric} {challenger_metric:.4f} vs champion v{champion_version} "
+                f"{metric.label} {challenger_metric:.4f} vs champion v{champion_version} "
                 f"{champion_metric:.4f} (allowed drop {gates.max_drop_vs_champion})",
             )
         )
-        checks += _segment_checks(spec, holdout, y, challenger, champion)
+        checks += _segment_checks(spec, task, holdout, y, challenger, champion)
     else:
         checks.append(Check("not_worse_than_champion", True, None, None, "no champion yet: nothing to compare"))
     return Verdict(
@@ -109,7 +112,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
         version,
         champion_version if champion_version != version else None,
         all(c.passed for c in checks),
-        metric,
+        metric.name,
         challenger_metric,
         baseline_metric,
         champion_metric,
@@ -118,23 +121,25 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
 
 
 def _segment_checks(
-    spec: ModelSpec, holdout: pd.DataFrame, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray
+    spec: ModelSpec, task: Task, holdout: pd.DataFrame, y: np.ndarray, challenger: np.ndarray, champion: np.ndarray
 ) -> list[Check]:
-    table = segment_metrics(holdout, spec.segments, y, {"challenger": challenger, "champion": champion})
+    metric = primary_metric(spec)
+    table = segment_metrics(holdout, spec.segments, y, {"challenger": challenger, "champion": champion}, task)
     checks = []
     limit = spec.gates.max_segment_drop
-    for row in table[table["rows"] >= spec.gates.min_segment_rows].itertuples(index=False):
-        drop = row.champion_roc_auc - row.challenger_roc_auc
-        if drop != drop:  # NaN: one class only in this segment
+    for row in table[table["rows"] >= spec.gates.min_segment_rows].to_dict("records"):
+        ours, theirs = row[f"challenger_{metric.name}"], row[f"champion_{metric.name}"]
+        drop = -metric.advantage(ours, theirs)
+        if drop != drop:  # NaN: undefined in this segment (one class only)
             continue
         checks.append(
             Check(
-                f"segment:{row.segment}={row.value}",
+                f"segment:{row['segment']}={row['value']}",
                 drop <= limit,
                 -drop,
                 -limit,
-                f"segment {row.segment}={row.value} ({row.rows} rows) ROC AUC "
-                f"{row.challenger_roc_auc:.4f} vs champion {row.champion_roc_auc:.4f}",
+                f"segment {row['segment']}={row['value']} ({row['rows']} rows) {metric.label} "
+                f"{ours:.4f} vs champion {theirs:.4f}",
             )
         )
     return checks

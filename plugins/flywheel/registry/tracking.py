@@ -14,6 +14,7 @@ from flywheel.specs import ModelSpec
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
 from flywheel.training.model_card import render_model_card
+from flywheel.training.tasks import task_of
 
 log = logging.getLogger(__name__)
 
@@ -83,21 +84,25 @@ def trusted_types(model: Any) -> list[str]:
     return untrusted
 
 
-def _metrics(result: TrainingResult) -> dict[str, float]:
+def _metrics(spec: ModelSpec, result: TrainingResult) -> dict[str, float]:
     metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items() if k != "rows"}
     metrics |= {f"baseline_holdout_{k}": v for k, v in result.baseline_metrics.items() if k != "rows"}
     metrics |= {
         "cv_primary_metric": result.cv_score,
-        "decision_threshold": result.business.threshold,
-        "holdout_value_per_1000_bookings": result.business.value_per_1000,
-        "baseline_holdout_value_per_1000_bookings": result.baseline_business.value_per_1000,
         "holdout_rows": result.holdout_metrics["rows"],
         "training_seconds": result.seconds,
     }
-    for row in result.segments.itertuples(index=False):
-        prefix = f"segment.{row.segment}.{str(row.value).replace(' ', '_')}"
-        metrics[f"{prefix}.holdout_roc_auc"] = row.model_roc_auc
-        metrics[f"{prefix}.rows"] = row.rows
+    if result.business and result.baseline_business:
+        metrics |= {
+            "decision_threshold": result.business.threshold,
+            "holdout_value_per_1000": result.business.value_per_1000,
+            "baseline_holdout_value_per_1000": result.baseline_business.value_per_1000,
+        }
+    primary = spec.gates.primary_metric
+    for row in result.segments.to_dict("records"):
+        prefix = f"segment.{row['segment']}.{str(row['value']).replace(' ', '_')}"
+        metrics[f"{prefix}.holdout_{primary}"] = row[f"model_{primary}"]
+        metrics[f"{prefix}.rows"] = row["rows"]
     return {k: float(v) for k, v in metrics.items() if v == v}  # NaN (one-class segments) is left out
 
 
@@ -114,8 +119,9 @@ def log_training_run(
     from mlflow.models import infer_signature
 
     features = spec.features.all
+    task = task_of(spec)
     example = split.holdout[features].head(5)
-    signature = infer_signature(example, result.model.predict_proba(example))
+    signature = infer_signature(example, task.score(result.model, example))
     holdout = split.holdout[[spec.source.id_column, *features, spec.source.target_column]]
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}@{snapshot.last_event}") as run:
         mlflow.set_tags(lineage)
@@ -129,7 +135,7 @@ def log_training_run(
                 "features": len(features),
             }
         )
-        mlflow.log_metrics(_metrics(result))
+        mlflow.log_metrics(_metrics(spec, result))
         with tempfile.TemporaryDirectory() as tmp:
             holdout_path = Path(tmp) / "holdout.parquet"
             holdout.to_parquet(holdout_path, index=False)
@@ -142,7 +148,7 @@ def log_training_run(
             name=MODEL_ARTIFACT,
             signature=signature,
             input_example=example,
-            pyfunc_predict_fn="predict_proba",
+            pyfunc_predict_fn=task.pyfunc_predict_fn,
             skops_trusted_types=trusted_types(result.model),
         )
         mlflow.set_tag("flywheel.model_uri", info.model_uri)

@@ -28,6 +28,7 @@ from flywheel.serving.schema import Prediction, PredictResponse, request_model
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec
 from flywheel.storage import open_store
+from flywheel.training.tasks import Task, task_of
 
 log = logging.getLogger(__name__)
 
@@ -52,11 +53,9 @@ class Metrics:
         )
 
 
-def _score(loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[int]]:
-    scores = loaded.model.predict_proba(frame)[:, 1]
-    threshold = getattr(loaded.model, "threshold", None)  # FixedThresholdClassifier: no second pass for predict
-    decisions = scores >= threshold if isinstance(threshold, float) else loaded.model.predict(frame)
-    return [float(s) for s in scores], [int(d) for d in decisions]
+def _score(task: Task, loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[int | None]]:
+    scores = task.score(loaded.model, frame)
+    return [float(s) for s in scores], task.decisions(loaded.model, scores, frame)
 
 
 class Predictor:
@@ -71,6 +70,7 @@ class Predictor:
         source: str = "api",
     ):
         self.spec, self.pool, self.writer, self.metrics, self.source = spec, pool, writer, metrics, source
+        self.task = task_of(spec)
         self.log_rows: list[dict[str, Any]] = []  # without a writer (batch scoring) the caller collects them
 
     def predict(self, records: list[dict[str, Any]], request_id: str) -> list[Prediction]:
@@ -104,7 +104,7 @@ class Predictor:
         frame = pd.DataFrame(records)[self.spec.features.all]
         started = time.perf_counter()
         try:
-            scores, decisions = _score(loaded, frame)
+            scores, decisions = _score(self.task, loaded, frame)
         except Exception:
             self.metrics.errors.labels(loaded.name, loaded.version, alias).inc(len(records))
             log_rows += self._log_rows(
@@ -118,7 +118,7 @@ class Predictor:
             )
             loaded, alias = routing.champion, CHAMPION_ARM
             started = time.perf_counter()
-            scores, decisions = _score(loaded, frame)
+            scores, decisions = _score(self.task, loaded, frame)
         seconds = time.perf_counter() - started
         self.metrics.latency.labels(loaded.name, loaded.version, alias).observe(seconds)
         self.metrics.predictions.labels(loaded.name, loaded.version, alias).inc(len(records))

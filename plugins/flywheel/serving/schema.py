@@ -55,8 +55,10 @@ def request_model(spec: ModelSpec) -> type[BaseModel]:
 
 class Prediction(BaseModel):
     entity_id: str
-    score: float = Field(description="probability of the positive class")
-    decision: int = Field(description="1 when score >= the model's business threshold")
+    score: float = Field(description="a classifier: probability of the positive class; a regressor: the prediction")
+    decision: int | None = Field(
+        default=None, description="a binary classifier: 1 when score >= its business threshold; else null"
+    )
     model: str
     version: str
     alias: str

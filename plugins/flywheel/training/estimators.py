@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn.base import BaseEstimator, ClassifierMixin
+from sklearn.base import BaseEstimator, ClassifierMixin, RegressorMixin
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
@@ -91,5 +91,27 @@ class OneRuleClassifier(ClassifierMixin, BaseEstimator):
         return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
 
 
-def build_baseline(spec: ModelSpec) -> OneRuleClassifier:
-    return OneRuleClassifier(spec.baseline.column if spec.baseline.kind == "one_rule" else None)
+class GroupMeanRegressor(RegressorMixin, BaseEstimator):
+    """Predicts each value's mean label in one column (the overall mean when ``column`` is None or unseen)."""
+
+    def __init__(self, column: str | None = None):
+        self.column = column
+
+    def fit(self, X: pd.DataFrame, y: Any) -> GroupMeanRegressor:
+        y = np.asarray(y, dtype=float)
+        self.mean_ = float(y.mean())
+        self.means_: dict[Any, float] = {}
+        if self.column is not None:
+            self.means_ = pd.Series(y).groupby(X[self.column].fillna("missing").to_numpy()).mean().to_dict()
+        return self
+
+    def predict(self, X: pd.DataFrame) -> np.ndarray:
+        check_is_fitted(self, "mean_")
+        if self.column is None:
+            return np.full(len(X), self.mean_)
+        return X[self.column].fillna("missing").map(self.means_).fillna(self.mean_).to_numpy(float)
+
+
+def build_baseline(spec: ModelSpec) -> OneRuleClassifier | GroupMeanRegressor:
+    column = spec.baseline.column if spec.baseline.kind == "one_rule" else None
+    return GroupMeanRegressor(column) if spec.task == "regression" else OneRuleClassifier(column)

@@ -1,4 +1,6 @@
-"""Metrics of a binary classifier: overall, per segment, and in money via the spec's value matrix."""
+"""Metrics per segment, and a binary classifier's decisions in money via the spec's value matrix.
+
+The metrics themselves (which ones, which way is better) belong to the task: flywheel.training.tasks."""
 
 from __future__ import annotations
 
@@ -6,32 +8,18 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from sklearn.metrics import average_precision_score, brier_score_loss, log_loss, roc_auc_score
 
 from flywheel.specs import BusinessSpec
-
-
-def classification_metrics(y_true: np.ndarray, score: np.ndarray) -> dict[str, float]:
-    """ROC AUC, PR AUC, log loss and Brier score (AUCs are NaN when only one class is present)."""
-    y_true = np.asarray(y_true).astype(int)
-    score = np.clip(np.asarray(score, dtype=float), 1e-7, 1 - 1e-7)
-    both_classes = len(np.unique(y_true)) == 2
-    return {
-        "roc_auc": float(roc_auc_score(y_true, score)) if both_classes else float("nan"),
-        "pr_auc": float(average_precision_score(y_true, score)) if both_classes else float("nan"),
-        "log_loss": float(log_loss(y_true, score, labels=[0, 1])),
-        "brier": float(brier_score_loss(y_true, score)),
-        "positive_rate": float(y_true.mean()),
-        "rows": float(len(y_true)),
-    }
+from flywheel.training.tasks import METRICS, Task
 
 
 def segment_metrics(
-    frame: pd.DataFrame, segments: tuple[str, ...], y_true: np.ndarray, scores: dict[str, np.ndarray]
+    frame: pd.DataFrame, segments: tuple[str, ...], y_true: np.ndarray, scores: dict[str, np.ndarray], task: Task
 ) -> pd.DataFrame:
-    """One row per (segment column, value) with rows, positive rate and each scorer's ROC AUC / PR AUC."""
+    """One row per (segment column, value): rows, the label's mean, and each scorer's segment metrics
+    (``<scorer>_<metric>``, NaN where undefined, e.g. an AUC on a segment with one class)."""
     rows = []
-    y_true = np.asarray(y_true).astype(int)
+    y_true = task.label(y_true)
     for column in segments:
         values = frame[column].fillna("missing").astype(str).to_numpy()
         for value in sorted(set(values)):
@@ -40,12 +28,12 @@ def segment_metrics(
                 "segment": column,
                 "value": value,
                 "rows": int(mask.sum()),
-                "positive_rate": float(y_true[mask].mean()),
+                task.label_mean: float(y_true[mask].mean()),
             }
             for name, score in scores.items():
-                m = classification_metrics(y_true[mask], score[mask])
-                row[f"{name}_roc_auc"] = m["roc_auc"]
-                row[f"{name}_pr_auc"] = m["pr_auc"]
+                for metric in task.segment_metrics:
+                    value_ = METRICS[metric].value(y_true[mask], score[mask])
+                    row[f"{name}_{metric}"] = float("nan") if value_ is None else value_
             rows.append(row)
     return pd.DataFrame(rows)
 

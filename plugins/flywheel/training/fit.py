@@ -1,4 +1,5 @@
-"""Fit a model from its spec: baseline, random search on time-ordered folds, business threshold, holdout metrics."""
+"""Fit a model from its spec: baseline, random search on time-ordered folds, holdout metrics; for a binary
+classifier also the business threshold (the value matrix decides where a score becomes an action)."""
 
 from __future__ import annotations
 
@@ -16,27 +17,82 @@ from sklearn.model_selection import FixedThresholdClassifier, RandomizedSearchCV
 from flywheel.specs import ModelSpec
 from flywheel.training.dataset import TimeSplit
 from flywheel.training.estimators import build_baseline, build_pipeline
-from flywheel.training.evaluate import BusinessOutcome, business_value, classification_metrics, segment_metrics
+from flywheel.training.evaluate import BusinessOutcome, business_value, segment_metrics
+from flywheel.training.tasks import REGRESSION, primary_metric, task_of
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
 class TrainingResult:
-    model: FixedThresholdClassifier  # predict_proba = scores, predict = the business decision
+    model: Any  # classifier: FixedThresholdClassifier (predict_proba = scores, predict = decision); else a Pipeline
     best_params: dict[str, Any]
-    cv_score: float
+    cv_score: float  # the primary metric across the search folds, in its own units
     holdout_metrics: dict[str, float]
     baseline_metrics: dict[str, float]
     segments: pd.DataFrame
-    business: BusinessOutcome
-    baseline_business: BusinessOutcome
     holdout_scores: np.ndarray
     seconds: float
+    business: BusinessOutcome | None = None  # binary classification only
+    baseline_business: BusinessOutcome | None = None
 
 
 def fit_model(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
+    if spec.task == REGRESSION:
+        return _fit_regressor(spec, split)
+    return _fit_classifier(spec, split)
+
+
+def _fit_regressor(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
     started = time.monotonic()
+    task, features, target = task_of(spec), spec.features.all, spec.source.target_column
+    X, y = split.train[features], task.label(split.train[target])
+    X_holdout, y_holdout = split.holdout[features], task.label(split.holdout[target])
+    log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
+    baseline = build_baseline(spec).fit(X, y)
+    best_params, cv_score = _search(spec, split, X, y)
+    model = build_pipeline(spec, **best_params).fit(X, y)
+    score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
+    result = TrainingResult(
+        model=model,
+        best_params=best_params,
+        cv_score=cv_score,
+        holdout_metrics=task.evaluate(y_holdout, score),
+        baseline_metrics=task.evaluate(y_holdout, baseline_score),
+        segments=segment_metrics(
+            split.holdout, spec.segments, y_holdout, {"model": score, "baseline": baseline_score}, task
+        ),
+        holdout_scores=score,
+        seconds=time.monotonic() - started,
+    )
+    _log_result(spec, result)
+    return result
+
+
+def _log_result(spec: ModelSpec, result: TrainingResult) -> None:
+    metric = primary_metric(spec)
+    business = ""
+    if result.business and result.baseline_business and spec.business:
+        business = (
+            f", threshold {result.business.threshold:.3f}, value per 1,000 rows "
+            f"{result.business.value_per_1000:.0f} {spec.business.currency} "
+            f"(baseline {result.baseline_business.value_per_1000:.0f})"
+        )
+    log.info(
+        "%s: holdout %s %.4f (baseline %.4f)%s, %.0f s",
+        spec.name,
+        metric.label,
+        result.holdout_metrics[metric.name],
+        result.baseline_metrics[metric.name],
+        business,
+        result.seconds,
+    )
+
+
+def _fit_classifier(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
+    started = time.monotonic()
+    assert spec.business is not None  # the spec's validator requires it for a classifier
+    task = task_of(spec)
     features, target = spec.features.all, spec.source.target_column
     X, y = split.train[features], split.train[target].astype(int)
     X_holdout, y_holdout = split.holdout[features], split.holdout[target].astype(int).to_numpy()
@@ -56,36 +112,26 @@ def fit_model(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
         FrozenEstimator(tuned.estimator_), threshold=float(tuned.best_threshold_), response_method="predict_proba"
     ).fit(X, y)
 
-    score = model.predict_proba(X_holdout)[:, 1]
-    baseline_score = baseline.predict_proba(X_holdout)[:, 1]
+    score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
     result = TrainingResult(
         model=model,
         best_params=best_params,
         cv_score=cv_score,
-        holdout_metrics=classification_metrics(y_holdout, score),
-        baseline_metrics=classification_metrics(y_holdout, baseline_score),
-        segments=segment_metrics(split.holdout, spec.segments, y_holdout, {"model": score, "baseline": baseline_score}),
-        business=BusinessOutcome.of(y_holdout, score, float(tuned.best_threshold_), spec.business),
-        baseline_business=BusinessOutcome.of(y_holdout, baseline_score, float(baseline.best_threshold_), spec.business),
+        holdout_metrics=task.evaluate(y_holdout, score),
+        baseline_metrics=task.evaluate(y_holdout, baseline_score),
+        segments=segment_metrics(
+            split.holdout, spec.segments, y_holdout, {"model": score, "baseline": baseline_score}, task
+        ),
         holdout_scores=score,
         seconds=time.monotonic() - started,
+        business=BusinessOutcome.of(y_holdout, score, float(tuned.best_threshold_), spec.business),
+        baseline_business=BusinessOutcome.of(y_holdout, baseline_score, float(baseline.best_threshold_), spec.business),
     )
-    log.info(
-        "%s: holdout ROC AUC %.4f (baseline %.4f), threshold %.3f, value per 1,000 bookings %.0f %s "
-        "(baseline %.0f), %.0f s",
-        spec.name,
-        result.holdout_metrics["roc_auc"],
-        result.baseline_metrics["roc_auc"],
-        result.business.threshold,
-        result.business.value_per_1000,
-        spec.business.currency,
-        result.baseline_business.value_per_1000,
-        result.seconds,
-    )
+    _log_result(spec, result)
     return result
 
 
-def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: pd.Series) -> tuple[dict[str, Any], float]:
+def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any) -> tuple[dict[str, Any], float]:
     space = {f"model__{k}": v for k, v in spec.estimator.search_space.items()}
     if not space:
         return {}, float("nan")
@@ -97,11 +143,12 @@ def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: pd.Series) ->
         len(split.folds),
         "; ".join(f"fit {f[0]}..{f[-1]} -> validate {v[0]}..{v[-1]}" for f, v in split.fold_months),
     )
+    metric = primary_metric(spec)
     search = RandomizedSearchCV(
         build_pipeline(spec),
         space,
         n_iter=total,
-        scoring="roc_auc" if spec.gates.primary_metric == "roc_auc" else "average_precision",
+        scoring=metric.sklearn_scoring,
         cv=split.folds,
         refit=False,
         random_state=spec.estimator.random_state,
@@ -109,5 +156,7 @@ def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: pd.Series) ->
         verbose=2,  # one line per fit: the progress of the longest step
     ).fit(X, y)
     best = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
-    log.info("%s: best %s = %.4f with %s", spec.name, spec.gates.primary_metric, search.best_score_, best)
-    return best, float(search.best_score_)
+    # scikit-learn maximises: an error metric is searched as its negative ("neg_mean_absolute_error").
+    cv_score = float(search.best_score_) if metric.higher_is_better else -float(search.best_score_)
+    log.info("%s: best %s = %.4f with %s", spec.name, metric.label, cv_score, best)
+    return best, cv_score

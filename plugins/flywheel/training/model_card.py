@@ -9,31 +9,52 @@ import pandas as pd
 from flywheel.specs import ModelSpec
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
+from flywheel.training.tasks import Metric, Task, primary_metric, task_of
 
 
 def _fmt(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
 
 
-def _segments_table(segments: pd.DataFrame, min_rows: int) -> list[str]:
+def _segments_table(segments: pd.DataFrame, min_rows: int, task: Task, metric: Metric) -> list[str]:
+    mean = task.label_mean.replace("_", " ")
     lines = [
-        "| segment | value | rows | positive rate | model ROC AUC | baseline ROC AUC |",
+        f"| segment | value | rows | {mean} | model {metric.label} | baseline {metric.label} |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
     ]
-    for row in segments.itertuples(index=False):
-        note = "" if row.rows >= min_rows else " (small)"
+    for row in segments.to_dict("records"):
+        note = "" if row["rows"] >= min_rows else " (small)"
         lines.append(
-            f"| {row.segment} | {row.value}{note} | {row.rows} | {row.positive_rate:.3f} | "
-            f"{_fmt(row.model_roc_auc)} | {_fmt(row.baseline_roc_auc)} |"
+            f"| {row['segment']} | {row['value']}{note} | {row['rows']} | {row[task.label_mean]:.3f} | "
+            f"{_fmt(row[f'model_{metric.name}'])} | {_fmt(row[f'baseline_{metric.name}'])} |"
         )
     return lines
+
+
+def _business_lines(spec: ModelSpec, result: TrainingResult) -> list[str]:
+    """A classifier's decision threshold and what its decisions are worth (the spec's value matrix)."""
+    business = spec.business
+    if business is None or result.business is None or result.baseline_business is None:
+        return []
+    cur = business.currency
+    return [
+        "## Business value",
+        f"Value matrix ({cur} per row): correct flag +{business.value_true_positive:g}, false alarm "
+        f"-{business.cost_false_positive:g}, correct pass +{business.value_true_negative:g}, missed "
+        f"-{business.cost_false_negative:g}. {business.rationale.strip()}",
+        "",
+        f"- Decision threshold (chosen on the training folds, not the holdout): {result.business.threshold:.3f}",
+        f"- Expected value per 1,000 rows on the holdout: {result.business.value_per_1000:,.0f} {cur} "
+        f"(baseline at its own best threshold: {result.baseline_business.value_per_1000:,.0f} {cur}).",
+        "",
+    ]
 
 
 def render_model_card(
     spec: ModelSpec, snapshot: Snapshot, split: TimeSplit, result: TrainingResult, lineage: dict[str, str]
 ) -> str:
     m, b = result.holdout_metrics, result.baseline_metrics
-    cur = spec.business.currency
+    task, metric = task_of(spec), primary_metric(spec)
     lines = [
         f"# Model card: {spec.name}",
         "",
@@ -54,33 +75,25 @@ def render_model_card(
         f"- Numeric ({len(spec.features.numeric)}): {', '.join(spec.features.numeric)}",
         f"- Categorical ({len(spec.features.categorical)}): {', '.join(spec.features.categorical)}",
         f"- Estimator: `{spec.estimator.class_path}` with {result.best_params or 'spec defaults'} "
-        f"(cross-validated {spec.gates.primary_metric} {_fmt(result.cv_score)}).",
+        f"(cross-validated {metric.label} {_fmt(result.cv_score)}).",
         "",
         "## Holdout metrics vs the baseline",
         f"Baseline: {spec.baseline.kind}" + (f" on `{spec.baseline.column}`" if spec.baseline.column else "") + ".",
         "",
         "| metric | model | baseline |",
         "| --- | ---: | ---: |",
-        *[f"| {k} | {_fmt(m[k])} | {_fmt(b[k])} |" for k in ("roc_auc", "pr_auc", "log_loss", "brier")],
+        *[f"| {k} | {_fmt(m[k])} | {_fmt(b[k])} |" for k in task.metrics],
         "",
-        "## Business value",
-        f"Value matrix ({cur} per booking): correct flag +{spec.business.value_true_positive:g}, false alarm "
-        f"-{spec.business.cost_false_positive:g}, correct pass +{spec.business.value_true_negative:g}, missed "
-        f"-{spec.business.cost_false_negative:g}. {spec.business.rationale.strip()}",
-        "",
-        f"- Decision threshold (chosen on the training folds, not the holdout): {result.business.threshold:.3f}",
-        f"- Expected value per 1,000 bookings on the holdout: {result.business.value_per_1000:,.0f} {cur} "
-        f"(baseline at its own best threshold: {result.baseline_business.value_per_1000:,.0f} {cur}).",
-        "",
+        *_business_lines(spec, result),
         "## Segments (holdout)",
-        *_segments_table(result.segments, spec.gates.min_segment_rows),
+        *_segments_table(result.segments, spec.gates.min_segment_rows, task, metric),
         "",
         "## Limitations",
-        "- Trained on the months above only; guest mix, channels and prices drift over time, so quality on later "
-        "months can fall: the canary and the live metrics are the check.",
+        "- Trained on the months above only; the data drifts over time, so quality on later months can fall: the "
+        "canary and the live metrics are the check.",
         f"- Segments under {spec.gates.min_segment_rows} holdout rows are marked (small): their metrics are noisy "
         "and they are not gated.",
-        "- The value matrix is an assumption of the spec; change it there, not in code.",
+        *(["- The value matrix is an assumption of the spec; change it there, not in code."] if spec.business else []),
         "",
         "## Lineage",
         *[f"- `{k}`: {v}" for k, v in sorted(lineage.items())],

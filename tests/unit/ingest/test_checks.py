@@ -7,13 +7,14 @@ import gzip
 import pytest
 
 from flywheel.ingest.checks import BatchRejected, parse_landed_file
-from flywheel.ingest.contract import SourceContract, load_contracts
+from flywheel.ingest.contract import SourceContract
 from flywheel.settings import get_settings
+from tests.helpers import hotel_contract
 
 
 @pytest.fixture(scope="module")
 def contract() -> SourceContract:
-    (hotels,) = load_contracts(get_settings().dbt_project_dir)
+    hotels = hotel_contract(get_settings().dbt_project_dir)
     return hotels
 
 

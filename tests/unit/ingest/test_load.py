@@ -8,16 +8,16 @@ from pathlib import Path
 import pytest
 
 from flywheel.data.warehouse import DuckDBWarehouse
-from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
 from flywheel.ingest.replay import land_months
 from flywheel.settings import get_settings
 from flywheel.storage import LocalStore
+from tests.helpers import hotel_contract
 
 
 @pytest.fixture
 def env(tmp_path: Path):
-    (contract,) = load_contracts(get_settings().dbt_project_dir)
+    contract = hotel_contract(get_settings().dbt_project_dir)
     stores = {k: LocalStore(str(tmp_path / k)) for k in ("landing", "archive", "quarantine")}
     warehouse = DuckDBWarehouse(str(tmp_path / "warehouse.duckdb"))
 

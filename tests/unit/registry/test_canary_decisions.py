@@ -12,6 +12,7 @@ import pytest
 from flywheel.registry import canary
 from flywheel.registry.canary_state import CanaryState
 from flywheel.specs import CanarySpec
+from flywheel.training.tasks import METRICS
 
 SPEC = CanarySpec(
     steps=(10, 50),
@@ -51,9 +52,9 @@ def _state(step: int = 0, started_hours_ago: float = 2, step_hours_ago: float = 
     )
 
 
-def _decide(champion, challenger, state=None):
+def _decide(champion, challenger, state=None, spec=SPEC, metric="roc_auc"):
     state = state or _state()
-    return canary.decide(SPEC, state, canary.gather(SPEC, champion, challenger, state), NOW)
+    return canary.decide(spec, state, canary.gather(spec, champion, challenger, state, METRICS[metric]), NOW)
 
 
 def test_a_clearly_worse_challenger_is_rolled_back():
@@ -91,3 +92,43 @@ def test_a_small_latency_ratio_on_a_busy_host_is_not_a_regression():
     """8x of 10 ms is 70 ms more: below min_p95_latency_increase_ms (100 ms), not a regression worth a rollback."""
     decision = _decide(_arm(3000, 0.6, 1), _arm(1000, 0.6, 2, latency=80.0))
     assert "p95 latency" not in decision.reason
+
+
+# -- a regression canary: the metric is an error (MAE), lower is better ------------------------------------------
+
+MAE_SPEC = SPEC.model_copy(update={"max_metric_drop": 5.0})
+
+
+def _regression_arm(n: int, noise: float, seed: int, bias: float = 0.0) -> pd.DataFrame:
+    """Counts around 200 predicted with absolute errors of about ``noise`` (and a constant ``bias``)."""
+    rng = np.random.default_rng(seed)
+    label = rng.poisson(200, n).astype(float)
+    return pd.DataFrame(
+        {
+            "request_id": [f"r{i}" for i in range(n)],
+            "score": label + bias + rng.normal(0, noise, n),
+            "label": label,
+            "latency_ms": 10.0,
+            "status": "ok",
+        }
+    )
+
+
+def test_a_regression_challenger_with_a_larger_error_is_rolled_back():
+    decision = _decide(_regression_arm(2000, 20, 1), _regression_arm(400, 20, 2, bias=30), spec=MAE_SPEC, metric="mae")
+    assert decision.action == canary.ROLLBACK
+    assert "MAE advantage (champion - challenger)" in decision.reason and "below -5.0" in decision.reason
+
+
+def test_a_regression_challenger_with_a_smaller_error_advances():
+    decision = _decide(_regression_arm(2000, 40, 1), _regression_arm(400, 15, 2), spec=MAE_SPEC, metric="mae")
+    assert decision.action == canary.ADVANCE and "above -5.0" in decision.reason
+
+
+def test_the_advantage_points_the_metric_s_way():
+    evidence = canary.gather(
+        MAE_SPEC, _regression_arm(2000, 40, 1), _regression_arm(400, 15, 2), _state(), METRICS["mae"]
+    )
+    assert evidence.metric == "mae"
+    assert evidence.challenger.metric < evidence.champion.metric  # a smaller error ...
+    assert evidence.difference > 0  # ... is an advantage

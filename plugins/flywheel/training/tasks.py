@@ -1,0 +1,167 @@
+"""What differs between kinds of model, in one place: how a model scores, which metrics judge it, which way is better.
+
+Everything downstream (gate, canary, monitor, serving, model card, demo) asks the spec's task instead of assuming a
+classifier. A score is what the service answers and the prediction log keeps: the probability of the positive class
+for a binary classifier, the predicted value for a regressor. Only a binary classifier also makes a decision (the
+business threshold); a regressor's decision is None.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+BINARY_CLASSIFICATION, REGRESSION = "binary_classification", "regression"
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    label: str  # how people read it: "ROC AUC", "MAE"
+    higher_is_better: bool
+    sklearn_scoring: str  # the scorer RandomizedSearchCV maximises
+    compute: Callable[[np.ndarray, np.ndarray], float]
+    needs_both_classes: bool = False  # undefined on a sample with one class only
+
+    def value(self, y_true: Any, score: Any) -> float | None:
+        """The metric, or None where it is undefined (an AUC on one class, no rows)."""
+        y_true, score = np.asarray(y_true, dtype=float), np.asarray(score, dtype=float)
+        if len(y_true) == 0 or (self.needs_both_classes and len(np.unique(y_true)) < 2):
+            return None
+        result = float(self.compute(y_true, score))
+        return result if np.isfinite(result) else None
+
+    def advantage(self, value: float, reference: float) -> float:
+        """How much better ``value`` is than ``reference``, in the metric's units (negative = worse), whichever
+        way the metric points: +0.02 ROC AUC and -2.0 MAE are both an advantage of the first."""
+        return value - reference if self.higher_is_better else reference - value
+
+    def bound(self, reference: float, tolerance: float) -> float:
+        """The worst value within ``tolerance`` of ``reference``: below it for a score, above it for an error."""
+        return reference - tolerance if self.higher_is_better else reference + tolerance
+
+
+def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    return roc_auc_score(y.astype(int), s)
+
+
+def _pr_auc(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import average_precision_score
+
+    return average_precision_score(y.astype(int), s)
+
+
+def _mae(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.mean(np.abs(y - s)))
+
+
+def _rmse(y: np.ndarray, s: np.ndarray) -> float:
+    return float(np.sqrt(np.mean((y - s) ** 2)))
+
+
+def _mape(y: np.ndarray, s: np.ndarray) -> float | None:
+    """Mean absolute percentage error over the rows where it is defined (a true value of 0 has no percentage)."""
+    defined = y != 0
+    return float(np.mean(np.abs((y[defined] - s[defined]) / y[defined]))) if defined.any() else None
+
+
+METRICS: dict[str, Metric] = {
+    m.name: m
+    for m in (
+        Metric("roc_auc", "ROC AUC", True, "roc_auc", _roc_auc, needs_both_classes=True),
+        Metric("pr_auc", "PR AUC", True, "average_precision", _pr_auc, needs_both_classes=True),
+        Metric("mae", "MAE", False, "neg_mean_absolute_error", _mae),
+        Metric("rmse", "RMSE", False, "neg_root_mean_squared_error", _rmse),
+    )
+}
+
+
+@dataclass(frozen=True)
+class Task:
+    name: str
+    metrics: tuple[str, ...]  # what the model card, the run and `flywheel status` show, in this order
+    segment_metrics: tuple[str, ...]  # what is computed per segment (the gate checks the primary one)
+    label_mean: str  # what the mean label is called: a positive rate, or a mean value
+    pyfunc_predict_fn: str  # what MLflow's pyfunc flavour calls: the same score the service answers
+
+    def score(self, model: Any, features: Any) -> np.ndarray:
+        """The model's score for each row (see the module docstring)."""
+        if self.name == REGRESSION:
+            return np.asarray(model.predict(features), dtype=float)
+        return np.asarray(model.predict_proba(features)[:, 1], dtype=float)
+
+    def decisions(self, model: Any, scores: np.ndarray, features: Any) -> list[int | None]:
+        """The action per row: 1/0 at the classifier's business threshold; None for a regressor."""
+        if self.name == REGRESSION:
+            return [None] * len(scores)
+        threshold = getattr(model, "threshold", None)  # FixedThresholdClassifier: no second pass for predict
+        decided = scores >= threshold if isinstance(threshold, float) else model.predict(features)
+        return [int(d) for d in decided]
+
+    def label(self, values: Any) -> np.ndarray:
+        return np.asarray(values).astype(int if self.name == BINARY_CLASSIFICATION else float)
+
+    def evaluate(self, y_true: Any, score: Any) -> dict[str, float]:
+        """Every metric of the task (NaN where undefined), the label's mean and the row count."""
+        y = self.label(y_true)
+        score = np.asarray(score, dtype=float)
+        figures = {name: _nan_if_none(METRICS_FOR_REPORT[name](y, score)) for name in self.metrics}
+        return {**figures, self.label_mean: float(y.mean()) if len(y) else float("nan"), "rows": float(len(y))}
+
+
+def _nan_if_none(value: float | None) -> float:
+    return float("nan") if value is None else float(value)
+
+
+def _log_loss(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import log_loss
+
+    return float(log_loss(y.astype(int), np.clip(s, 1e-7, 1 - 1e-7), labels=[0, 1])) if len(y) else float("nan")
+
+
+def _brier(y: np.ndarray, s: np.ndarray) -> float:
+    from sklearn.metrics import brier_score_loss
+
+    return float(brier_score_loss(y.astype(int), np.clip(s, 0, 1))) if len(y) else float("nan")
+
+
+# Metric name -> f(y, score) -> value or None: the gating metrics and the report-only ones.
+METRICS_FOR_REPORT: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
+    **{name: metric.value for name, metric in METRICS.items()},
+    "mape": _mape,
+    "log_loss": _log_loss,
+    "brier": _brier,
+}
+
+TASKS: dict[str, Task] = {
+    BINARY_CLASSIFICATION: Task(
+        BINARY_CLASSIFICATION,
+        metrics=("roc_auc", "pr_auc", "log_loss", "brier"),
+        segment_metrics=("roc_auc", "pr_auc"),
+        label_mean="positive_rate",
+        pyfunc_predict_fn="predict_proba",
+    ),
+    REGRESSION: Task(
+        REGRESSION,
+        metrics=("mae", "rmse", "mape"),
+        segment_metrics=("mae", "rmse"),
+        label_mean="mean_label",
+        pyfunc_predict_fn="predict",
+    ),
+}
+
+# Which gating metrics a task may name in ``gates.primary_metric``.
+PRIMARY_METRICS = {BINARY_CLASSIFICATION: ("roc_auc", "pr_auc"), REGRESSION: ("mae", "rmse")}
+
+
+def task_of(spec: Any) -> Task:
+    return TASKS[spec.task]
+
+
+def primary_metric(spec: Any) -> Metric:
+    return METRICS[spec.gates.primary_metric]
