@@ -6,8 +6,8 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: demo test install lint clean
 
-demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run the loop on the first 12 months
-	$(BIN)/flywheel demo
+demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run every model's loop (MODEL=name: one)
+	$(BIN)/flywheel demo $(if $(MODEL),--model $(MODEL))
 
 test: $(STAMP)  ## lint, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
 	$(BIN)/ruff check plugins dags tests benchmarks

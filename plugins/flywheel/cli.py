@@ -172,11 +172,13 @@ def demo(
     if loop:
         from flywheel.demo import loop_demo
 
-        run_dags = lambda dags, conf=None: _run_dags(dags, settings, conf)  # noqa: E731
-        for plan in plans:
-            land = lambda a, b, tables=plan.tables: replay_months(a, b, settings, tables)  # noqa: E731
-            if plan.loop:
-                charts.append(loop_demo(plan.model, settings, console, run_dags, land, plan.loop))
+        charts = loop_demo(
+            plans,
+            settings,
+            console,
+            run_dags=lambda dags, conf=None: _run_dags(dags, settings, conf),
+            land=lambda first, last, tables: replay_months(first, last, settings, tables),
+        )
     print_summary(console, models, settings)
     for chart in charts:
         console.print(f"Chart of live quality: {chart}")

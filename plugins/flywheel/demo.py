@@ -82,7 +82,11 @@ def _ledger_events_since(model: str, settings: Settings, since: datetime) -> lis
     ]
 
 
-def _one_month(model: str, month: str, url: str, settings: Settings, run_dags: RunDags, land) -> MonthRow:
+def _serve_and_judge(
+    model: str, month: str, url: str, settings: Settings, run_dags: RunDags, since: datetime
+) -> MonthRow:
+    """After the month's batch went through ingest and transform: its rows as requests to the model's service,
+    labels and the canary, the monitor, and the training a retrain request asks for."""
     from flywheel.data.warehouse import open_warehouse
     from flywheel.monitoring import history
     from flywheel.orchestration.assets import retrain_requested
@@ -91,12 +95,8 @@ def _one_month(model: str, month: str, url: str, settings: Settings, run_dags: R
     from flywheel.specs import load_spec
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
-    since = datetime.now(UTC)
-    land(month, month)
-    run_dags(["ingest", "transform"])
-    time.sleep(1.0)  # the service picks up a canary share that moved
     answered = post_records(url, month_records(spec, open_warehouse(settings), month))
-    time.sleep(1.0)  # and writes its prediction log
+    time.sleep(1.0)  # the service writes its prediction log
     run_dags([f"canary__{model}"], {"labels_until": month_end(month)})
     start = pd.Timestamp(f"{month}-01")
     window = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
@@ -153,31 +153,66 @@ def _alerts_for(model: str, settings: Settings, window_end: pd.Timestamp) -> int
     return int(rows[0][0])
 
 
-def loop_demo(model: str, settings: Settings, console: Console, run_dags: RunDags, land, months: list[str]) -> Path:
-    """Replay ``months`` through the whole loop; prints the table and returns the chart's path."""
+def loop_demo(plans: list[DemoPlan], settings: Settings, console: Console, run_dags: RunDags, land) -> list[Path]:
+    """Replay every plan's loop side by side: step i lands each model's i-th loop month, one ``ingest`` and one
+    ``transform`` run take all of them (as in production, where every source delivers and one dbt run builds),
+    then each model's own service, canary and monitor take its month. Prints one table per model and returns the
+    charts' paths. ``land(first, last, tables)`` lands months of the given raw tables."""
+    from contextlib import ExitStack
+
     from flywheel.demo_summary import live_quality_by_month, print_table, save_chart
     from flywheel.serving.process import flywheel_serve
 
-    console.rule(f"{model}: the loop, {months[0]} .. {months[-1]}")
+    plans = [p for p in plans if p.loop]
+    console.rule("The loop: " + "; ".join(f"{p.model} {p.loop[0]} .. {p.loop[-1]}" for p in plans))
     # A replay posts a month of rows as fast as it can; on a busy laptop a batch may exceed production's timeout.
     env = {
         "FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5",
         "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2",
         "FLYWHEEL_SERVE_TIMEOUT_SECONDS": "30",
     }
-    rows: list[MonthRow] = []
-    with flywheel_serve(model, settings.home / "logs" / "serve.log", env) as url:
-        for month in months:
-            row = _replayed_before(model, month, settings) or _one_month(model, month, url, settings, run_dags, land)
-            rows.append(row)
-            served = ", ".join(f"{k} {v:,}" for k, v in row.answered.items())
-            console.print(
-                f"[bold]{month}[/bold]: {served}; drift {row.severity}; policy {row.action}; "
-                f"{'; '.join(row.events) or 'no registry changes'}"
+    rows: dict[str, list[MonthRow]] = {p.model: [] for p in plans}
+    with ExitStack() as services:
+        urls = {
+            p.model: services.enter_context(
+                flywheel_serve(p.model, settings.home / "logs" / f"serve-{p.model}.log", env)
             )
-    figures = live_quality_by_month(model, settings, [r.month for r in rows])
-    print_table(console, rows, figures)
-    return save_chart(model, settings, figures)
+            for p in plans
+        }
+        for step in range(max((len(p.loop) for p in plans), default=0)):
+            due: list[tuple[DemoPlan, str]] = []
+            for plan in (p for p in plans if step < len(p.loop)):
+                earlier = _replayed_before(plan.model, plan.loop[step], settings)
+                if earlier is None:
+                    due.append((plan, plan.loop[step]))
+                else:
+                    rows[plan.model].append(earlier)
+                    _print_row(console, plan.model, earlier)
+            if not due:
+                continue
+            since = datetime.now(UTC)
+            for plan, month in due:
+                land(month, month, plan.tables)
+            run_dags(["ingest", "transform"])
+            time.sleep(1.0)  # the services pick up canary shares that moved
+            for plan, month in due:
+                row = _serve_and_judge(plan.model, month, urls[plan.model], settings, run_dags, since)
+                rows[plan.model].append(row)
+                _print_row(console, plan.model, row)
+    charts = []
+    for plan in plans:
+        figures = live_quality_by_month(plan.model, settings, [r.month for r in rows[plan.model]])
+        print_table(console, plan.model, rows[plan.model], figures)
+        charts.append(save_chart(plan.model, settings, figures))
+    return charts
+
+
+def _print_row(console: Console, model: str, row: MonthRow) -> None:
+    served = ", ".join(f"{k} {v:,}" for k, v in row.answered.items())
+    console.print(
+        f"[bold]{model} {row.month}[/bold]: {served}; drift {row.severity}; policy {row.action}; "
+        f"{'; '.join(row.events) or 'no registry changes'}"
+    )
 
 
 def _served(answered: dict[str, int]) -> str:
@@ -189,8 +224,8 @@ def _served(answered: dict[str, int]) -> str:
     )
 
 
-def as_table(rows: list[MonthRow], figures: pd.DataFrame, metric: Metric) -> Table:
-    table = Table(title="The loop, month by month")
+def as_table(model: str, rows: list[MonthRow], figures: pd.DataFrame, metric: Metric) -> Table:
+    table = Table(title=f"{model}: the loop, month by month")
     live = f"live {metric.label}"
     for column in ("month", "served by", live, "first model", "drift", "alerts", "policy", "registry"):
         table.add_column(column, no_wrap=column in ("month", live, "first model"))

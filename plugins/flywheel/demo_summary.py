@@ -66,17 +66,17 @@ def live_quality_by_month(model: str, settings: Settings, months: list[str], fir
     return figures
 
 
-def print_table(console: Console, rows: list, figures: pd.DataFrame) -> None:
+def print_table(console: Console, model: str, rows: list, figures: pd.DataFrame) -> None:
     from flywheel.demo import as_table
     from flywheel.training.tasks import METRICS
 
     metric = METRICS[figures.attrs["metric"]]
-    console.print(as_table(rows, figures, metric))
+    console.print(as_table(model, rows, figures, metric))
     if not figures.empty:
         live, first = figures["live"].mean(), figures["first_model"].mean()
         console.print(
-            f"Mean live {metric.label} over {figures.index[0]} .. {figures.index[-1]}: [bold]{live:.4g}[/bold] "
-            f"(looped) vs {first:.4g} (the first model, never retrained, on the same rows): "
+            f"{model}: mean live {metric.label} over {figures.index[0]} .. {figures.index[-1]}: "
+            f"[bold]{live:.4g}[/bold] (looped) vs {first:.4g} (the first model, never retrained, on the same rows): "
             f"{metric.advantage(live, first):+.4g} in the looped model's favour"
             + ("" if metric.higher_is_better else f" ({metric.label} is an error: lower is better)")
         )

@@ -82,7 +82,7 @@ class GateSpec(_Strict):
 
 
 class BusinessSpec(_Strict):
-    """Value of each decision, per booking, in ``currency``: the decision threshold maximises the total."""
+    """A binary classifier's value of each decision, per row, in ``currency``: its threshold maximises the total."""
 
     currency: str = "EUR"
     value_true_positive: float

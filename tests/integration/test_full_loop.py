@@ -1,9 +1,13 @@
-"""`flywheel demo` end to end, as a user runs it, in a fresh home: the first champion, then 2016-07 .. 2017-08
-through the whole loop (traffic through the service, labels, canary, monitor, drift-triggered retraining).
+"""`flywheel demo` end to end, as a user runs it, in a fresh home, for both models side by side: each model's
+first champion on its first year, then its later months through the whole loop (traffic through the service,
+labels, canary, monitor, drift-triggered retraining): hotel_cancellation 2016-07 .. 2017-08 (classification),
+bike_demand 2012-01 .. 2012-12 (regression).
 
 What it must show: a drift alert no later than the 2017-07 window, reaching a real webhook receiver with every
-field of the packet; live ROC AUC over the replay above a never-retrained first model's; retrains within the
-policy's budget with every suppression explained; each retrained version's run says why it was trained."""
+field of the packet; the live primary metric over the replay better than a never-retrained first model's (ROC AUC
+for the hotel model, MAE for the bike model); retrains within the policy's budget with every suppression
+explained; each retrained version's run says why it was trained; and no cross-talk: each model's prediction log,
+reports and alerts name only that model."""
 
 from __future__ import annotations
 
@@ -22,6 +26,9 @@ from tests.helpers import http_receiver
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "hotel_cancellation"
+BIKE = "bike_demand"
+MODELS = (MODEL, BIKE)
+LOOPS = {MODEL: ("2016-07", "2017-08", "ROC AUC"), BIKE: ("2012-01", "2012-12", "MAE")}
 PACKET_FIELDS = {
     "model",
     "version",
@@ -73,18 +80,18 @@ def _flywheel(home: Path, args: list[str], timeout: float, webhook: str = "http:
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
     with http_receiver() as (url, receiver):
-        stdout = _flywheel(home, ["demo"], timeout=2400, webhook=f"{url}/alerts")
+        stdout = _flywheel(home, ["demo"], timeout=3600, webhook=f"{url}/alerts")
         yield home, stdout, [json.loads(body) for _, body in receiver.received]
 
 
 def test_a_drift_alert_with_every_field_arrives_by_the_2017_07_window(demo):
     _, _, packets = demo
     assert packets, "no alert reached the webhook"
-    first = min(p["window"]["start"] for p in packets)
-    assert first <= "2017-07-01"
+    hotel = [p for p in packets if p["model"] == MODEL]
+    assert hotel and min(p["window"]["start"] for p in hotel) <= "2017-07-01"
     for packet in packets:
         assert set(packet) == PACKET_FIELDS
-        assert packet["model"] == MODEL and packet["severity"] in ("warning", "critical")
+        assert packet["model"] in MODELS and packet["severity"] in ("warning", "critical")
         for feature in packet["drifted_features"]:
             assert {"column", "statistic", "threshold", "direction"} <= set(feature)
             assert feature["statistic"] >= feature["threshold"]
@@ -95,33 +102,40 @@ def test_a_drift_alert_with_every_field_arrives_by_the_2017_07_window(demo):
     assert any(p["upstream_dbt"] and any(p["upstream_dbt"].values()) for p in packets)
 
 
-def test_the_looped_model_beats_the_never_retrained_one(demo):
+@pytest.mark.parametrize("model", MODELS)
+def test_the_looped_model_beats_the_never_retrained_one(demo, model):
     home, stdout, _ = demo
-    figures = pd.read_csv(home / "reports" / MODEL / "demo" / "live_auc.csv", index_col="month")
-    assert list(figures.index) == [str(p) for p in pd.period_range("2016-07", "2017-08", freq="M")]
-    assert figures["live_auc"].mean() > figures["first_model_auc"].mean()
-    assert (home / "reports" / MODEL / "demo" / "live_auc.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert "Mean live ROC AUC over 2016-07 .. 2017-08" in stdout
+    first, last, label = LOOPS[model]
+    figures = pd.read_csv(home / "reports" / model / "demo" / "live_quality.csv", index_col="month")
+    assert list(figures.index) == [str(p) for p in pd.period_range(first, last, freq="M")]
+    live, never_retrained = figures["live"].mean(), figures["first_model"].mean()
+    if model == BIKE:
+        assert set(figures["metric"]) == {"mae"} and live < never_retrained  # an error: lower is better
+    else:
+        assert set(figures["metric"]) == {"roc_auc"} and live > never_retrained
+    assert (home / "reports" / model / "demo" / "live_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"{model}: mean live {label} over {first} .. {last}" in stdout
 
 
-def test_retrains_stay_within_the_policy_and_every_suppression_is_explained(demo):
+@pytest.mark.parametrize("model", MODELS)
+def test_retrains_stay_within_the_policy_and_every_suppression_is_explained(demo, model):
     home, _, _ = demo
     from flywheel.data.warehouse import open_warehouse
     from flywheel.registry import ledger, tracking
     from flywheel.specs import load_monitor_spec
 
     settings = Settings(home=home, project_dir=get_settings().project_dir)
-    entries = pd.DataFrame(ledger.history(open_warehouse(settings), MODEL, limit=10_000))
+    entries = pd.DataFrame(ledger.history(open_warehouse(settings), model, limit=10_000))
     requests = entries[entries.event == "retrain_requested"]
     suppressed = entries[entries.event == "retrain_suppressed"]
-    policy = load_monitor_spec(settings.monitoring_dir / f"{MODEL}.yaml").retrain
-    assert 1 <= len(requests) <= policy.max_retrains * 2  # two budget periods at most in 14 months
-    assert len(suppressed) >= 1
+    policy = load_monitor_spec(settings.monitoring_dir / f"{model}.yaml").retrain
+    assert 1 <= len(requests) <= policy.max_retrains * 2  # two budget periods at most in 12-14 months
     guards = ("canary is running", "cooldown", "budget", "new labelled rows")
     assert all(any(g in reason for g in guards) for reason in suppressed.reason)
+    assert (entries.event == "promoted").sum() >= 2, "the loop promotes at least one retrained version"
 
     client = tracking.client(settings)
-    runs = client.search_runs([client.get_experiment_by_name(MODEL).experiment_id])
+    runs = client.search_runs([client.get_experiment_by_name(model).experiment_id])
     reasons = [r.data.tags.get("flywheel.trigger_reason", "") for r in runs]
     retrained = [r for r in reasons if "(window " in r]  # the monitor's reason, carried by the asset event
     assert len(retrained) == len(requests), reasons
@@ -145,6 +159,50 @@ def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     assert len(ledger.history(warehouse, MODEL, limit=10_000)) == ledger_before
 
 
+def test_no_cross_talk_between_the_models(demo):
+    """Each model's prediction log, reports, alerts, registry entries and ledger name only that model."""
+    home, _, packets = demo
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.registry import tracking
+
+    settings = Settings(home=home, project_dir=get_settings().project_dir)
+    warehouse = open_warehouse(settings)
+    for model in MODELS:
+        other = next(m for m in MODELS if m != model)
+        # The service's log files: one folder per model, every row of it names that model.
+        files = sorted((home / "predictions" / model).rglob("*.parquet"))
+        assert files, f"{model}: no prediction log"
+        logged = pd.concat(pd.read_parquet(f, columns=["model"]) for f in files)
+        assert set(logged["model"]) == {model}
+        # Logged entity ids are the model's own mart keys.
+        spec_rows = warehouse.fetch_all(
+            "select count(*) from ops.prediction_log where model = ? and entity_id not in "
+            f"(select cast({'rental_hour_key' if model == BIKE else 'booking_key'} as varchar) from marts."
+            f"{'ml_bike_demand_features' if model == BIKE else 'ml_booking_features'})",
+            (model,),
+        )
+        assert spec_rows == [(0,)]
+        # Reports: the monitor's packets and figures under <model>/ speak of that model only.
+        texts = [p for p in (home / "reports" / model).rglob("*") if p.suffix in (".json", ".csv")]
+        assert any(p.name == "verdict.json" for p in texts)
+        for path in texts:
+            assert other not in path.read_text(), f"{path} names {other}"
+        for path in (home / "reports" / model).rglob("verdict.json"):
+            assert json.loads(path.read_text())["model"] == model
+        # Alerts: each packet's reports and runbook links are its own model's.
+        for packet in (p for p in packets if p["model"] == model):
+            assert other not in json.dumps(packet)
+            assert f"/{model}/monitor/" in packet["report"]["html"]
+        # Registry: the model's versions come from runs in its own experiment.
+        client = tracking.client(settings)
+        experiment = client.get_experiment_by_name(model).experiment_id
+        for version in client.search_model_versions(f"name = '{model}'"):
+            assert client.get_run(version.run_id).info.experiment_id == experiment
+    assert {p["model"] for p in packets} == set(MODELS), "both monitors alerted during their replays"
+    deliveries = warehouse.fetch_all("select distinct model from ops.alert_deliveries order by 1")
+    assert deliveries == [(m,) for m in sorted(MODELS)]
+
+
 def test_running_the_demo_again_changes_nothing(demo):
     home, _, _ = demo
     from flywheel.data.warehouse import open_warehouse
@@ -152,9 +210,17 @@ def test_running_the_demo_again_changes_nothing(demo):
 
     settings = Settings(home=home, project_dir=get_settings().project_dir)
     client = tracking.client(settings)
-    versions = {v.version for v in client.search_model_versions(f"name = '{MODEL}'")}
-    entries = len(ledger.history(open_warehouse(settings), MODEL, limit=10_000))
+
+    def state() -> dict[str, tuple[set[str], int]]:
+        return {
+            m: (
+                {v.version for v in client.search_model_versions(f"name = '{m}'")},
+                len(ledger.history(open_warehouse(settings), m, limit=10_000)),
+            )
+            for m in MODELS
+        }
+
+    before = state()
     stdout = _flywheel(home, ["demo"], timeout=1200)
-    assert "@champion exists; retraining is the monitor's decision" in stdout
-    assert {v.version for v in client.search_model_versions(f"name = '{MODEL}'")} == versions
-    assert len(ledger.history(open_warehouse(settings), MODEL, limit=10_000)) == entries
+    assert stdout.count("@champion exists; retraining is the monitor's decision") == len(MODELS)
+    assert state() == before

@@ -56,6 +56,7 @@ def render(
     ]
     if labelled:
         if task == "regression":
+            definition_args["numerical_columns"].append(target)  # type: ignore[union-attr]
             definition_args["regression"] = [Regression(target=target, prediction=PREDICTION)]
             presets.append(RegressionPreset())
         else:

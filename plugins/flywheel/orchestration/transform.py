@@ -60,12 +60,19 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
             # No retries: validation is deterministic, and a retry of a failed run must fail the same way.
             @task(task_id=f"validate_{mart}", outlets=[assets.validated_mart(mart)], retries=0)
             def validate(mart: str = mart, **context: object) -> list[dict[str, object]]:
+                from airflow.sdk.exceptions import AirflowSkipException
+
                 from flywheel.jobs.validate import validate_mart
 
                 run_key = f"{context['dag'].dag_id}/{context['run_id']}"  # type: ignore[attr-defined]
+                results = validate_mart(mart, run_key)
+                if not results:
+                    # Skipped, not succeeded: no asset event, so nothing downstream (training the mart's model)
+                    # runs for a mart that got no new partition, e.g. another source's batch arrived.
+                    raise AirflowSkipException(f"marts.{mart}: no new partition to validate")
                 return [
                     {"batch_id": r.batch_id, "rows": r.rows, "success": r.success, "result": r.result_uri}
-                    for r in validate_mart(mart, run_key)
+                    for r in results
                 ]
 
             dbt >> validate()

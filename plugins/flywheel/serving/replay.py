@@ -1,4 +1,4 @@
-"""Replays a month of real bookings as live traffic: the mart's rows (features only) posted to the service."""
+"""Replays a month of real rows as live traffic: the mart's rows (features only) posted to the service."""
 
 from __future__ import annotations
 

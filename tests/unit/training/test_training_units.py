@@ -9,8 +9,9 @@ import pytest
 from flywheel.settings import get_settings
 from flywheel.specs import load_spec
 from flywheel.training.dataset import Snapshot, time_split
-from flywheel.training.estimators import OneRuleClassifier, build_pipeline
+from flywheel.training.estimators import GroupMeanRegressor, OneRuleClassifier, build_pipeline
 from flywheel.training.evaluate import business_value
+from flywheel.training.tasks import task_of
 
 SPEC = load_spec(get_settings().models_dir / "hotel_cancellation.yaml")
 
@@ -64,3 +65,70 @@ def test_value_matrix():
     assert business_value(np.array([1, 0, 1, 0]), np.array([1, 1, 0, 0]), SPEC.business) == pytest.approx(
         SPEC.business.value_true_positive - SPEC.business.cost_false_positive
     )
+
+
+# -- the task decides: regression ---------------------------------------------------------------------------------
+
+BIKE = load_spec(get_settings().models_dir / "bike_demand.yaml")
+
+
+def _bike_snapshot(months: int = 8) -> Snapshot:
+    """Hourly rows whose rentals follow the hour of day and the temperature (plus noise)."""
+    rng = np.random.default_rng(1)
+    hours = pd.date_range("2011-01-01", periods=months * 30 * 24, freq="h")
+    frame = pd.DataFrame({c: rng.random(len(hours)) for c in BIKE.features.numeric})
+    frame["hour_of_day"] = hours.hour.astype(float)
+    for c in BIKE.features.categorical:
+        frame[c] = rng.choice(["x", "y"], len(hours))
+    frame["is_working_day"] = rng.integers(0, 2, len(hours)).astype(float)
+    frame["rental_hour"] = hours
+    frame["rental_hour_key"] = hours.strftime("%Y-%m-%dT%H")
+    frame["batch_id"] = hours.strftime("%Y-%m")
+    peak = np.where(frame["hour_of_day"].between(7, 19), 200.0, 20.0)
+    frame["rentals"] = rng.poisson(peak * (0.5 + frame["temperature_norm"]))
+    return Snapshot(frame, "sha", "", "", ())
+
+
+def test_a_regression_spec_trains_without_a_decision_and_reports_errors():
+    from flywheel.training.fit import fit_model
+
+    split = time_split(_bike_snapshot(), BIKE)
+    result = fit_model(BIKE, split)
+    assert result.business is None and result.baseline_business is None
+    assert {"mae", "rmse", "mape", "mean_label", "rows"} <= set(result.holdout_metrics)
+    # The per-hour baseline already knows the peak; the model also learns the temperature.
+    assert result.holdout_metrics["mae"] < result.baseline_metrics["mae"]
+    assert {"model_mae", "baseline_mae", "model_rmse"} <= set(result.segments.columns)
+    assert result.cv_score > 0  # an error in its own units, not scikit-learn's negated score
+    scores = task_of(BIKE).score(result.model, split.holdout[BIKE.features.all])
+    assert scores.dtype == float and task_of(BIKE).decisions(result.model, scores, None) == [None] * len(scores)
+
+
+def test_group_mean_baseline_learns_per_value_means_and_falls_back_to_the_mean():
+    X = pd.DataFrame({"hour_of_day": [7, 7, 3, 3]})
+    model = GroupMeanRegressor("hour_of_day").fit(X, [100, 200, 10, 30])
+    assert model.predict(pd.DataFrame({"hour_of_day": [7, 3, 12]})).tolist() == [150.0, 20.0, 85.0]
+
+
+def test_metric_direction():
+    from flywheel.training.tasks import METRICS
+
+    mae, auc = METRICS["mae"], METRICS["roc_auc"]
+    assert mae.advantage(10.0, 12.0) == 2.0 and auc.advantage(0.80, 0.75) == pytest.approx(0.05)
+    assert mae.bound(30.0, 5.0) == 35.0 and auc.bound(0.9, 0.03) == pytest.approx(0.87)
+    assert auc.value([1, 1, 1], [0.2, 0.4, 0.9]) is None  # undefined on one class
+    assert METRICS["mae"].value([1.0, 3.0], [2.0, 2.0]) == 1.0
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"gates": {**BIKE.gates.model_dump(), "primary_metric": "roc_auc"}}, "does not judge a regression"),
+        ({"business": SPEC.business.model_dump()}, "must not have one"),
+    ],
+)
+def test_a_spec_must_match_its_task(change, message):
+    from flywheel.specs import ModelSpec
+
+    with pytest.raises(ValueError, match=message):
+        ModelSpec.model_validate({**BIKE.model_dump(), **change})
