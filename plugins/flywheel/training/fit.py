@@ -47,12 +47,34 @@ def _fit_regressor(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
     started = time.monotonic()
     task, features, target = task_of(spec), spec.features.all, spec.source.target_column
     X, y = split.train[features], task.label(split.train[target])
-    X_holdout, y_holdout = split.holdout[features], task.label(split.holdout[target])
     log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
     baseline = build_baseline(spec).fit(X, y)
     best_params, cv_score = _search(spec, split, X, y)
     model = build_pipeline(spec, **best_params).fit(X, y)
+    return _evaluated(spec, split, model, baseline, best_params, cv_score, started)
+
+
+def _evaluated(
+    spec: ModelSpec,
+    split: TimeSplit,
+    model: Any,
+    baseline: Any,
+    best_params: dict[str, Any],
+    cv_score: float,
+    started: float,
+    thresholds: tuple[float, float] | None = None,
+) -> TrainingResult:
+    """The fitted model and baseline on the holdout; with ``thresholds`` (model's, baseline's) also the value of
+    a classifier's decisions."""
+    task = task_of(spec)
+    X_holdout, y_holdout = split.holdout[spec.features.all], task.label(split.holdout[spec.source.target_column])
     score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
+    business = {}
+    if thresholds is not None and spec.business is not None:
+        business = {
+            "business": BusinessOutcome.of(y_holdout, score, thresholds[0], spec.business),
+            "baseline_business": BusinessOutcome.of(y_holdout, baseline_score, thresholds[1], spec.business),
+        }
     result = TrainingResult(
         model=model,
         best_params=best_params,
@@ -64,6 +86,7 @@ def _fit_regressor(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
         ),
         holdout_scores=score,
         seconds=time.monotonic() - started,
+        **business,
     )
     _log_result(spec, result)
     return result
@@ -92,10 +115,8 @@ def _log_result(spec: ModelSpec, result: TrainingResult) -> None:
 def _fit_classifier(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
     started = time.monotonic()
     assert spec.business is not None  # the spec's validator requires it for a classifier
-    task = task_of(spec)
     features, target = spec.features.all, spec.source.target_column
     X, y = split.train[features], split.train[target].astype(int)
-    X_holdout, y_holdout = split.holdout[features], split.holdout[target].astype(int).to_numpy()
     business_scorer = make_scorer(business_value, business=spec.business)
 
     log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
@@ -112,23 +133,8 @@ def _fit_classifier(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
         FrozenEstimator(tuned.estimator_), threshold=float(tuned.best_threshold_), response_method="predict_proba"
     ).fit(X, y)
 
-    score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
-    result = TrainingResult(
-        model=model,
-        best_params=best_params,
-        cv_score=cv_score,
-        holdout_metrics=task.evaluate(y_holdout, score),
-        baseline_metrics=task.evaluate(y_holdout, baseline_score),
-        segments=segment_metrics(
-            split.holdout, spec.segments, y_holdout, {"model": score, "baseline": baseline_score}, task
-        ),
-        holdout_scores=score,
-        seconds=time.monotonic() - started,
-        business=BusinessOutcome.of(y_holdout, score, float(tuned.best_threshold_), spec.business),
-        baseline_business=BusinessOutcome.of(y_holdout, baseline_score, float(baseline.best_threshold_), spec.business),
-    )
-    _log_result(spec, result)
-    return result
+    thresholds = (float(tuned.best_threshold_), float(baseline.best_threshold_))
+    return _evaluated(spec, split, model, baseline, best_params, cv_score, started, thresholds)
 
 
 def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any) -> tuple[dict[str, Any], float]:
