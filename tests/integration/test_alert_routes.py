@@ -63,6 +63,7 @@ PACKET = {
         "champion_holdout": 0.9,
         "change": -0.05,
         "limit": -0.03,
+        "threshold": 0.87,
         "labelled_rows": 5200,
     },
     "upstream_dbt": {"adr": [{"node": "model:ml_booking_features", "file": "models/marts/ml_booking_features.sql"}]},

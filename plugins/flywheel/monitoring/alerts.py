@@ -73,10 +73,11 @@ def summary_lines(packet: dict[str, Any]) -> list[str]:
         lines.append(f"Prediction: {state}, {p['direction']} ({p['statistic']:.3f} vs {p['threshold']:.3f})")
     q = packet["quality"]
     if q:
+        # "threshold" is absent from packets written before regression models (a retried old delivery).
+        limit = f"; worse than {q['threshold']:.4f} is a drop" if "threshold" in q else ""
         lines.append(
             f"Quality: live {q['metric']} {q['live']:.4f} vs champion holdout {q['champion_holdout']:.4f} "
-            f"({q['change']:+.4f} in the metric's favour; worse than {q['threshold']:.4f} is a drop) "
-            f"on {q['labelled_rows']:,} labelled rows"
+            f"({q['change']:+.4f} in the metric's favour{limit}) on {q['labelled_rows']:,} labelled rows"
         )
     else:
         lines.append("Quality: no labels for this window yet")
