@@ -151,7 +151,7 @@ def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     warehouse = open_warehouse(settings)
     live_before = history.decisions(warehouse, MODEL, "live")
     ledger_before = len(ledger.history(warehouse, MODEL, limit=10_000))
-    stdout = _flywheel(home, ["monitor", "--from", "2017-06", "--to", "2017-08"], timeout=600)
+    stdout = _flywheel(home, ["monitor", "--model", MODEL, "--from", "2017-06", "--to", "2017-08"], timeout=600)
     assert "Monitor, window by window" in stdout and "2017-08" in stdout
     what_if = history.decisions(warehouse, MODEL, "what_if")
     assert [str(w)[:7] for w in what_if.window_start] == ["2017-06", "2017-07", "2017-08"]
