@@ -48,7 +48,8 @@ def demo_plan(
     (up to ``loop_last``) through it."""
     from flywheel.jobs.ingest import model_months, model_sources
 
-    months = model_months(model, settings)
+    tables = model_sources(model, settings)
+    months = model_months(tables, settings)
     if not months:
         raise ValueError(f"{model}: its sources have no bundled data to replay")
     chosen = [m for m in months if (first or m) <= m <= (last or m)]
@@ -56,7 +57,7 @@ def demo_plan(
     if not initial:
         raise ValueError(f"{model}: no data between {first} and {last} (it has {months[0]} .. {months[-1]})")
     loop = [m for m in months if m > initial[-1] and (loop_last is None or m <= loop_last)]
-    return DemoPlan(model, model_sources(model, settings), initial, loop)
+    return DemoPlan(model, tables, initial, loop)
 
 
 @dataclass

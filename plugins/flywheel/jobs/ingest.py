@@ -59,9 +59,8 @@ def model_sources(name: str, settings: Settings | None = None) -> list[str]:
     return source_tables(settings.dbt_manifest_path, spec.source.mart)
 
 
-def model_months(name: str, settings: Settings | None = None) -> list[str]:
-    """The months the bundled data of a model's sources covers, in order: what the demo can replay for it."""
+def model_months(tables: list[str], settings: Settings | None = None) -> list[str]:
+    """The months the bundled data of these raw tables covers, in order: what the demo can replay for a model."""
     settings = settings or get_settings()
-    tables = model_sources(name, settings)
     contracts = [c for c in load_contracts(settings.dbt_project_dir) if c.qualified_table in tables]
     return sorted({m for c in contracts for m in dataset_months(c, settings.project_dir)})
