@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint clean
+.PHONY: demo test install lint audit clean
 
 demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run every model's loop (MODEL=name: one)
 	$(BIN)/flywheel demo $(if $(MODEL),--model $(MODEL))
@@ -26,6 +26,11 @@ $(STAMP): requirements/lock.txt pyproject.toml
 lint: $(STAMP)
 	$(BIN)/ruff check plugins dags tests benchmarks
 	$(BIN)/ruff format --check plugins dags tests benchmarks
+
+# Known vulnerabilities of every pinned package. Needs pypi.org's per-version JSON API or api.osv.dev, which CI's
+# network does not reach (docs/reliability.md); bandit and the secret scan run in `make test`.
+audit: $(STAMP)
+	$(BIN)/pip-audit -r requirements/lock.txt --no-deps --disable-pip --progress-spinner off
 
 clean:  ## forget all local state (the virtual environment stays)
 	rm -rf .flywheel dbt_project/target dbt_project/logs

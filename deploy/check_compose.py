@@ -1,7 +1,7 @@
 """Static check of docker-compose.yaml, without Docker: it parses; every image is pinned (a tag, not `latest`;
 services built here are tagged with a required version); every long-running service has a health check and a
-restart policy, every stateful one a named volume; every variable it references is listed in .env.example; and
-every service docs/deploy.md names exists.
+restart policy, every stateful one a named volume; every variable it references is listed in .env.example; the
+MLflow server runs with authentication on; and every service docs/deploy.md names exists.
 
     python deploy/check_compose.py            # prints the problems, exits 1 if any
 """
@@ -56,6 +56,8 @@ def check(compose_text: str, env_example: str, deploy_doc: str) -> list[str]:
         mounts = [str(v) for v in services.get(name, {}).get("volumes", [])]
         if not any(m.split(":")[0] in named and m.split(":")[1] == path for m in mounts):
             problems.append(f"{name}: {path} is not on a named volume")
+    if "--app-name=basic-auth" not in [str(a) for a in services.get("mlflow", {}).get("command", [])]:
+        problems.append("mlflow: the server runs without authentication (--app-name=basic-auth)")
     listed = {
         line.split("=", 1)[0].strip() for line in env_example.splitlines() if "=" in line and not line.startswith("#")
     }

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import os
+import re
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 
 import pytest
 
@@ -99,15 +100,17 @@ def dbt_build(settings: object) -> str:
     return done.stdout
 
 
-def build_loop_until(settings: object, last_month: str, first_month: str | None = None) -> None:
-    """Land, ingest, dbt build and validate the bundled data up to ``last_month`` for these settings."""
+def build_loop_until(
+    settings: object, last_month: str, first_month: str | None = None, mart: str = "ml_booking_features"
+) -> None:
+    """Land, ingest, dbt build and validate (``mart``) the bundled data up to ``last_month`` for these settings."""
     from flywheel.jobs.ingest import ingest_all, replay_months
     from flywheel.jobs.validate import validate_mart
 
     replay_months(first_month, last_month, settings)
     ingest_all(settings)
     dbt_build(settings)
-    validate_mart("ml_booking_features", "", settings)
+    validate_mart(mart, "", settings)
 
 
 def settings_env(settings: object) -> dict[str, str]:
@@ -219,3 +222,93 @@ def hotel_contract(dbt_project_dir):
 
     (contract,) = [c for c in load_contracts(dbt_project_dir) if c.qualified_table == "raw.hotel_bookings"]
     return contract
+
+
+class CuttableProxy:
+    """A TCP proxy on loopback in front of a real server, standing in for the network between them: ``cut()``
+    makes the server unreachable (open connections reset, new ones closed at once) without losing its state, and
+    ``cut_when(rb"PUT /bucket/reports/")`` cuts as soon as a request whose first line matches that pattern passes,
+    so a fault lands at an exact point of a job (the upload of one artifact). ``restore()`` lets traffic through."""
+
+    def __init__(self, upstream_port: int):
+        import socket
+        import threading
+
+        self.upstream_port = upstream_port
+        self.trigger: re.Pattern[bytes] | None = None
+        self.is_cut = False
+        self.cut_requests: list[bytes] = []  # the request lines that set the cut off
+        self._connections: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self._listener.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut_when(self, request_line: bytes) -> None:
+        self.trigger = re.compile(request_line)
+
+    def cut(self) -> None:
+        with self._lock:
+            self.is_cut = True
+            for connection in self._connections:
+                self._close(connection)
+            self._connections.clear()
+
+    def restore(self) -> None:
+        with self._lock:
+            self.is_cut, self.trigger = False, None
+
+    def close(self) -> None:
+        self.cut()
+        self._listener.close()
+
+    @staticmethod
+    def _close(connection) -> None:  # type: ignore[no-untyped-def]
+        import socket
+
+        with suppress(OSError):
+            connection.shutdown(socket.SHUT_RDWR)
+        connection.close()
+
+    def _accept(self) -> None:
+        import socket
+        import threading
+
+        while True:
+            try:
+                client, _ = self._listener.accept()
+            except OSError:
+                return  # closed
+            if self.is_cut:
+                self._close(client)
+                continue
+            try:
+                upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            except OSError:
+                self._close(client)
+                continue
+            with self._lock:
+                self._connections += [client, upstream]
+            threading.Thread(target=self._pump, args=(client, upstream, True), daemon=True).start()
+            threading.Thread(target=self._pump, args=(upstream, client, False), daemon=True).start()
+
+    def _pump(self, source, target, outbound: bool) -> None:  # type: ignore[no-untyped-def]
+        while True:
+            try:
+                data = source.recv(65536)
+            except OSError:
+                data = b""
+            if outbound and self.trigger and self.trigger.match(data.split(b"\r\n", 1)[0]):
+                self.cut_requests.append(data.split(b"\r\n", 1)[0])
+                self.cut()
+                return
+            if not data or self.is_cut:
+                self._close(source)
+                self._close(target)
+                return
+            try:
+                target.sendall(data)
+            except OSError:
+                self._close(source)
+                return

@@ -29,3 +29,22 @@
 {% macro hash_key(expressions) -%}
     md5({%- for e in expressions %}coalesce(cast({{ e }} as varchar), ''){% if not loop.last %} || '|' || {% endif %}{%- endfor %})
 {%- endmacro %}
+
+{#- Personal data -> a keyed SHA-256 (hex) of its trimmed, lower-cased text, NULL when missing. The key is the
+    warehouse's own (source flywheel.pii_key), so the hash is stable across runs and cannot be reversed by hashing
+    a list of known e-mails without it; the compiled SQL holds a reference to the key, never the key. -#}
+{% macro pseudonymize(column) -%}
+    {{ return(adapter.dispatch('pseudonymize')(column)) }}
+{%- endmacro %}
+
+{% macro default__pseudonymize(column) -%}
+    case when {{ null_if_missing(adapter.quote(column)) }} is null then null else encode(sha256(convert_to(
+        (select pii_key from {{ source('flywheel', 'pii_key') }}) || lower(trim({{ adapter.quote(column) }})), 'UTF8'
+    )), 'hex') end
+{%- endmacro %}
+
+{% macro duckdb__pseudonymize(column) -%}
+    case when {{ null_if_missing(adapter.quote(column)) }} is null then null else sha256(
+        (select pii_key from {{ source('flywheel', 'pii_key') }}) || lower(trim({{ adapter.quote(column) }}))
+    ) end
+{%- endmacro %}

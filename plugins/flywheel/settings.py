@@ -27,6 +27,7 @@ class Settings(BaseSettings):
 
     project_dir: Path = _PROJECT_DIR
     home: Path = _PROJECT_DIR / ".flywheel"
+    specs_dir: Path | None = Field(default=None, description="the model specs' folder; default <project>/models")
 
     # Storage locations: a local folder or s3://bucket/prefix (read and written through boto3).
     landing_uri: str = ""
@@ -36,7 +37,8 @@ class Settings(BaseSettings):
     predictions_uri: str = Field(default="", description="where the prediction service drops its log files")
     s3_endpoint_url: str | None = Field(default=None, description="S3-compatible endpoint (MinIO, moto)")
 
-    # The warehouse dbt builds and Flywheel reads: duckdb:///path/file.duckdb or postgresql://user:pw@host/db.
+    # The warehouse dbt builds and Flywheel reads: duckdb:///path/file.duckdb or
+    # postgresql://user:pw@host/db  # pragma: allowlist secret
     warehouse_url: str = ""
     dbt_target: str = ""
 
@@ -108,7 +110,7 @@ class Settings(BaseSettings):
 
     @property
     def models_dir(self) -> Path:
-        return self.project_dir / "models"
+        return self.specs_dir or self.project_dir / "models"
 
     @property
     def monitoring_dir(self) -> Path:

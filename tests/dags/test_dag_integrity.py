@@ -91,9 +91,17 @@ def test_each_dbt_model_is_its_own_task_and_each_mart_is_validated_after_its_own
     models = ("stg_hotels__bookings", "fct_bookings", "ml_booking_features")
     bike = ("stg_bike_sharing__hourly_rentals", "fct_hourly_rentals", "ml_bike_demand_features")
     assert {f"dbt.{model}_model_build" for model in (*models, *bike)} <= tasks  # `dbt build`: the model + its tests
+    relationships = {  # a test of two models is its own task after both (it failed inside the first one's build)
+        "ml_booking_features": "dbt.relationships_ml_booking_features_booking_key__booking_key__ref_fct_bookings__test",
+        "ml_bike_demand_features": "dbt.relationships_ml_bike_demand_features_rental_hour_key__rental_hour_key"
+        "__ref_fct_hourly_rentals__test",
+    }
+    fct = {"ml_booking_features": "fct_bookings", "ml_bike_demand_features": "fct_hourly_rentals"}
     for mart in ("ml_booking_features", "ml_bike_demand_features"):
         validate = dag.get_task(f"validate_{mart}")
-        assert {t.task_id for t in validate.upstream_list} == {f"dbt.{mart}_model_build"}
+        assert {t.task_id for t in validate.upstream_list} == {f"dbt.{mart}_model_build", relationships[mart]}
+        test = dag.get_task(relationships[mart])
+        assert {t.task_id for t in test.upstream_list} == {f"dbt.{mart}_model_build", f"dbt.{fct[mart]}_model_build"}
     # The two sources' models do not wait for each other: a broken hotel delivery does not stop the bike model.
     assert not dag.get_task("dbt.ml_bike_demand_features_model_build").get_flat_relative_ids(upstream=True) & {
         f"dbt.{model}_model_build" for model in models

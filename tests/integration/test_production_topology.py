@@ -82,7 +82,7 @@ def _environment(
         "FLYWHEEL_S3_ENDPOINT_URL": s3,
         "FLYWHEEL_MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
         "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",  # pragma: allowlist secret
         "AWS_DEFAULT_REGION": "us-east-1",
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
         "MLFLOW_TRACKING_USERNAME": "admin",

@@ -21,7 +21,7 @@ pytestmark = pytest.mark.integration
 def s3(monkeypatch):
     for key, value in {
         "AWS_ACCESS_KEY_ID": "test",
-        "AWS_SECRET_ACCESS_KEY": "test",
+        "AWS_SECRET_ACCESS_KEY": "test",  # pragma: allowlist secret
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(key, value)

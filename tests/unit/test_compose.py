@@ -30,6 +30,7 @@ def test_the_compose_file_passes():
         ("image: postgres:16.6-bookworm", "image: postgres:latest", "postgres: image 'postgres:latest' is not pinned"),
         ("REDIS_PASSWORD: ${REDIS_PASSWORD:?}", "REDIS_PASSWORD: ${REDIS_PASSWORD_TYPO:?}", "${REDIS_PASSWORD_TYPO}"),
         ("- minio-data:/data", "- /srv/minio:/data", "minio: /data is not on a named volume"),
+        ("- --app-name=basic-auth", "- --workers=2", "mlflow: the server runs without authentication"),
     ],
 )
 def test_the_check_fails_on_a_broken_compose_file(old, new, problem):

@@ -71,7 +71,9 @@ def parse_landed_file(name: str, data: bytes, contract: SourceContract) -> pd.Da
         ]
     if violations:
         raise BatchRejected(name, violations)
-    frame = pd.DataFrame(body, columns=header, dtype="string")[contract.column_names]
+    frame = pd.DataFrame(body, columns=header, dtype="string")
+    absent = {c: pd.Series(pd.NA, index=frame.index, dtype="string") for c in contract.column_names if c not in header}
+    frame = frame.assign(**absent)[contract.column_names]  # optional columns a file left out load as NULL
     missing = set(contract.landing.missing_values)
     violations = [v for c in contract.columns if (v := _check_values(name, frame, c, missing))]
     if violations:
@@ -96,7 +98,7 @@ def _read_rows(name: str, data: bytes) -> list[list[str]]:
 
 def _check_header(name: str, header: list[str], contract: SourceContract) -> list[Violation]:
     expected = contract.column_names
-    missing = [c for c in expected if c not in header]
+    missing = [c.name for c in contract.columns if c.name not in header and not c.optional]
     unexpected = [c for c in header if c not in expected]
     violations = []
     for column in missing:

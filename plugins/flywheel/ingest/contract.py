@@ -2,13 +2,17 @@
 
 The dbt sources YAML is the one place that lists a raw table's columns; Flywheel reads it instead of keeping a
 second list. Per column, ``config.meta.parses_as`` says what every value must parse as (``text``, ``integer``,
-``number`` or ``date:<strftime format>``); per table, ``config.meta.flywheel_landing`` says which landing files
-belong to it and how the replay cuts the bundled dataset into monthly batches.
+``number`` or ``date:<strftime format>``), ``optional: true`` that a file may leave the column out (it loads as
+NULL), and ``flywheel_pii: hash | drop`` that it holds personal data, which staging must hash with the
+warehouse's key or leave behind (docs/reliability.md, "Personal data"). Per table,
+``config.meta.flywheel_landing`` says which landing files belong to it and how the replay cuts the bundled dataset
+into monthly batches.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, field_validator
@@ -40,6 +44,8 @@ class ColumnContract(BaseModel):
 
     name: str
     parses_as: str
+    optional: bool = False
+    pii: Literal["hash", "drop"] | None = None
 
     @field_validator("parses_as")
     @classmethod
@@ -77,6 +83,20 @@ class SourceContract(BaseModel):
         return [c.name for c in self.columns]
 
 
+def _meta(column: dict) -> dict:
+    return (column.get("config") or {}).get("meta") or {}
+
+
+def _column(column: dict) -> ColumnContract:
+    meta = _meta(column)
+    return ColumnContract(
+        name=column["name"],
+        parses_as=meta["parses_as"],
+        optional=meta.get("optional", False),
+        pii=meta.get("flywheel_pii"),
+    )
+
+
 def load_contracts(dbt_project_dir: Path) -> list[SourceContract]:
     """Every source table in the dbt project whose YAML carries ``config.meta.flywheel_landing``."""
     contracts = []
@@ -87,11 +107,7 @@ def load_contracts(dbt_project_dir: Path) -> list[SourceContract]:
                 landing = (table.get("config") or {}).get("meta", {}).get("flywheel_landing")
                 if landing is None:
                     continue
-                columns = [
-                    ColumnContract(name=c["name"], parses_as=c["config"]["meta"]["parses_as"])
-                    for c in table.get("columns", [])
-                    if "parses_as" in (c.get("config") or {}).get("meta", {})
-                ]
+                columns = [_column(c) for c in table.get("columns", []) if "parses_as" in _meta(c)]
                 contracts.append(
                     SourceContract(
                         source=source["name"],

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
@@ -28,6 +29,7 @@ from flywheel.storage import Store, move
 log = logging.getLogger(__name__)
 
 INGEST_LOG = "ops.ingested_files"
+PII_KEY = "ops.pii_key"
 
 
 @dataclass(frozen=True)
@@ -54,6 +56,16 @@ class IngestReport:
         return sum(o.rows for o in self.by_status("loaded"))
 
 
+def ensure_pii_key(warehouse: Warehouse) -> None:
+    """The warehouse's key for pseudonymising personal data in staging (dbt macro ``pseudonymize``), made once.
+
+    It lives next to the raw data it protects: whoever can read it can read the raw personal data anyway, while
+    readers of staging and marts see only keyed hashes, which a dictionary of e-mails or names cannot reverse."""
+    warehouse.execute(f"create table if not exists {PII_KEY} (pii_key varchar)")
+    if not warehouse.fetch_all(f"select 1 from {PII_KEY}"):
+        warehouse.execute(f"insert into {PII_KEY} values (?)", (secrets.token_hex(32),))
+
+
 def ensure_tables(warehouse: Warehouse, contract: SourceContract) -> None:
     warehouse.execute(f"create schema if not exists {contract.schema_name}")
     warehouse.execute("create schema if not exists ops")
@@ -62,6 +74,18 @@ def ensure_tables(warehouse: Warehouse, contract: SourceContract) -> None:
         f"create table if not exists {contract.qualified_table} ({columns}, _batch_id varchar, "
         "_source_file varchar, _file_sha256 varchar, _row_number bigint, _loaded_at timestamp)"
     )
+    # A column added to the contract later (an optional one) is added to the existing table.
+    present = {
+        row[0]
+        for row in warehouse.fetch_all(
+            "select column_name from information_schema.columns where table_schema = ? and table_name = ?",
+            (contract.schema_name, contract.table),
+        )
+    }
+    for name in contract.column_names:
+        if name not in present:
+            warehouse.execute(f'alter table {contract.qualified_table} add column "{name}" varchar')
+    ensure_pii_key(warehouse)
     warehouse.execute(
         f"create table if not exists {INGEST_LOG} (raw_table varchar, batch_id varchar, source_file varchar, "
         "file_sha256 varchar, status varchar, row_count bigint, location varchar, reason varchar, "

@@ -106,7 +106,8 @@ def analyse_canary(
         state = start_canary(name, actor, settings)
         return {"action": "started", "reason": f"v{challenger} at {state.share:.0%}", "version": challenger}
     state, evidence = current_evidence(name, settings)
-    assert evidence is not None
+    if evidence is None:  # a running canary always has evidence; none means its state was lost
+        raise RuntimeError(f"{name}: a canary is running but its evidence cannot be gathered")
     decision = canary.decide(spec.canary, state, evidence, now)
     _apply(spec, state, decision, evidence, actor, settings)
     return {"version": challenger, "step": state.step, **asdict(decision), "evidence": evidence.to_dict()}
@@ -154,9 +155,17 @@ def _apply(
     elif decision.action == canary.ROLLBACK:
         rollback(name, actor, f"canary failed: {decision.reason}", client, warehouse, settings, evidence=record)
         log.error("ALERT %s v%s rolled back: %s", name, version, decision.reason)
-    else:
+    elif _new_wait(warehouse, name, version, decision.reason):
         ledger.record(warehouse, ledger.LedgerEntry(name, version, "canary_wait", actor, decision.reason, record))
     log.info("%s v%s canary step %d: %s (%s)", name, version, state.step, decision.action, decision.reason)
+
+
+def _new_wait(warehouse: Any, name: str, version: str, reason: str) -> bool:
+    """A wait is recorded once per reason: a canary tick (or a re-run) that learns nothing new adds no entry."""
+    last = ledger.history(warehouse, name, limit=1)
+    return not (
+        last and last[0]["event"] == "canary_wait" and last[0]["version"] == version and last[0]["reason"] == reason
+    )
 
 
 def manual_promote(name: str, version: str, actor: str, reason: str, settings: Settings | None = None) -> bool:

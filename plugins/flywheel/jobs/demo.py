@@ -55,7 +55,7 @@ def register_shuffled_label_challenger(name: str, settings: Settings | None = No
             skops_trusted_types=tracking.trusted_types(model),
         )
         mlflow.set_tag("flywheel.model_uri", info.model_uri)
-    version = register.register_run(client, name, run.info.run_id)
+    version = register.register_run(client, name, run.info.run_id, settings)
     client.set_model_version_tag(name, version, gate.BLESSED_TAG, "true")
     client.set_model_version_tag(name, version, FORCED_TAG, tags[FORCED_TAG])
     ledger.record(

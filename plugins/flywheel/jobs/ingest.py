@@ -50,13 +50,15 @@ def replay_months(
 
 
 def model_sources(name: str, settings: Settings | None = None) -> list[str]:
-    """The raw tables a model's mart is built from (dbt lineage), e.g. ``['raw.hotel_bookings']``."""
+    """The landed raw tables a model's mart is built from (dbt lineage), e.g. ``['raw.hotel_bookings']``; sources
+    Flywheel keeps itself (the personal-data key, ``ops.pii_key``) are not landed, so not listed."""
     from flywheel.monitoring.upstream import source_tables
     from flywheel.specs import load_spec
 
     settings = settings or get_settings()
     spec = load_spec(settings.models_dir / f"{name}.yaml")
-    return source_tables(settings.dbt_manifest_path, spec.source.mart)
+    landed = {c.qualified_table for c in load_contracts(settings.dbt_project_dir)}
+    return [t for t in source_tables(settings.dbt_manifest_path, spec.source.mart) if t in landed]
 
 
 def model_months(tables: list[str], settings: Settings | None = None) -> list[str]:

@@ -18,7 +18,7 @@ from flywheel.monitoring import alerts, history, policy, upstream
 from flywheel.monitoring.drift import SEVERITY_ORDER, DriftSettings, DriftVerdict, check_drift
 from flywheel.monitoring.evidently_report import PREDICTION, render
 from flywheel.monitoring.windows import LABEL, Windows, load_windows
-from flywheel.registry import canary_state, ledger, register, tracking
+from flywheel.registry import artifacts, canary_state, ledger, register, tracking
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import ModelSpec, MonitorSpec, load_monitor_spec, load_spec
 from flywheel.storage import open_store
@@ -184,11 +184,9 @@ def _no_champion(
 
 def _champion_context(client: Any, name: str, champion: str) -> tuple[object, tuple[str, str], dict[str, float]]:
     """The champion's model, its training window (tags written at training time) and its run's metrics."""
-    import mlflow
-
     run = client.get_run(client.get_model_version(name, champion).run_id)
     window = (run.data.tags["flywheel.data_first_event"], run.data.tags["flywheel.data_last_event"])
-    return mlflow.sklearn.load_model(f"models:/{name}/{champion}"), window, run.data.metrics
+    return artifacts.load_verified_model(client, name, champion), window, run.data.metrics
 
 
 def _judge(spec, monitor, champion, window, mode, actor, settings, warehouse, client) -> dict[str, Any]:

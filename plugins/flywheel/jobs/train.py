@@ -57,7 +57,7 @@ def train(name: str, settings: Settings | None = None, reason: str = "manual") -
 def register_model(name: str, run_id: str, settings: Settings | None = None) -> str:
     """Register ``run_id`` (once) and return its version, now @challenger unless it is the champion."""
     settings = settings or get_settings()
-    return register.register_run(tracking.client(settings), name, run_id)
+    return register.register_run(tracking.client(settings), name, run_id, settings)
 
 
 def gate_model(name: str, version: str, settings: Settings | None = None, actor: str = "flywheel") -> bool:
@@ -79,10 +79,7 @@ def promote_first_champion(name: str, version: str, settings: Settings | None = 
     settings = settings or get_settings()
     mlflow_client = tracking.client(settings)
     champion = register.alias_version(mlflow_client, name, register.CHAMPION)
-    if champion == version:
-        log.info("%s: v%s is already @champion", name, version)
-        return False
-    if champion is not None:
+    if champion not in (None, version):
         log.info("%s: @champion is v%s; v%s stays @challenger for the canary", name, champion, version)
         return False
     return promote(

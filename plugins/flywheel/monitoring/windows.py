@@ -119,11 +119,10 @@ def load_windows(
     if not reference.empty:
         reference[PREDICTION] = score(champion_model, reference, spec)
         reference[LABEL] = reference[spec.source.target_column].astype("float64")
-    if not current.empty:
-        rescored = current["logged_score"].isna()
-        current[PREDICTION] = current["logged_score"]
-        if rescored.any():
-            current.loc[rescored, PREDICTION] = score(champion_model, current[rescored], spec)
+    current[PREDICTION] = current["logged_score"].astype("float64")  # a window without rows still has the column
+    rescored = current["logged_score"].isna()
+    if rescored.any():
+        current.loc[rescored, PREDICTION] = score(champion_model, current[rescored], spec)
     return Windows(
         reference,
         current,

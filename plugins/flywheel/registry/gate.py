@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 
 from flywheel.data.warehouse import Warehouse
-from flywheel.registry import ledger
+from flywheel.registry import artifacts, ledger
 from flywheel.registry.register import CHAMPION, alias_version
 from flywheel.registry.tracking import HOLDOUT_ARTIFACT
 from flywheel.specs import ModelSpec
@@ -55,10 +55,9 @@ class Verdict:
         return f"{self.model} v{self.version} {state}" + (f": {'; '.join(failed)}" if failed else "")
 
 
-def _scores(task: Task, model_uri: str, frame: pd.DataFrame, features: list[str]) -> np.ndarray:
-    import mlflow
-
-    return task.score(mlflow.sklearn.load_model(model_uri), frame[features])
+def _scores(task: Task, mlflow_client: Any, name: str, version: str, frame: pd.DataFrame, features: list[str]):
+    """Scores of ``version`` (loaded only if its files are the registered ones) on ``frame``."""
+    return task.score(artifacts.load_verified_model(mlflow_client, name, version), frame[features])
 
 
 def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
@@ -71,7 +70,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=HOLDOUT_ARTIFACT))
     y = task.label(holdout[spec.source.target_column])
     features = spec.features.all
-    challenger = _scores(task, f"models:/{name}/{version}", holdout, features)
+    challenger = _scores(task, mlflow_client, name, version, holdout, features)
     run_metrics = mlflow_client.get_run(mv.run_id).data.metrics
     challenger_metric = task.evaluate(y, challenger)[metric.name]
     baseline_metric = run_metrics[f"baseline_holdout_{metric.name}"]
@@ -91,7 +90,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     champion_version = alias_version(mlflow_client, name, CHAMPION)
     champion_metric = None
     if champion_version and champion_version != version:
-        champion = _scores(task, f"models:/{name}@{CHAMPION}", holdout, features)
+        champion = _scores(task, mlflow_client, name, champion_version, holdout, features)
         champion_metric = task.evaluate(y, champion)[metric.name]
         drop = -metric.advantage(challenger_metric, champion_metric)
         checks.append(

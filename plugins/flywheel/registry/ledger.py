@@ -51,6 +51,16 @@ def record(warehouse: Warehouse, entry: LedgerEntry) -> str:
     return entry_id
 
 
+def last_promoted(warehouse: Warehouse, model: str) -> str | None:
+    """The version of the model's latest promotion in the ledger, if any."""
+    ensure_ledger(warehouse)
+    rows = warehouse.fetch_all(
+        f"select version from {LEDGER} where model = ? and event = 'promoted' order by recorded_at desc limit 1",
+        (model,),
+    )
+    return str(rows[0][0]) if rows else None
+
+
 def history(warehouse: Warehouse, model: str, limit: int = 20) -> list[dict[str, Any]]:
     ensure_ledger(warehouse)
     frame = warehouse.query_df(

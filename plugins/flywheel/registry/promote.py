@@ -5,12 +5,10 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from filelock import FileLock
-
 from flywheel.data.warehouse import Warehouse
-from flywheel.registry import canary_state, ledger
+from flywheel.registry import artifacts, canary_state, ledger
 from flywheel.registry.gate import BLESSED_TAG
-from flywheel.registry.register import CHALLENGER, CHAMPION, alias_version
+from flywheel.registry.register import CHALLENGER, CHAMPION, alias_version, registry_lock
 from flywheel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -20,14 +18,6 @@ _UNSET = object()
 
 class PromotionError(RuntimeError):
     pass
-
-
-def promotion_lock(name: str, settings: Settings) -> FileLock:
-    """One alias change per model at a time (MLflow aliases have no compare-and-set). A file lock serialises the
-    processes of one host; a multi-host deployment also runs canary DAGs with max_active_runs=1."""
-    lock_dir = settings.home / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(lock_dir / f"promote-{name}.lock"), timeout=60)
 
 
 def rollback(
@@ -42,7 +32,7 @@ def rollback(
     """Remove @challenger (the champion keeps serving); returns the version rolled back, None if there was none."""
     if not reason.strip():
         raise PromotionError("a rollback needs a reason")
-    with promotion_lock(name, settings):
+    with registry_lock(name, settings):
         version = alias_version(mlflow_client, name, CHALLENGER)
         if version is None:
             log.info("%s: no @challenger to roll back", name)
@@ -69,30 +59,54 @@ def promote(
     champion that moved since the caller gathered its evidence (MLflow aliases have no compare-and-set)."""
     if not reason.strip():
         raise PromotionError("a promotion needs a reason")
-    with promotion_lock(name, settings):
+    with registry_lock(name, settings):
         tags = mlflow_client.get_model_version(name, version).tags
         if tags.get(BLESSED_TAG) != "true":
             raise PromotionError(
                 f"{name} v{version} has no blessing (tag {BLESSED_TAG}={tags.get(BLESSED_TAG)!r}): run the gate first"
             )
         current = alias_version(mlflow_client, name, CHAMPION)
+        if current == version:
+            # Already done, perhaps by an attempt killed after moving the alias: finish what it left undone.
+            previous = ledger.last_promoted(warehouse, name)
+            if previous != version:
+                reason = f"{reason} (recorded by a retry: the alias had moved, the ledger entry was missing)"
+                _finish(name, version, actor, reason, previous, evidence, mlflow_client, warehouse)
+            log.info("%s: v%s is already @%s", name, version, CHAMPION)
+            return False
         if expected_champion is not _UNSET and current != expected_champion:
             raise PromotionError(
                 f"{name}: @champion is v{current}, not v{expected_champion} as the evidence assumed; gather it again"
             )
-        if current == version:
-            log.info("%s: v%s is already @%s", name, version, CHAMPION)
-            return False
+        try:  # a blessing is for the files that were gated: missing or changed files void it
+            artifacts.verify(mlflow_client, name, version)
+        except artifacts.ArtifactError as exc:
+            raise PromotionError(str(exc)) from exc
         mlflow_client.set_registered_model_alias(name, CHAMPION, version)
-        if alias_version(mlflow_client, name, CHALLENGER) == version:
-            mlflow_client.delete_registered_model_alias(name, CHALLENGER)
-        if canary_state.read(mlflow_client, name, version).running:
-            canary_state.write(mlflow_client, name, version, status="promoted", share=0)
-        ledger.record(
-            warehouse,
-            ledger.LedgerEntry(
-                name, version, "promoted", actor, reason, {"previous_champion": current, **(evidence or {})}
-            ),
-        )
+        _finish(name, version, actor, reason, current, evidence, mlflow_client, warehouse)
         log.info("%s: @%s moved v%s -> v%s by %s (%s)", name, CHAMPION, current, version, actor, reason)
         return True
+
+
+def _finish(
+    name: str,
+    version: str,
+    actor: str,
+    reason: str,
+    previous: str | None,
+    evidence: dict[str, Any] | None,
+    mlflow_client: Any,
+    warehouse: Warehouse,
+) -> None:
+    """What follows the alias move: end the challenger's role and canary, then the ledger entry (last, so the ledger
+    never records a promotion that did not happen; a retry writes it if a kill came in between)."""
+    if alias_version(mlflow_client, name, CHALLENGER) == version:
+        mlflow_client.delete_registered_model_alias(name, CHALLENGER)
+    if canary_state.read(mlflow_client, name, version).running:
+        canary_state.write(mlflow_client, name, version, status="promoted", share=0)
+    ledger.record(
+        warehouse,
+        ledger.LedgerEntry(
+            name, version, "promoted", actor, reason, {"previous_champion": previous, **(evidence or {})}
+        ),
+    )

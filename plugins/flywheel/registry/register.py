@@ -1,9 +1,18 @@
-"""Registers a training run as a model version (once per run) and points ``@challenger`` at it."""
+"""Registers a training run as a model version (once per run), fingerprints its files, points ``@challenger`` at it.
+
+Each step is safe to kill and retry: a run already registered is found by its run id, a version without its
+fingerprints gets them on the retry, and ``@challenger`` moves only after both, so no alias ever names a version
+whose files were not checked. Registrations of one model are serialised (the same lock as promotions)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
+
+from filelock import FileLock
+
+from flywheel.registry import artifacts
+from flywheel.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -11,17 +20,35 @@ CHAMPION = "champion"
 CHALLENGER = "challenger"
 
 
+def registry_lock(name: str, settings: Settings) -> FileLock:
+    """One registration or alias change per model at a time (MLflow aliases have no compare-and-set, and two
+    registrations of one run would make two versions). A file lock serialises the processes of one host; a
+    multi-host deployment also runs each model's DAGs with max_active_runs=1."""
+    lock_dir = settings.home / "locks"
+    lock_dir.mkdir(parents=True, exist_ok=True)
+    return FileLock(str(lock_dir / f"registry-{name}.lock"), timeout=120)
+
+
 def alias_version(mlflow_client: Any, name: str, alias: str) -> str | None:
+    """The version ``alias`` points at; None if the alias or the model does not exist. Any other error (the
+    registry unreachable) is raised: "no champion" and "cannot tell" must never be confused."""
     from mlflow.exceptions import MlflowException
 
     try:
         return str(mlflow_client.get_model_version_by_alias(name, alias).version)
-    except MlflowException:
-        return None
+    except MlflowException as exc:
+        if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
+            return None
+        raise
 
 
-def register_run(mlflow_client: Any, name: str, run_id: str) -> str:
+def register_run(mlflow_client: Any, name: str, run_id: str, settings: Settings) -> str:
     """The version of ``run_id``'s model, creating it only if this run was never registered."""
+    with registry_lock(name, settings):
+        return _register_run(mlflow_client, name, run_id)
+
+
+def _register_run(mlflow_client: Any, name: str, run_id: str) -> str:
     import mlflow
 
     existing = mlflow_client.search_model_versions(f"name = '{name}' and run_id = '{run_id}'")
@@ -33,6 +60,8 @@ def register_run(mlflow_client: Any, name: str, run_id: str) -> str:
         tags = {k: v for k, v in run.data.tags.items() if k.startswith("flywheel.")}
         version = str(mlflow.register_model(tags["flywheel.model_uri"], name, tags=tags).version)
         log.info("%s: registered run %s as version %s", name, run_id, version)
+    if artifacts.MANIFEST_TAG not in mlflow_client.get_model_version(name, version).tags:
+        artifacts.record_manifest(mlflow_client, name, version)
     if alias_version(mlflow_client, name, CHAMPION) != version:
         mlflow_client.set_registered_model_alias(name, CHALLENGER, version)
         log.info("%s: version %s is @%s", name, version, CHALLENGER)

@@ -13,7 +13,7 @@ import threading
 from dataclasses import dataclass
 from typing import Any
 
-from flywheel.registry import canary_state, register, tracking
+from flywheel.registry import artifacts, canary_state, register, tracking
 from flywheel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,11 +54,11 @@ class ModelPool:
     def routing(self) -> Routing:
         return self._routing
 
-    def _load(self, version: str) -> LoadedModel:
+    def _load(self, client: Any, version: str) -> LoadedModel:
         if version not in self._cache:
-            import mlflow
-
-            model = mlflow.sklearn.load_model(f"models:/{self.name}/{version}")
+            # Refuses files that are not the ones fingerprinted at registration (the error names the file); the
+            # refresh then fails and the models already loaded go on answering.
+            model = artifacts.load_verified_model(client, self.name, version)
             self._cache[version] = LoadedModel(self.name, version, model)
             log.info("%s: loaded v%s", self.name, version)
         return self._cache[version]
@@ -69,8 +69,8 @@ class ModelPool:
         champion_version = register.alias_version(client, self.name, register.CHAMPION)
         challenger_version = register.alias_version(client, self.name, register.CHALLENGER)
         share = canary_state.read(client, self.name, challenger_version).share if challenger_version else 0.0
-        champion = self._load(champion_version) if champion_version else None
-        challenger = self._load(challenger_version) if challenger_version and share > 0 else None
+        champion = self._load(client, champion_version) if champion_version else None
+        challenger = self._load(client, challenger_version) if challenger_version and share > 0 else None
         routing = Routing(champion, challenger, share if challenger else 0.0)
         if routing != self._routing:
             log.info(

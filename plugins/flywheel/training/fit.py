@@ -114,7 +114,8 @@ def _log_result(spec: ModelSpec, result: TrainingResult) -> None:
 
 def _fit_classifier(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
     started = time.monotonic()
-    assert spec.business is not None  # the spec's validator requires it for a classifier
+    if spec.business is None:  # the spec's validator requires it for a classifier
+        raise ValueError(f"{spec.name}: a binary classifier needs a 'business' section")
     features, target = spec.features.all, spec.source.target_column
     X, y = split.train[features], split.train[target].astype(int)
     business_scorer = make_scorer(business_value, business=spec.business)

@@ -3,6 +3,8 @@
     key: the published file has at most one line per hour (hours without any rental are simply absent). `instant`
     is a row number of the published file, not an identity, so it stops here. `casual` and `registered` are kept
     for reporting (fct_hourly_rentals) but never reach the ML mart: they add up to the label `cnt`.
+    A weather reading may be blank (the landing contract lets a blank through as missing): it becomes NULL here,
+    and the mart's expectation suite decides whether a batch with NULLs may train.
 -#}
 
 with
@@ -31,10 +33,10 @@ typed as (
         cast(weekday as integer) as day_of_week,
         cast(workingday as integer) as is_working_day,
         cast(weathersit as integer) as weather_situation,
-        cast(temp as double precision) as temperature_norm,
-        cast(atemp as double precision) as feels_like_temperature_norm,
-        cast(hum as double precision) as humidity_norm,
-        cast(windspeed as double precision) as wind_speed_norm,
+        cast({{ null_if_missing('temp') }} as double precision) as temperature_norm,
+        cast({{ null_if_missing('atemp') }} as double precision) as feels_like_temperature_norm,
+        cast({{ null_if_missing('hum') }} as double precision) as humidity_norm,
+        cast({{ null_if_missing('windspeed') }} as double precision) as wind_speed_norm,
         cast(casual as integer) as casual_rentals,
         cast(registered as integer) as registered_rentals,
         cast(cnt as integer) as rentals

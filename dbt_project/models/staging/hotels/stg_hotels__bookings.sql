@@ -54,6 +54,9 @@ typed as (
         cast(total_of_special_requests as integer) as total_of_special_requests,
         trim(reservation_status) as reservation_status,
         {{ parse_mdy_date('trim(reservation_status_date)') }} as reservation_status_date,
+        -- Personal data (flywheel_pii in the source YAML): the e-mail only as a keyed hash, a stable pseudonymous
+        -- guest id; name, phone number and card are not selected.
+        {{ pseudonymize('email') }} as guest_key,
 
         {{ hash_key([
             'hotel', 'is_canceled', 'lead_time', 'arrival_date_year', 'arrival_date_month',

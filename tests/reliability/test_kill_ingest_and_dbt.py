@@ -1,0 +1,126 @@
+"""Scenario 2: the ingest and `dbt build` killed with SIGKILL at random points, then retried, on DuckDB and on
+PostgreSQL: every raw, staging and mart table ends with the row count and content checksum of a clean run, and
+no key appears twice."""
+
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import time
+from contextlib import ExitStack
+
+import pandas as pd
+import pytest
+
+from flywheel.data.warehouse import open_warehouse
+from flywheel.jobs.ingest import replay_months
+from flywheel.settings import Settings, get_settings
+from tests.helpers import fresh_postgres_database, settings_env
+from tests.reliability.helpers import BIN, PYTHON
+
+pytestmark = [pytest.mark.integration, pytest.mark.reliability, pytest.mark.postgres]
+
+MONTHS = ("2011-01", "2011-12")  # twelve monthly bike batches (8,645 hours)
+KILLS_PER_STEP = 5
+KEYS = {  # what must be unique in each table
+    "raw.bike_hourly_rentals": ["_batch_id", "_row_number"],
+    "staging.stg_bike_sharing__hourly_rentals": ["rental_hour_key"],
+    "marts.fct_hourly_rentals": ["rental_hour_key"],
+    "marts.ml_bike_demand_features": ["rental_hour_key"],
+}
+RUN_DEPENDENT = ("_loaded_at", "loaded_at")  # when, not what: differs between two clean runs
+
+# Touches FLYWHEEL_TEST_STARTED once imported, so the kill is timed against the ingest itself, not Python's start.
+INGEST = (
+    "import os, pathlib; from flywheel.jobs.ingest import ingest_all; "
+    "pathlib.Path(os.environ['FLYWHEEL_TEST_STARTED']).touch(); ingest_all()"
+)
+
+
+def _dbt(settings: Settings) -> list[str]:
+    return [
+        str(BIN / "dbt"),
+        "build",
+        "--target",
+        settings.dbt_target,
+        "--target-path",
+        str(settings.dbt_target_path),
+    ]
+
+
+def _run(settings: Settings, args: list[str], kill_after: float | None) -> tuple[int, float]:
+    """Run ``args``; with ``kill_after``, SIGKILL it that many seconds into its work unless it finished first.
+    Returns the exit code and the seconds of work (for the ingest, counted from the end of its imports)."""
+    started = settings.home / "started"
+    started.unlink(missing_ok=True)
+    env = {**os.environ, **settings_env(settings), **settings.dbt_env(), "FLYWHEEL_TEST_STARTED": str(started)}
+    process = subprocess.Popen(
+        args, cwd=settings.dbt_project_dir, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    if args[0] == PYTHON:
+        while not started.exists() and process.poll() is None:
+            time.sleep(0.01)
+    began = time.monotonic()
+    if kill_after is not None:
+        try:
+            process.wait(timeout=kill_after)
+        except subprocess.TimeoutExpired:
+            process.send_signal(signal.SIGKILL)
+    code = process.wait(timeout=900)
+    return code, time.monotonic() - began
+
+
+def _timed(settings: Settings, args: list[str]) -> float:
+    code, seconds = _run(settings, args, None)
+    assert code == 0, args
+    return seconds
+
+
+def _fingerprint(settings: Settings) -> dict[str, tuple[int, int, int]]:
+    """Per table: rows, distinct keys, and a checksum of the content that does not depend on row order."""
+    warehouse = open_warehouse(settings)
+    prints = {}
+    for table, key in KEYS.items():
+        frame = warehouse.query_df(f"select * from {table}")
+        frame = frame.drop(columns=[c for c in frame.columns if c in RUN_DEPENDENT])
+        content = pd.util.hash_pandas_object(frame.astype(str), index=False)
+        distinct = len(frame[key].drop_duplicates())
+        prints[table] = (len(frame), distinct, int(content.sum() % (1 << 61)))
+    return prints
+
+
+def _home(stack: ExitStack, tmp_path, backend: str, label: str) -> Settings:
+    url = stack.enter_context(fresh_postgres_database()) if backend == "postgres" else ""
+    settings = Settings(home=tmp_path / f"{backend}-{label}", project_dir=get_settings().project_dir, warehouse_url=url)
+    replay_months(*MONTHS, settings)
+    return settings
+
+
+@pytest.mark.parametrize("backend", ["duckdb", "postgres"])
+def test_killed_ingest_and_dbt_build_retried_equal_a_clean_run(backend, tmp_path, capsys):
+    rng = random.Random(11)
+    with ExitStack() as stack:
+        clean = _home(stack, tmp_path, backend, "clean")
+        ingest_seconds = _timed(clean, [PYTHON, "-c", INGEST])
+        dbt_seconds = _timed(clean, _dbt(clean))
+        expected = _fingerprint(clean)
+        assert all(rows == distinct > 0 for rows, distinct, _ in expected.values()), expected
+
+        killed = _home(stack, tmp_path, backend, "killed")
+        outcomes = []
+        for args, seconds in (([PYTHON, "-c", INGEST], ingest_seconds), (_dbt(killed), dbt_seconds)):
+            for _ in range(KILLS_PER_STEP):
+                outcomes.append(_run(killed, args, kill_after=rng.uniform(0.1, 1.0) * seconds)[0])
+            assert _run(killed, args, None)[0] == 0, args  # the retry
+        assert _fingerprint(killed) == expected
+
+    with capsys.disabled():
+        killed_count = outcomes.count(-signal.SIGKILL)
+        print(
+            f"\n{backend}: ingest {ingest_seconds:.1f} s, dbt build {dbt_seconds:.1f} s clean; "
+            f"{killed_count} of {len(outcomes)} attempts killed mid-run; "
+            "after the retries every table equals the clean run"
+        )
+    assert killed_count >= KILLS_PER_STEP  # most attempts really died mid-run
