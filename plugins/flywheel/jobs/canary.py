@@ -98,7 +98,11 @@ def analyse_canary(
     spec, client = _spec(name, settings), tracking.client(settings)
     challenger = register.alias_version(client, name, register.CHALLENGER)
     state = canary_state.read(client, name, challenger)
-    if challenger is None or state.status in ("promoted", "rolled_back"):
+    if challenger is not None and state.status == "rolled_back":  # a rollback cut short before the alias went
+        reason = "finishing an interrupted rollback (@challenger was still set)"
+        rollback(name, actor, reason, client, open_warehouse(settings), settings)
+        return {"action": "rollback", "reason": reason, "version": challenger}
+    if challenger is None or state.status == "promoted":
         return {"action": "none", "reason": "no challenger waiting for a canary"}
     if not state.running:
         if client.get_model_version(name, challenger).tags.get(BLESSED_TAG) != "true":

@@ -61,6 +61,16 @@ def last_promoted(warehouse: Warehouse, model: str) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
+def last_event(warehouse: Warehouse, model: str, version: str) -> str | None:
+    """The latest ledger event of one version, if any."""
+    ensure_ledger(warehouse)
+    rows = warehouse.fetch_all(
+        f"select event from {LEDGER} where model = ? and version = ? order by recorded_at desc limit 1",
+        (model, version),
+    )
+    return str(rows[0][0]) if rows else None
+
+
 def history(warehouse: Warehouse, model: str, limit: int = 20) -> list[dict[str, Any]]:
     ensure_ledger(warehouse)
     frame = warehouse.query_df(

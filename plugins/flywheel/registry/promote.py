@@ -29,7 +29,11 @@ def rollback(
     settings: Settings,
     evidence: dict[str, Any] | None = None,
 ) -> str | None:
-    """Remove @challenger (the champion keeps serving); returns the version rolled back, None if there was none."""
+    """Remove @challenger (the champion keeps serving); returns the version rolled back, None if there was none.
+
+    Each step is safe to repeat and the alias goes last, so a run killed anywhere in here leaves @challenger set
+    and its retry finishes the rollback: traffic leaves the challenger first (canary share 0), then the ledger
+    entry (once), then the alias. A canary run that finds @challenger on a rolled-back version calls this again."""
     if not reason.strip():
         raise PromotionError("a rollback needs a reason")
     with registry_lock(name, settings):
@@ -37,9 +41,10 @@ def rollback(
         if version is None:
             log.info("%s: no @challenger to roll back", name)
             return None
-        mlflow_client.delete_registered_model_alias(name, CHALLENGER)
         canary_state.write(mlflow_client, name, version, status="rolled_back", share=0)
-        ledger.record(warehouse, ledger.LedgerEntry(name, version, "rolled_back", actor, reason, evidence or {}))
+        if ledger.last_event(warehouse, name, version) != "rolled_back":
+            ledger.record(warehouse, ledger.LedgerEntry(name, version, "rolled_back", actor, reason, evidence or {}))
+        mlflow_client.delete_registered_model_alias(name, CHALLENGER)
         log.warning("%s: v%s rolled back by %s: %s", name, version, actor, reason)
         return version
 
