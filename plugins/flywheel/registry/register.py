@@ -9,24 +9,14 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from filelock import FileLock
-
 from flywheel.registry import artifacts
+from flywheel.registry.lock import registry_lock
 from flywheel.settings import Settings
 
 log = logging.getLogger(__name__)
 
 CHAMPION = "champion"
 CHALLENGER = "challenger"
-
-
-def registry_lock(name: str, settings: Settings) -> FileLock:
-    """One registration or alias change per model at a time (MLflow aliases have no compare-and-set, and two
-    registrations of one run would make two versions). A file lock serialises the processes of one host; a
-    multi-host deployment also runs each model's DAGs with max_active_runs=1."""
-    lock_dir = settings.home / "locks"
-    lock_dir.mkdir(parents=True, exist_ok=True)
-    return FileLock(str(lock_dir / f"registry-{name}.lock"), timeout=120)
 
 
 def alias_version(mlflow_client: Any, name: str, alias: str) -> str | None:
