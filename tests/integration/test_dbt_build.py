@@ -49,6 +49,19 @@ def _marts(settings: Settings) -> list[tuple]:
     ]
 
 
+def _personal_columns_beyond_raw(settings: Settings) -> list[tuple]:
+    """Columns named like a source column tagged ``flywheel_pii`` in any built relation outside ``raw``. Renamed
+    copies are the behavioural test's to find (tests/reliability/test_personal_data.py follows the values)."""
+    tagged = {c.name for contract in load_contracts(settings.dbt_project_dir) for c in contract.columns if c.pii}
+    assert tagged, "no source declares personal data: nothing to check"
+    return open_warehouse(settings).fetch_all(
+        "select table_schema, table_name, column_name from information_schema.columns "
+        f"where table_schema not in ('raw', 'information_schema', 'pg_catalog') "
+        f"and column_name in ({', '.join('?' for _ in tagged)})",
+        sorted(tagged),
+    )
+
+
 def _hours_with_an_earlier_hour(project_dir: Path) -> tuple[int, int]:
     import pandas as pd
 
@@ -63,6 +76,7 @@ def _build(settings: Settings, tmp_path: Path) -> tuple[str, list[tuple]]:
     _load_raw(settings, tmp_path)
     out = dbt_build(settings)
     assert "ERROR=0" in out and "unit test" in out
+    assert _personal_columns_beyond_raw(settings) == []  # staging drops or hashes every tagged column
     return out, _marts(settings)
 
 
