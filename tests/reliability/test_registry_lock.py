@@ -76,15 +76,19 @@ def test_processes_on_separate_homes_are_serialised_by_the_postgres_lock(tmp_pat
     assert intervals[-1][1] - intervals[0][0] >= PROCESSES * HOLD_SECONDS  # they really queued
 
 
-def test_the_embedded_file_lock_serialises_one_home_but_not_separate_ones(tmp_path):
+def test_the_embedded_file_lock_serialises_one_home_but_not_separate_ones(tmp_path, capsys):
     url = f"duckdb:///{tmp_path / 'warehouse.duckdb'}"
     one_home = _held_intervals(tmp_path / "one", url, [tmp_path / "one" / "home"] * PROCESSES)
     assert _overlaps(one_home) == 0, one_home
     separate = _held_intervals(tmp_path / "many", url, [tmp_path / "many" / f"host-{i}" for i in range(PROCESSES)])
+    with capsys.disabled():
+        print(
+            f"\nfile locks: one home {_overlaps(one_home)} overlaps, {PROCESSES} homes {_overlaps(separate)} overlaps"
+        )
     assert _overlaps(separate) > 0, separate  # why production's lock lives in PostgreSQL
 
 
-def test_a_holder_killed_with_sigkill_releases_the_postgres_lock(tmp_path):
+def test_a_holder_killed_with_sigkill_releases_the_postgres_lock(tmp_path, capsys):
     go = tmp_path / "go"
     go.touch()
     with fresh_postgres_database() as url:
@@ -98,4 +102,6 @@ def test_a_holder_killed_with_sigkill_releases_the_postgres_lock(tmp_path):
         holder.wait(timeout=30)
         out, _ = waiter.communicate(timeout=60)
         got = json.loads(out.strip().splitlines()[-1])["got"]
+        with capsys.disabled():
+            print(f"\nthe waiter got the lock {got - killed_at:.2f} s after its holder was killed")
         assert killed_at <= got <= killed_at + 10, (killed_at, got)
