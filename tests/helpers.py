@@ -7,6 +7,7 @@ import re
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
+from pathlib import Path
 
 import pytest
 
@@ -312,3 +313,19 @@ class CuttableProxy:
             except OSError:
                 self._close(source)
                 return
+
+
+def small_spec_copies(project_dir: Path, target: Path, names: list[str], model: str = "bike_demand") -> None:
+    """Copies of a model's spec (the bike demand one unless told) under other names, with a one-point search: a
+    fit takes ~1 s, so a fault loop spends its time in the steps around it (logging, registering, gating)."""
+    import yaml
+
+    spec = yaml.safe_load((project_dir / "models" / f"{model}.yaml").read_text())
+    spec["estimator"]["params"] |= {"max_iter": 50}
+    spec["estimator"]["search_space"] = {"learning_rate": [0.1]}
+    spec["estimator"]["search_iterations"] = 1
+    spec["split"]["cv_folds"] = 2
+    spec["gates"]["min_lift_over_baseline"] = 0  # a few months of data: the point is the registry, not the lift
+    target.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (target / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name}, sort_keys=False))

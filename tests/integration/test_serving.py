@@ -25,7 +25,7 @@ from flywheel.serving.replay import month_records
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
-from tests.helpers import build_loop_until, flywheel_serve
+from tests.helpers import build_loop_until, flywheel_serve, small_spec_copies
 
 pytestmark = pytest.mark.integration
 
@@ -36,14 +36,17 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 @pytest.fixture(scope="module")
 def service(tmp_path_factory):
+    home = tmp_path_factory.mktemp("serving")
     settings = Settings(
-        home=tmp_path_factory.mktemp("serving"),
+        home=home,
         project_dir=get_settings().project_dir,
+        specs_dir=home / "specs",  # a one-point search: routing needs two versions, not the best model
         serve_refresh_seconds=1.0,  # the alias test still sees dozens of swaps; faster costs the server CPU
         serve_token=TOKEN,
         serve_max_body_bytes=300_000,
         serve_rate_limit_per_minute=1_000_000,
     )
+    small_spec_copies(settings.project_dir, settings.models_dir, [MODEL], model=MODEL)
     build_loop_until(settings, "2016-06")
     v1 = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
     train_job.gate_model(MODEL, v1, settings)

@@ -1,4 +1,4 @@
-"""Shared pieces of the reliability suite: small model specs for fast fault loops, and the registry's invariants."""
+"""Shared pieces of the reliability suite: a training process to kill, and the registry's invariants."""
 
 from __future__ import annotations
 
@@ -7,8 +7,6 @@ import subprocess
 import sys
 from pathlib import Path
 from typing import Any
-
-import yaml
 
 from flywheel.settings import Settings
 from tests.helpers import settings_env
@@ -32,20 +30,6 @@ if job.gate_model(name, version):
     job.promote_first_champion(name, version)
 print("DONE_AFTER", time.monotonic() - started, flush=True)
 """
-
-
-def small_spec_copies(project_dir: Path, target: Path, names: list[str], model: str = "bike_demand") -> None:
-    """Copies of a model's spec (the bike demand one unless told) under other names, with a one-point search: a
-    fit takes ~1 s, so a fault loop spends its time in the steps around it (logging, registering, gating)."""
-    spec = yaml.safe_load((project_dir / "models" / f"{model}.yaml").read_text())
-    spec["estimator"]["params"] |= {"max_iter": 50}
-    spec["estimator"]["search_space"] = {"learning_rate": [0.1]}
-    spec["estimator"]["search_iterations"] = 1
-    spec["split"]["cv_folds"] = 2
-    spec["gates"]["min_lift_over_baseline"] = 0  # a few months of data: the point is the registry, not the lift
-    target.mkdir(parents=True, exist_ok=True)
-    for name in names:
-        (target / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name}, sort_keys=False))
 
 
 def start_training(settings: Settings, name: str, log_file: Path, ready_file: Path) -> subprocess.Popen:

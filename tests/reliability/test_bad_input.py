@@ -23,8 +23,7 @@ from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
 from flywheel.training.dataset import load_snapshot
-from tests.helpers import build_loop_until
-from tests.reliability.helpers import small_spec_copies
+from tests.helpers import build_loop_until, small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

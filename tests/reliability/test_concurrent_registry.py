@@ -14,8 +14,8 @@ from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import train as train_job
 from flywheel.registry import gate, ledger, register, tracking
 from flywheel.settings import Settings, get_settings
-from tests.helpers import build_loop_until, settings_env
-from tests.reliability.helpers import PYTHON, small_spec_copies
+from tests.helpers import build_loop_until, settings_env, small_spec_copies
+from tests.reliability.helpers import PYTHON
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

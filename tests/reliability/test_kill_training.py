@@ -15,8 +15,8 @@ import pytest
 from flywheel.data.warehouse import open_warehouse
 from flywheel.registry import artifacts, ledger, register, tracking
 from flywheel.settings import Settings, get_settings
-from tests.helpers import build_loop_until
-from tests.reliability.helpers import registry_state, small_spec_copies, start_training
+from tests.helpers import build_loop_until, small_spec_copies
+from tests.reliability.helpers import registry_state, start_training
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

@@ -24,8 +24,7 @@ from flywheel.registry import tracking
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
-from tests.helpers import dbt_build
-from tests.reliability.helpers import small_spec_copies
+from tests.helpers import dbt_build, small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 

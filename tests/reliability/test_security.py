@@ -18,8 +18,7 @@ from flywheel.jobs import train as train_job
 from flywheel.registry import artifacts, promote, tracking
 from flywheel.serving.models import ModelPool
 from flywheel.settings import Settings, get_settings
-from tests.helpers import build_loop_until
-from tests.reliability.helpers import small_spec_copies
+from tests.helpers import build_loop_until, small_spec_copies
 
 pytestmark = pytest.mark.reliability
 

@@ -26,8 +26,8 @@ from flywheel.registry import artifacts, promote, register, tracking
 from flywheel.serving.replay import month_records
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
-from tests.helpers import CuttableProxy, build_loop_until, flywheel_serve, free_port, moto_s3_server
-from tests.reliability.helpers import BIN, registry_state, small_spec_copies
+from tests.helpers import CuttableProxy, build_loop_until, flywheel_serve, free_port, moto_s3_server, small_spec_copies
+from tests.reliability.helpers import BIN, registry_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
