@@ -55,7 +55,9 @@ class Verdict:
         return f"{self.model} v{self.version} {state}" + (f": {'; '.join(failed)}" if failed else "")
 
 
-def _scores(task: Task, mlflow_client: Any, name: str, version: str, frame: pd.DataFrame, features: list[str]):
+def _scores(
+    task: Task, mlflow_client: Any, name: str, version: str, frame: pd.DataFrame, features: list[str]
+) -> np.ndarray:
     """Scores of ``version`` (loaded only if its files are the registered ones) on ``frame``."""
     return task.score(artifacts.load_verified_model(mlflow_client, name, version), frame[features])
 
