@@ -4,14 +4,24 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install lint audit clean
+# Test processes (pytest-xdist workers); each runs one OpenMP/BLAS thread (tests/conftest.py).
+TEST_WORKERS ?= 2
+
+.PHONY: demo test bench install lint audit clean
 
 demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run every model's loop (MODEL=name: one)
 	$(BIN)/flywheel demo $(if $(MODEL),--model $(MODEL))
 
 test: $(STAMP)  ## lint, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
 	$(BIN)/ruff check plugins dags tests benchmarks
-	$(BIN)/pytest
+	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
+# What needs more than a test run: the whole two-model replay (does the looped model beat a never-retrained
+# one?) and the kill loops at their full size. Prints the figures docs/measurements.md quotes.
+bench: $(STAMP)  ## the full replay of both models, then the kill loops with 20 kills / 5 per step
+	$(BIN)/python benchmarks/full_loop.py
+	FLYWHEEL_RELIABILITY_KILLS=20 FLYWHEEL_RELIABILITY_KILLS_PER_STEP=5 $(BIN)/pytest -q -s -p no:cacheprovider \
+	  tests/reliability/test_kill_training.py tests/reliability/test_kill_ingest_and_dbt.py
 
 install: $(STAMP)
 

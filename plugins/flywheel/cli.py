@@ -140,6 +140,9 @@ def demo(
     last: Annotated[str | None, typer.Option(help="last month before the loop (default: first year)")] = None,
     loop: Annotated[bool, typer.Option(help="go on: replay the later months through the whole loop")] = True,
     loop_last: Annotated[str | None, typer.Option(help="last month of the loop (default: the data's last)")] = None,
+    loop_months: Annotated[
+        int | None, typer.Option(min=1, help="replay at most this many months of each model's loop (default: all)")
+    ] = None,
 ) -> None:
     """The main job, per model: land its first year of real data, ingest, dbt build, validate, train, gate,
     register a champion; then replay the later months through the loop (traffic, labels, canary, monitor,
@@ -152,7 +155,7 @@ def demo(
     init()
     settings = _settings()
     models = [_one_model(m, settings) for m in model] if model else _model_names(settings)
-    plans = [demo_plan(m, settings, first, last, loop_last) for m in models]
+    plans = [demo_plan(m, settings, first, last, loop_last, loop_months) for m in models]
     for plan in plans:
         landed = replay_months(plan.initial[0], plan.initial[-1], settings, plan.tables)
         console.print(

@@ -42,10 +42,15 @@ class DemoPlan:
 
 
 def demo_plan(
-    model: str, settings: Settings, first: str | None = None, last: str | None = None, loop_last: str | None = None
+    model: str,
+    settings: Settings,
+    first: str | None = None,
+    last: str | None = None,
+    loop_last: str | None = None,
+    loop_months: int | None = None,
 ) -> DemoPlan:
     """The months of ``model``'s bundled data: the first year (or ``first``..``last``) before the loop, the rest
-    (up to ``loop_last``) through it."""
+    (up to ``loop_last``, at most ``loop_months`` of them) through it."""
     from flywheel.jobs.ingest import model_months, model_sources
 
     tables = model_sources(model, settings)
@@ -56,7 +61,7 @@ def demo_plan(
     initial = chosen if first or last else months[:INITIAL_MONTHS]
     if not initial:
         raise ValueError(f"{model}: no data between {first} and {last} (it has {months[0]} .. {months[-1]})")
-    loop = [m for m in months if m > initial[-1] and (loop_last is None or m <= loop_last)]
+    loop = [m for m in months if m > initial[-1] and (loop_last is None or m <= loop_last)][:loop_months]
     return DemoPlan(model, tables, initial, loop)
 
 

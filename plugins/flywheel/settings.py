@@ -45,6 +45,11 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = ""
     mlflow_artifacts_uri: str = Field(default="", description="empty with an MLflow server: the server decides")
 
+    # Training: parallel fits of the hyper-parameter search (joblib processes). Each fit's own OpenMP threads are
+    # capped by joblib to cores / jobs; a worker sharing its cores with other work (a test run, a busy Airflow
+    # worker) sets 1.
+    search_n_jobs: int = Field(default=2, ge=1)
+
     # The prediction service (flywheel serve).
     serve_token: str | None = Field(default=None, description="bearer token required on /predict when set")
     serve_max_body_bytes: int = 1_000_000

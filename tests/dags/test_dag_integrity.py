@@ -71,10 +71,8 @@ def test_parsing_dag_files_opens_no_connection():
     }
 
 
-def test_dagbag_has_no_import_errors_and_every_dag_is_documented():
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(get_settings().project_dir / "dags"))
+def test_dagbag_has_no_import_errors_and_every_dag_is_documented(dagbag):
+    bag = dagbag
     assert bag.import_errors == {}
     monitored = len(list(get_settings().monitoring_dir.glob("*.yaml")))
     assert len(bag.dags) == 2 + 3 * len(list(get_settings().models_dir.glob("*.yaml"))) + monitored
@@ -83,10 +81,8 @@ def test_dagbag_has_no_import_errors_and_every_dag_is_documented():
         assert dag.max_active_runs == 1
 
 
-def test_each_dbt_model_is_its_own_task_and_each_mart_is_validated_after_its_own_build():
-    from airflow.dag_processing.dagbag import DagBag
-
-    dag = DagBag(dag_folder=str(get_settings().project_dir / "dags")).dags["transform"]
+def test_each_dbt_model_is_its_own_task_and_each_mart_is_validated_after_its_own_build(dagbag):
+    dag = dagbag.dags["transform"]
     tasks = {t.task_id for t in dag.tasks}
     models = ("stg_hotels__bookings", "fct_bookings", "ml_booking_features")
     bike = ("stg_bike_sharing__hourly_rentals", "fct_hourly_rentals", "ml_bike_demand_features")

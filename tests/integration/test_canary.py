@@ -15,7 +15,7 @@ from flywheel.jobs import train as train_job
 from flywheel.jobs.demo import register_shuffled_label_challenger
 from flywheel.registry import canary_state, register, tracking
 from flywheel.serving.replay import month_end, month_records, post_records
-from flywheel.settings import Settings, get_settings
+from flywheel.settings import Settings
 from flywheel.specs import load_spec
 from tests.helpers import build_loop_until, flywheel_serve
 
@@ -33,12 +33,9 @@ def _train_and_register(settings: Settings) -> str:
 
 
 @pytest.fixture(scope="module")
-def env(tmp_path_factory):
-    settings = Settings(
-        home=tmp_path_factory.mktemp("canary"), project_dir=get_settings().project_dir, serve_refresh_seconds=0.2
-    )
-    build_loop_until(settings, "2016-06")
-    assert _train_and_register(settings) == "1"  # the champion: 2015-07 .. 2016-06
+def env(tmp_path_factory, template):
+    # The champion v1 (2015-07 .. 2016-06, the small spec: the canary's decisions are under test, not the model).
+    settings = template("hotel_first_year", tmp_path_factory.mktemp("canary"), serve_refresh_seconds=0.2)
     build_loop_until(settings, "2016-08", "2016-07")
     assert _train_and_register(settings) == "2"  # a challenger that has seen two more months
     build_loop_until(settings, TRAFFIC_MONTHS[-1], TRAFFIC_MONTHS[0])  # traffic (and, later, its labels)

@@ -22,10 +22,9 @@ DEMO_ROWS = 49_157  # 2015-07 .. 2016-06
 
 
 @pytest.fixture(scope="module")
-def run(airflow_db):
-    from flywheel.orchestration.runner import load_dags, run_dag
+def run(dags):
+    from flywheel.orchestration.runner import run_dag
 
-    dags = load_dags()
     settings = get_settings()
 
     def run_one(dag_id: str):
@@ -237,13 +236,11 @@ def _state(settings) -> dict[str, object]:
 
 
 @pytest.mark.reliability
-def test_running_every_dag_again_adds_no_rows_files_or_versions(run):
+def test_running_every_dag_again_adds_no_rows_files_or_versions(run, dags):
     """Scenario 3 of docs/reliability.md: every DAG runs once more after the loop above (the monitors' first
     run, the canary's first look at its evidence); then each runs again on the same data: nothing may change."""
-    from flywheel.orchestration.runner import load_dags
-
     settings = get_settings()
-    dag_ids = sorted(load_dags())
+    dag_ids = sorted(dags)
     first = {dag_id: run(dag_id).state for dag_id in dag_ids}
     # The bike model has no data in this loop: a run of its training has nothing to train on and says so.
     assert {d for d, s in first.items() if s != "success"} == {"train__bike_demand"}, first

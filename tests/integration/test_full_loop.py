@@ -1,13 +1,16 @@
-"""`flywheel demo` end to end, as a user runs it, in a fresh home, for both models side by side: each model's
-first champion on its first year, then its later months through the whole loop (traffic through the service,
-labels, canary, monitor, drift-triggered retraining): hotel_cancellation 2016-07 .. 2017-08 (classification),
-bike_demand 2012-01 .. 2012-12 (regression).
+"""`flywheel demo` end to end, as a user runs it, in a fresh home, for both models side by side, on a short replay:
+each model's first champion on its first year, then the first six months of its loop (traffic through the
+service, labels, canary, monitor, drift- and quality-triggered retraining): hotel_cancellation 2016-07 .. 2016-12
+(classification), bike_demand 2012-01 .. 2012-06 (regression). Six months are the shortest replay in which both
+models retrain, suppress a retrain while the canary runs, and promote a retrained version.
 
-What it must show: a drift alert no later than the 2017-07 window, reaching a real webhook receiver with every
-field of the packet; the live primary metric over the replay better than a never-retrained first model's (ROC AUC
-for the hotel model, MAE for the bike model); retrains within the policy's budget with every suppression
-explained; each retrained version's run says why it was trained; and no cross-talk: each model's prediction log,
-reports and alerts name only that model."""
+What it must show: drift alerts reaching a real webhook receiver with every field of the packet; retrains within
+the policy's budget with every suppression explained and one promotion of a retrained version per model; each
+retrained version's run says why it was trained; the month table, CSV and chart of the live primary metric; no
+cross-talk (each model's prediction log, reports and alerts name only that model); a second demo changes nothing.
+
+Whether the looped model beats a never-retrained one needs the whole replay (14 and 12 months): `make bench`
+(benchmarks/full_loop.py) runs it and fails when it does not."""
 
 from __future__ import annotations
 
@@ -28,7 +31,9 @@ pytestmark = [pytest.mark.integration, pytest.mark.slow]
 MODEL = "hotel_cancellation"
 BIKE = "bike_demand"
 MODELS = (MODEL, BIKE)
-LOOPS = {MODEL: ("2016-07", "2017-08", "ROC AUC"), BIKE: ("2012-01", "2012-12", "MAE")}
+LOOP_MONTHS = 6
+LOOPS = {MODEL: ("2016-07", "2016-12", "ROC AUC"), BIKE: ("2012-01", "2012-06", "MAE")}
+DEMO = ["demo", "--loop-months", str(LOOP_MONTHS)]
 PACKET_FIELDS = {
     "model",
     "version",
@@ -80,15 +85,15 @@ def _flywheel(home: Path, args: list[str], timeout: float, webhook: str = "http:
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
     with http_receiver() as (url, receiver):
-        stdout = _flywheel(home, ["demo"], timeout=3600, webhook=f"{url}/alerts")
+        stdout = _flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts")
         yield home, stdout, [json.loads(body) for _, body in receiver.received]
 
 
-def test_a_drift_alert_with_every_field_arrives_by_the_2017_07_window(demo):
+def test_drift_alerts_with_every_field_arrive(demo):
     _, _, packets = demo
     assert packets, "no alert reached the webhook"
     hotel = [p for p in packets if p["model"] == MODEL]
-    assert hotel and min(p["window"]["start"] for p in hotel) <= "2017-07-01"
+    assert hotel and min(p["window"]["start"] for p in hotel) <= "2016-12-01"
     for packet in packets:
         assert set(packet) == PACKET_FIELDS
         assert packet["model"] in MODELS and packet["severity"] in ("warning", "critical")
@@ -103,16 +108,13 @@ def test_a_drift_alert_with_every_field_arrives_by_the_2017_07_window(demo):
 
 
 @pytest.mark.parametrize("model", MODELS)
-def test_the_looped_model_beats_the_never_retrained_one(demo, model):
+def test_the_live_metric_is_charted_month_by_month_beside_the_never_retrained_model(demo, model):
     home, stdout, _ = demo
     first, last, label = LOOPS[model]
     figures = pd.read_csv(home / "reports" / model / "demo" / "live_quality.csv", index_col="month")
     assert list(figures.index) == [str(p) for p in pd.period_range(first, last, freq="M")]
-    live, never_retrained = figures["live"].mean(), figures["first_model"].mean()
-    if model == BIKE:
-        assert set(figures["metric"]) == {"mae"} and live < never_retrained  # an error: lower is better
-    else:
-        assert set(figures["metric"]) == {"roc_auc"} and live > never_retrained
+    assert set(figures["metric"]) == ({"mae"} if model == BIKE else {"roc_auc"})
+    assert figures[["live", "first_model"]].notna().all().all()
     assert (home / "reports" / model / "demo" / "live_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert f"{model}: mean live {label} over {first} .. {last}" in stdout
 
@@ -129,10 +131,11 @@ def test_retrains_stay_within_the_policy_and_every_suppression_is_explained(demo
     requests = entries[entries.event == "retrain_requested"]
     suppressed = entries[entries.event == "retrain_suppressed"]
     policy = load_monitor_spec(settings.monitoring_dir / f"{model}.yaml").retrain
-    assert 1 <= len(requests) <= policy.max_retrains * 2  # two budget periods at most in 12-14 months
+    assert 1 <= len(requests) <= policy.max_retrains  # one budget period at most in six months
     guards = ("canary is running", "cooldown", "budget", "new labelled rows")
-    assert all(any(g in reason for g in guards) for reason in suppressed.reason)
-    assert (entries.event == "promoted").sum() >= 2, "the loop promotes at least one retrained version"
+    assert len(suppressed) >= 1 and all(any(g in reason for g in guards) for reason in suppressed.reason)
+    promoted = entries[entries.event == "promoted"]
+    assert (promoted.version != "1").sum() >= 1, "the loop promotes a retrained version through the canary"
 
     client = tracking.client(settings)
     runs = client.search_runs([client.get_experiment_by_name(model).experiment_id])
@@ -151,10 +154,10 @@ def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     warehouse = open_warehouse(settings)
     live_before = history.decisions(warehouse, MODEL, "live")
     ledger_before = len(ledger.history(warehouse, MODEL, limit=10_000))
-    stdout = _flywheel(home, ["monitor", "--model", MODEL, "--from", "2017-06", "--to", "2017-08"], timeout=600)
-    assert "Monitor, window by window" in stdout and "2017-08" in stdout
+    stdout = _flywheel(home, ["monitor", "--model", MODEL, "--from", "2016-10", "--to", "2016-12"], timeout=600)
+    assert "Monitor, window by window" in stdout and "2016-12" in stdout
     what_if = history.decisions(warehouse, MODEL, "what_if")
-    assert [str(w)[:7] for w in what_if.window_start] == ["2017-06", "2017-07", "2017-08"]
+    assert [str(w)[:7] for w in what_if.window_start] == ["2016-10", "2016-11", "2016-12"]
     assert history.decisions(warehouse, MODEL, "live").equals(live_before)
     assert len(ledger.history(warehouse, MODEL, limit=10_000)) == ledger_before
 
@@ -221,6 +224,6 @@ def test_running_the_demo_again_changes_nothing(demo):
         }
 
     before = state()
-    stdout = _flywheel(home, ["demo"], timeout=1200)
+    stdout = _flywheel(home, DEMO, timeout=1200)
     assert stdout.count("@champion exists; retraining is the monitor's decision") == len(MODELS)
     assert state() == before

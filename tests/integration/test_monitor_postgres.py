@@ -15,7 +15,7 @@ from flywheel.monitoring import alerts, history
 from flywheel.registry import ledger
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
-from tests.helpers import build_loop_until, fresh_postgres_database
+from tests.helpers import build_loop_until, fresh_postgres_database, small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -24,7 +24,10 @@ MODEL = "hotel_cancellation"
 
 def test_the_monitor_on_postgres(tmp_path):
     with fresh_postgres_database() as url:
-        settings = Settings(home=tmp_path, project_dir=get_settings().project_dir, warehouse_url=url)
+        settings = Settings(
+            home=tmp_path, project_dir=get_settings().project_dir, warehouse_url=url, specs_dir=tmp_path / "specs"
+        )
+        small_spec_copies(settings.project_dir, settings.models_dir, [MODEL], model=MODEL)  # the monitor's test
         build_loop_until(settings, "2016-06", "2016-01")  # six months: enough for the split, quick to train
         version = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
         assert train_job.gate_model(MODEL, version, settings)

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from flywheel.settings import get_settings
-from tests.helpers import free_port, fresh_postgres_database, moto_s3_server
+from tests.helpers import free_port, fresh_postgres_database, moto_s3_server, small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
 
@@ -76,6 +76,7 @@ def _environment(
         **keep,
         # Flywheel: the same settings as docker-compose.yaml's x-flywheel-env, on loopback.
         "FLYWHEEL_HOME": str(home),
+        "FLYWHEEL_SPECS_DIR": str(home / "specs"),  # the small specs: the topology is under test, not the model
         "FLYWHEEL_WAREHOUSE_URL": databases["warehouse"],
         **{f"FLYWHEEL_{k.upper()}_URI": f"s3://{BUCKET}/{k}" for k in ("landing", "archive", "quarantine", "reports")},
         "FLYWHEEL_PREDICTIONS_URI": f"s3://{BUCKET}/predictions",
@@ -187,6 +188,8 @@ def topology(tmp_path_factory):
         ports = {"api": free_port(), "mlflow": free_port()}
         env = _environment(home, databases, s3, ports, redis_db)
         (home / "passwords.json").write_text(json.dumps({"admin": ADMIN_PASSWORD}))
+        for model in ("hotel_cancellation", "bike_demand"):
+            small_spec_copies(PROJECT, home / "specs", [model], model=model)
         _run(
             [str(BIN / "dbt"), "parse", "--quiet", "--target-path", str(home / "dbt_target")],
             env,

@@ -15,17 +15,15 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from flywheel.data.warehouse import open_warehouse
-from flywheel.jobs import train as train_job
 from flywheel.jobs.demo import register_shuffled_label_challenger
 from flywheel.registry import canary_state, register, tracking
 from flywheel.serving.app import create_app
 from flywheel.serving.models import ModelPool
 from flywheel.serving.prediction_log import PredictionLogWriter
 from flywheel.serving.replay import month_records
-from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
-from tests.helpers import build_loop_until, flywheel_serve, small_spec_copies
+from tests.helpers import flywheel_serve
 
 pytestmark = pytest.mark.integration
 
@@ -35,22 +33,16 @@ AUTH = {"Authorization": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
-    home = tmp_path_factory.mktemp("serving")
-    settings = Settings(
-        home=home,
-        project_dir=get_settings().project_dir,
-        specs_dir=home / "specs",  # a one-point search: routing needs two versions, not the best model
+def service(tmp_path_factory, template):
+    settings = template(  # v1 from the small spec: routing needs two versions, not the best model
+        "hotel_first_year",
+        tmp_path_factory.mktemp("serving"),
         serve_refresh_seconds=1.0,  # the alias test still sees dozens of swaps; faster costs the server CPU
         serve_token=TOKEN,
         serve_max_body_bytes=300_000,
         serve_rate_limit_per_minute=1_000_000,
     )
-    small_spec_copies(settings.project_dir, settings.models_dir, [MODEL], model=MODEL)
-    build_loop_until(settings, "2016-06")
-    v1 = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
-    train_job.gate_model(MODEL, v1, settings)
-    train_job.promote_first_champion(MODEL, v1, settings)
+    v1 = "1"
     v2 = register_shuffled_label_challenger(MODEL, settings)  # any second version will do for routing
     client = tracking.client(settings)
     canary_state.write(

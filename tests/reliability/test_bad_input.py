@@ -12,7 +12,6 @@ import pytest
 
 from flywheel.data.validation import quarantined_batches
 from flywheel.data.warehouse import open_warehouse
-from flywheel.jobs import train as train_job
 from flywheel.jobs.ingest import ingest_all, replay_months
 from flywheel.jobs.validate import validate_mart
 from flywheel.serving.app import create_app
@@ -23,7 +22,7 @@ from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
 from flywheel.training.dataset import load_snapshot
-from tests.helpers import build_loop_until, small_spec_copies
+from tests.helpers import small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -130,15 +129,10 @@ def test_bad_values_in_a_batch_never_reach_training(tmp_path, change, stopped_by
 
 
 @pytest.fixture(scope="module")
-def service(tmp_path_factory):
+def service(tmp_path_factory, template):
     from fastapi.testclient import TestClient
 
-    settings = _settings(tmp_path_factory.mktemp("bad-requests"))
-    small_spec_copies(settings.project_dir, settings.models_dir, ["bike_demand"])
-    build_loop_until(settings, "2011-06", "2011-01", mart=MART)
-    version = train_job.register_model("bike_demand", train_job.train("bike_demand", settings), settings)
-    assert train_job.gate_model("bike_demand", version, settings)
-    train_job.promote_first_champion("bike_demand", version, settings)
+    settings = template("bike_first_half_year", tmp_path_factory.mktemp("bad-requests"))  # v1 is @champion
     spec = load_spec(settings.models_dir / "bike_demand.yaml")
     record = month_records(spec, open_warehouse(settings), "2011-06")[30]
     app = create_app(

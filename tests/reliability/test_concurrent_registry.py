@@ -13,8 +13,8 @@ import pytest
 from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import train as train_job
 from flywheel.registry import gate, ledger, register, tracking
-from flywheel.settings import Settings, get_settings
-from tests.helpers import build_loop_until, settings_env, small_spec_copies
+from flywheel.settings import Settings
+from tests.helpers import settings_env, small_spec_copies
 from tests.reliability.helpers import PYTHON
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -50,11 +50,9 @@ except promote.PromotionError as exc:
 
 
 @pytest.fixture(scope="module")
-def settings(tmp_path_factory) -> Settings:
-    home = tmp_path_factory.mktemp("concurrent-registry")
-    settings = Settings(home=home, project_dir=get_settings().project_dir, specs_dir=home / "specs")
+def settings(tmp_path_factory, template) -> Settings:
+    settings = template("bike_first_half_year", tmp_path_factory.mktemp("concurrent-registry"))  # its data
     small_spec_copies(settings.project_dir, settings.models_dir, [NAME])
-    build_loop_until(settings, "2011-06", "2011-01", mart="ml_bike_demand_features")
     return settings
 
 

@@ -17,7 +17,7 @@ from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import train as train_job
 from flywheel.registry import artifacts, promote, tracking
 from flywheel.serving.models import ModelPool
-from flywheel.settings import Settings, get_settings
+from flywheel.settings import get_settings
 from tests.helpers import build_loop_until, small_spec_copies
 
 pytestmark = pytest.mark.reliability
@@ -71,11 +71,10 @@ def test_the_repository_holds_no_secret_and_the_scan_would_catch_one(tmp_path):
 
 
 @pytest.mark.integration
-def test_a_model_whose_files_changed_after_registration_is_neither_served_nor_promoted(tmp_path):
-    name = "bike_tampered"
-    settings = Settings(home=tmp_path, project_dir=PROJECT, specs_dir=tmp_path / "specs")
+def test_a_model_whose_files_changed_after_registration_is_neither_served_nor_promoted(tmp_path, template):
+    name = "bike_tampered"  # a new experiment: its artifacts are in this test's own home
+    settings = template("bike_first_half_year", tmp_path)  # 2011-01 .. 2011-06 built
     small_spec_copies(PROJECT, settings.models_dir, [name])
-    build_loop_until(settings, "2011-06", "2011-01", mart="ml_bike_demand_features")
     client = tracking.client(settings)
     champion = train_job.register_model(name, train_job.train(name, settings), settings)
     assert train_job.gate_model(name, champion, settings) and train_job.promote_first_champion(name, champion, settings)

@@ -24,9 +24,8 @@ from flywheel.jobs import train as train_job
 from flywheel.monitoring import history
 from flywheel.registry import artifacts, promote, register, tracking
 from flywheel.serving.replay import month_records
-from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
-from tests.helpers import CuttableProxy, build_loop_until, flywheel_serve, free_port, moto_s3_server, small_spec_copies
+from tests.helpers import CuttableProxy, build_loop_until, flywheel_serve, free_port, moto_s3_server
 from tests.reliability.helpers import BIN, registry_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -52,7 +51,7 @@ def _start_mlflow(home, port: int, s3_url: str) -> subprocess.Popen:
             "server",
             "--host=127.0.0.1",
             f"--port={port}",
-            f"--backend-store-uri=sqlite:///{home / 'mlflow.db'}",
+            f"--backend-store-uri=sqlite:///{home / 'mlflow-server.db'}",  # not the home's own mlflow.db
             f"--artifacts-destination=s3://{BUCKET}/mlartifacts",
             "--serve-artifacts",
             "--workers=1",
@@ -73,7 +72,7 @@ def _start_mlflow(home, port: int, s3_url: str) -> subprocess.Popen:
 
 
 @pytest.fixture(scope="module")
-def stack(tmp_path_factory):
+def stack(tmp_path_factory, template):
     patch = pytest.MonkeyPatch()
     for key, value in ENV.items():
         patch.setenv(key, value)
@@ -83,17 +82,16 @@ def stack(tmp_path_factory):
         proxy = CuttableProxy(int(moto.rsplit(":", 1)[1]))
         port = free_port()
         server = _start_mlflow(home, port, proxy.url)
-        settings = Settings(
-            home=home,
-            project_dir=get_settings().project_dir,
-            specs_dir=home / "specs",
+        # The template's data (2011-01 .. 2011-06 built) and small spec; its registry is not used: this stack's
+        # registry is the MLflow server.
+        settings = template(
+            "bike_first_half_year",
+            home,
             mlflow_tracking_uri=f"http://127.0.0.1:{port}",
             reports_uri=f"s3://{BUCKET}/reports",
             s3_endpoint_url=proxy.url,
             serve_refresh_seconds=1.0,
         )
-        small_spec_copies(settings.project_dir, settings.models_dir, [NAME])
-        build_loop_until(settings, "2011-06", "2011-01", mart="ml_bike_demand_features")
         stack = {"settings": settings, "proxy": proxy, "moto": moto, "port": port, "server": server}
         try:
             yield stack

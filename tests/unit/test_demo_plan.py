@@ -32,3 +32,10 @@ def test_months_can_be_narrowed_and_a_wrong_range_says_what_there_is():
     )
     with pytest.raises(ValueError, match=r"it has 2011-01 \.\. 2012-12"):
         demo_plan("bike_demand", get_settings(), first="2015-01", last="2015-12")
+
+
+def test_the_loop_can_be_cut_to_its_first_months_per_model():
+    """`flywheel demo --loop-months N`: each model's own first N loop months (the test suite's short replay)."""
+    hotel, bike = (demo_plan(m, get_settings(), loop_months=6) for m in ("hotel_cancellation", "bike_demand"))
+    assert (hotel.loop[0], hotel.loop[-1], len(hotel.loop)) == ("2016-07", "2016-12", 6)
+    assert (bike.loop[0], bike.loop[-1], len(bike.loop)) == ("2012-01", "2012-06", 6)

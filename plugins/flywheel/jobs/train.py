@@ -49,7 +49,7 @@ def train(name: str, settings: Settings | None = None, reason: str = "manual") -
         return existing
     tracking.fail_unfinished_runs(mlflow_client, experiment_id, key)
     split = time_split(snapshot, spec)
-    result = fit_model(spec, split)
+    result = fit_model(spec, split, settings.search_n_jobs)
     tags = {**lineage_tags(spec, path, snapshot, settings), "flywheel.trigger_reason": reason[:4000]}
     return tracking.log_training_run(spec, snapshot, split, result, tags, experiment_id)
 

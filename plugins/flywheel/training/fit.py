@@ -37,19 +37,20 @@ class TrainingResult:
     baseline_business: BusinessOutcome | None = None
 
 
-def fit_model(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
+def fit_model(spec: ModelSpec, split: TimeSplit, n_jobs: int = 1) -> TrainingResult:
+    """``n_jobs``: parallel fits of the search (settings.search_n_jobs)."""
     if spec.task == REGRESSION:
-        return _fit_regressor(spec, split)
-    return _fit_classifier(spec, split)
+        return _fit_regressor(spec, split, n_jobs)
+    return _fit_classifier(spec, split, n_jobs)
 
 
-def _fit_regressor(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
+def _fit_regressor(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingResult:
     started = time.monotonic()
     task, features, target = task_of(spec), spec.features.all, spec.source.target_column
     X, y = split.train[features], task.label(split.train[target])
     log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
     baseline = build_baseline(spec).fit(X, y)
-    best_params, cv_score = _search(spec, split, X, y)
+    best_params, cv_score = _search(spec, split, X, y, n_jobs)
     model = build_pipeline(spec, **best_params).fit(X, y)
     return _evaluated(spec, split, model, baseline, best_params, cv_score, started)
 
@@ -112,7 +113,7 @@ def _log_result(spec: ModelSpec, result: TrainingResult) -> None:
     )
 
 
-def _fit_classifier(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
+def _fit_classifier(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingResult:
     started = time.monotonic()
     if spec.business is None:  # the spec's validator requires it for a classifier
         raise ValueError(f"{spec.name}: a binary classifier needs a 'business' section")
@@ -123,7 +124,7 @@ def _fit_classifier(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
     log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
     baseline = TunedThresholdClassifierCV(build_baseline(spec), scoring=business_scorer, cv=split.folds).fit(X, y)
 
-    best_params, cv_score = _search(spec, split, X, y)
+    best_params, cv_score = _search(spec, split, X, y, n_jobs)
     log.info("%s: tuning the decision threshold for the value matrix on %d folds", spec.name, len(split.folds))
     tuned = TunedThresholdClassifierCV(
         build_pipeline(spec, **best_params), scoring=business_scorer, cv=split.folds, refit=True
@@ -138,7 +139,7 @@ def _fit_classifier(spec: ModelSpec, split: TimeSplit) -> TrainingResult:
     return _evaluated(spec, split, model, baseline, best_params, cv_score, started, thresholds)
 
 
-def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any) -> tuple[dict[str, Any], float]:
+def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any, n_jobs: int) -> tuple[dict[str, Any], float]:
     space = {f"model__{k}": v for k, v in spec.estimator.search_space.items()}
     if not space:
         return {}, float("nan")
@@ -159,7 +160,7 @@ def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any) -> tuple
         cv=split.folds,
         refit=False,
         random_state=spec.estimator.random_state,
-        n_jobs=2,
+        n_jobs=n_jobs,
         verbose=2,  # one line per fit: the progress of the longest step
     ).fit(X, y)
     best = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
