@@ -105,6 +105,9 @@ def _environment(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        # A queue of this run's own: a Celery worker left over on the same Redis (another run, killed) cannot take
+        # this run's tasks (one did once, and the ingest waited in a stranger's worker until the test timed out).
+        "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"flywheel-test-{secrets.token_hex(4)}",
         "AIRFLOW__CELERY__RESULT_BACKEND": "db+" + databases["airflow"],
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(48),
         "AIRFLOW__API__BASE_URL": api,
