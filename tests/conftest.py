@@ -87,9 +87,11 @@ def _run(args: list[str], cwd: Path) -> None:
     assert done.returncode == 0, f"{args} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
 
 
-@pytest.fixture(scope="session", autouse=True)
+@pytest.fixture(scope="session")
 def dbt_manifest() -> Path:
-    """A clean clone has no dbt manifest; the DAGs render from it (as after `flywheel init`)."""
+    """The dbt manifest of the test home (a clean clone has none), as after `flywheel init`: the DAGs render from
+    it and demo plans follow its lineage. Asked for by the tests that use the test home's manifest (DAG tests, the
+    embedded loop through ``dagbag``, demo plans); a test with a home of its own builds its own with `dbt build`."""
     _run(
         ["dbt", "parse", "--quiet", "--target-path", str(get_settings().dbt_target_path)],
         get_settings().dbt_project_dir,

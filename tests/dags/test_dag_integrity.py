@@ -14,6 +14,8 @@ import pytest
 
 from flywheel.settings import get_settings
 
+pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the test home's manifest
+
 DAG_FILES = sorted((get_settings().project_dir / "dags").glob("*.py"))
 
 # Run in a fresh interpreter so that nothing imported by other tests hides a connection made at import time.

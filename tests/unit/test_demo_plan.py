@@ -8,6 +8,8 @@ import pytest
 from flywheel.demo import demo_plan
 from flywheel.settings import get_settings
 
+pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the test home's manifest
+
 
 @pytest.mark.parametrize(
     ("model", "tables", "initial", "loop"),
