@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from flywheel.settings import Settings
+
 PG_ADMIN_URL = os.environ.get("FLYWHEEL_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
@@ -112,6 +114,17 @@ def build_loop_until(
     ingest_all(settings)
     dbt_build(settings)
     validate_mart(mart, "", settings)
+
+
+def train_first_champion(settings: Settings, model: str) -> str:
+    """The train DAG's steps in this process for a model with no champion yet: train, register, gate (it must
+    bless), first promotion (it must promote); returns the version, now @champion."""
+    from flywheel.jobs import train as train_job
+
+    version = train_job.register_model(model, train_job.train(model, settings), settings)
+    assert train_job.gate_model(model, version, settings), f"{model} v{version} was not blessed"
+    assert train_job.promote_first_champion(model, version, settings), f"{model} v{version} was not promoted"
+    return version
 
 
 def settings_env(settings: object) -> dict[str, str]:

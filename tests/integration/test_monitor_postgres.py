@@ -10,12 +10,11 @@ import pytest
 from flywheel.data import predictions
 from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import monitor as monitor_job
-from flywheel.jobs import train as train_job
 from flywheel.monitoring import alerts, history
 from flywheel.registry import ledger
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
-from tests.helpers import build_loop_until, fresh_postgres_database, small_spec_copies
+from tests.helpers import build_loop_until, fresh_postgres_database, small_spec_copies, train_first_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 
@@ -29,9 +28,7 @@ def test_the_monitor_on_postgres(tmp_path):
         )
         small_spec_copies(settings.project_dir, settings.models_dir, [MODEL], model=MODEL)  # the monitor's test
         build_loop_until(settings, "2016-06", "2016-01")  # six months: enough for the split, quick to train
-        version = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
-        assert train_job.gate_model(MODEL, version, settings)
-        assert train_job.promote_first_champion(MODEL, version, settings)
+        train_first_champion(settings, MODEL)
         build_loop_until(settings, "2016-07", "2016-07")
         warehouse = open_warehouse(settings)
         spec = load_spec(settings.models_dir / f"{MODEL}.yaml")

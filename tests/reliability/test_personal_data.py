@@ -17,14 +17,13 @@ from flywheel.data import predictions
 from flywheel.data.warehouse import open_warehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.jobs import monitor as monitor_job
-from flywheel.jobs import train as train_job
 from flywheel.jobs.ingest import ingest_all, replay_months
 from flywheel.jobs.validate import validate_mart
 from flywheel.registry import tracking
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
-from tests.helpers import dbt_build, small_spec_copies
+from tests.helpers import dbt_build, small_spec_copies, train_first_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
 
@@ -89,8 +88,7 @@ def test_personal_data_stays_in_raw_and_reaches_no_mart_run_or_report(tmp_path):
     ingest_all(settings)
     dbt_build(settings)
     validate_mart("ml_booking_features", "", settings)
-    version = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
-    assert train_job.gate_model(MODEL, version, settings) and train_job.promote_first_champion(MODEL, version, settings)
+    version = train_first_champion(settings, MODEL)
     replay_months("2016-01", "2016-01", settings)
     added |= _add_personal_data(settings)
     ingest_all(settings)

@@ -18,7 +18,7 @@ from flywheel.jobs import train as train_job
 from flywheel.registry import artifacts, promote, tracking
 from flywheel.serving.models import ModelPool
 from flywheel.settings import get_settings
-from tests.helpers import build_loop_until, small_spec_copies
+from tests.helpers import build_loop_until, small_spec_copies, train_first_champion
 
 pytestmark = pytest.mark.reliability
 
@@ -76,8 +76,7 @@ def test_a_model_whose_files_changed_after_registration_is_neither_served_nor_pr
     settings = template("bike_first_half_year", tmp_path)  # 2011-01 .. 2011-06 built
     small_spec_copies(PROJECT, settings.models_dir, [name])
     client = tracking.client(settings)
-    champion = train_job.register_model(name, train_job.train(name, settings), settings)
-    assert train_job.gate_model(name, champion, settings) and train_job.promote_first_champion(name, champion, settings)
+    champion = train_first_champion(settings, name)
     pool = ModelPool(name, settings)
     assert pool.refresh().champion.version == champion
 

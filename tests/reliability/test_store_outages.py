@@ -25,7 +25,14 @@ from flywheel.monitoring import history
 from flywheel.registry import artifacts, promote, register, tracking
 from flywheel.serving.replay import month_records
 from flywheel.specs import load_spec
-from tests.helpers import CuttableProxy, build_loop_until, flywheel_serve, free_port, moto_s3_server
+from tests.helpers import (
+    CuttableProxy,
+    build_loop_until,
+    flywheel_serve,
+    free_port,
+    moto_s3_server,
+    train_first_champion,
+)
 from tests.reliability.helpers import BIN, registry_state
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -121,9 +128,7 @@ def test_s3_lost_during_the_model_upload_fails_the_training_cleanly_and_the_retr
     assert state["versions"] == {}
 
     proxy.restore()
-    version = train_job.register_model(NAME, train_job.train(NAME, settings), settings)
-    assert train_job.gate_model(NAME, version, settings)
-    assert train_job.promote_first_champion(NAME, version, settings)
+    version = train_first_champion(settings, NAME)
     state = registry_state(client, NAME)
     assert list(state["versions"]) == [version] and sorted(state["runs"].values()) == ["FAILED", "FINISHED"]
     artifacts.verify(client, NAME, version)
