@@ -10,10 +10,10 @@ TEST_WORKERS ?= 2
 .PHONY: demo test bench install lint audit clean
 
 demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run every model's loop (MODEL=name: one)
-	$(BIN)/flywheel demo $(if $(MODEL),--model $(MODEL))
+	$(BIN)/flywheel-replay demo $(if $(MODEL),--model $(MODEL))
 
 test: $(STAMP)  ## lint, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
-	$(BIN)/ruff check plugins dags tests benchmarks
+	$(BIN)/ruff check plugins replay dags tests benchmarks
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # What needs more than a test run: the whole two-model replay (does the looped model beat a never-retrained
@@ -25,17 +25,18 @@ bench: $(STAMP)  ## the full replay of both models, then the kill loops with 20 
 
 install: $(STAMP)
 
-# The lock pins every package; the project itself is installed editable without resolving anything else.
-$(STAMP): requirements/lock.txt pyproject.toml
+# The lock pins every package; the project itself is installed editable without resolving anything else, and so
+# is the demo's simulator (replay/: the demo, the tests and the benchmarks use it; the production image does not).
+$(STAMP): requirements/lock.txt pyproject.toml replay/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . -e replay
 	touch $(STAMP)
 
 lint: $(STAMP)
-	$(BIN)/ruff check plugins dags tests benchmarks
-	$(BIN)/ruff format --check plugins dags tests benchmarks
+	$(BIN)/ruff check plugins replay dags tests benchmarks
+	$(BIN)/ruff format --check plugins replay dags tests benchmarks
 
 # Known vulnerabilities of every pinned package. Needs pypi.org's per-version JSON API or api.osv.dev, which CI's
 # network does not reach (docs/reliability.md); bandit and the secret scan run in `make test`.

@@ -1,4 +1,4 @@
-"""The whole replay of both models (`flywheel demo` on a fresh home: hotel_cancellation 2016-07 .. 2017-08,
+"""The whole replay of both models (`flywheel-replay demo` on a fresh home: hotel_cancellation 2016-07 .. 2017-08,
 bike_demand 2012-01 .. 2012-12) and what only the whole replay can show: the looped model against a first model
 that is never retrained, month by month, on the same rows.
 
@@ -27,13 +27,13 @@ BIN = Path(sys.executable).parent
 
 
 def _demo(home: Path) -> float:
-    """`flywheel demo` as a user runs it on ``home``; returns its wall time in seconds."""
+    """`flywheel-replay demo` as a user runs it on ``home``; returns its wall time in seconds."""
     prefixes = ("AIRFLOW", "MLFLOW", "FLYWHEEL_", "DBT_", "GX_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)} | {"FLYWHEEL_HOME": str(home)}
     started = time.monotonic()
     # The demo's own output (progress, month rows, tables) streams through as it runs: about 13 minutes.
     with subprocess.Popen(
-        [str(BIN / "flywheel"), "demo"],
+        [str(BIN / "flywheel-replay"), "demo"],
         cwd=PROJECT,
         env=env,
         stdout=subprocess.PIPE,
@@ -45,7 +45,7 @@ def _demo(home: Path) -> float:
             print(line, end="", flush=True)
     seconds = time.monotonic() - started
     if demo.returncode != 0:
-        raise SystemExit(f"flywheel demo failed ({demo.returncode}); its output is above")
+        raise SystemExit(f"flywheel-replay demo failed ({demo.returncode}); its output is above")
     return seconds
 
 
@@ -65,7 +65,7 @@ def _ledger_counts(home: Path, model: str) -> dict[str, int]:
 
 
 def main() -> int:
-    from flywheel.training.tasks import METRICS
+    from flywheel.core.tasks import METRICS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this (new) home and keep it")
@@ -76,7 +76,8 @@ def main() -> int:
     lines = [
         "# The full replay: looped model vs never retrained",
         "",
-        "`make bench` (benchmarks/full_loop.py): `flywheel demo` on a fresh home, both models, the whole replay. "
+        "`make bench` (benchmarks/full_loop.py): `flywheel-replay demo` on a fresh home, both models, the whole "
+        "replay. "
         "Live metric = the mean of the monthly live primary metric of whatever version served (champion and "
         "canary shares); first model = v1 scoring the same rows, never retrained.",
         "",

@@ -19,9 +19,9 @@ import httpx
 
 from flywheel.data.warehouse import open_warehouse
 from flywheel.serving.process import BIN, flywheel_serve, free_port, server_process
-from flywheel.serving.replay import month_records
 from flywheel.settings import apply_environment
 from flywheel.specs import load_spec
+from flywheel_replay.traffic import month_records
 
 MODEL = "hotel_cancellation"
 

@@ -107,8 +107,9 @@ def build_loop_until(
     settings: object, last_month: str, first_month: str | None = None, mart: str = "ml_booking_features"
 ) -> None:
     """Land, ingest, dbt build and validate (``mart``) the bundled data up to ``last_month`` for these settings."""
-    from flywheel.jobs.ingest import ingest_all, replay_months
+    from flywheel.jobs.ingest import ingest_all
     from flywheel.jobs.validate import validate_mart
+    from flywheel_replay.landing import replay_months
 
     replay_months(first_month, last_month, settings)
     ingest_all(settings)

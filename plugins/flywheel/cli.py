@@ -1,4 +1,6 @@
-"""``flywheel``: the command line for people (init, land, run, demo, status, env)."""
+"""``flywheel``: the command line for people (init, run, status, promote, rollback, monitor, serve, env).
+
+The demo's replay has its own command, ``flywheel-replay`` (the ``replay/`` package, not part of the product)."""
 
 from __future__ import annotations
 
@@ -28,10 +30,8 @@ console = Console(
     width=None if sys.stdout.isatty() else 150,
 )
 
-DEMO_DAGS = ("ingest", "transform")
 
-
-def _settings() -> Settings:
+def settings_from_environment() -> Settings:
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     return apply_environment()
 
@@ -49,7 +49,7 @@ def _run_tool(args: list[str], cwd: Path, what: str) -> None:
 @app.command()
 def init() -> None:
     """Create local state: Airflow's metadata database and the parsed dbt manifest (idempotent)."""
-    settings = _settings()
+    settings = settings_from_environment()
     bin_dir = Path(sys.executable).parent
     _run_tool([str(bin_dir / "airflow"), "db", "migrate"], settings.project_dir, "Airflow metadata database")
     _run_tool(
@@ -60,20 +60,7 @@ def init() -> None:
     console.print(f"Local state lives in {settings.home}")
 
 
-@app.command()
-def land(
-    first: Annotated[str | None, typer.Option(help="first month, YYYY-MM")] = None,
-    last: Annotated[str | None, typer.Option(help="last month, YYYY-MM")] = None,
-) -> None:
-    """Replay the bundled datasets into landing as monthly batch files."""
-    from flywheel.jobs.ingest import replay_months
-
-    settings = _settings()
-    names = replay_months(first, last, settings)
-    console.print(f"[green]✓[/green] landed {len(names)} batch files in {settings.landing_uri}")
-
-
-def _run_dags(dag_ids: list[str], settings: Settings, conf: dict[str, object] | None = None) -> None:
+def run_dags(dag_ids: list[str], settings: Settings, conf: dict[str, object] | None = None) -> None:
     from flywheel.orchestration.runner import load_dags, run_dag
     from flywheel.orchestration.runner import output_to as quiet
 
@@ -108,18 +95,18 @@ def _run_dags(dag_ids: list[str], settings: Settings, conf: dict[str, object] | 
 @app.command()
 def run(dag_ids: Annotated[list[str], typer.Argument(help="DAG ids, run in this order")]) -> None:
     """Run DAGs in-process with dag.test() (the embedded mode); task logs go to .flywheel/logs/<dag>.log."""
-    _run_dags(dag_ids, _settings())
+    run_dags(dag_ids, settings_from_environment())
 
 
-def _model_names(settings: Settings) -> list[str]:
+def model_names(settings: Settings) -> list[str]:
     from flywheel.specs import load_specs
 
     return [s.name for s in load_specs(settings.models_dir)]
 
 
-def _one_model(model: str | None, settings: Settings) -> str:
+def one_model(model: str | None, settings: Settings) -> str:
     """The named model, or the only one there is; a clear error otherwise."""
-    names = _model_names(settings)
+    names = model_names(settings)
     if model is None and len(names) == 1:
         return names[0]
     if model not in names:
@@ -132,69 +119,12 @@ def _one_model(model: str | None, settings: Settings) -> str:
 
 
 @app.command()
-def demo(
-    model: Annotated[
-        list[str] | None, typer.Option(help="run this model (repeat for several); default: every models/*.yaml")
-    ] = None,
-    first: Annotated[str | None, typer.Option(help="first month to land before training (default: data's)")] = None,
-    last: Annotated[str | None, typer.Option(help="last month before the loop (default: first year)")] = None,
-    loop: Annotated[bool, typer.Option(help="go on: replay the later months through the whole loop")] = True,
-    loop_last: Annotated[str | None, typer.Option(help="last month of the loop (default: the data's last)")] = None,
-    loop_months: Annotated[
-        int | None, typer.Option(min=1, help="replay at most this many months of each model's loop (default: all)")
-    ] = None,
-) -> None:
-    """The main job, per model: land its first year of real data, ingest, dbt build, validate, train, gate,
-    register a champion; then replay the later months through the loop (traffic, labels, canary, monitor,
-    drift-triggered retraining) and end with a table and a chart of live quality against a never-retrained model."""
-    from flywheel.demo import demo_plan
-    from flywheel.jobs.ingest import replay_months
-    from flywheel.jobs.train import has_champion
-
-    started = time.monotonic()
-    init()
-    settings = _settings()
-    models = [_one_model(m, settings) for m in model] if model else _model_names(settings)
-    plans = [demo_plan(m, settings, first, last, loop_last, loop_months) for m in models]
-    for plan in plans:
-        landed = replay_months(plan.initial[0], plan.initial[-1], settings, plan.tables)
-        console.print(
-            f"[green]✓[/green] {plan.model}: landed {len(landed)} batch files ({plan.initial[0]} .. "
-            f"{plan.initial[-1]} of {', '.join(plan.tables)}); the loop replays {len(plan.loop)} more months"
-        )
-    _run_dags(list(DEMO_DAGS), settings)
-
-    # As the scheduler does on new validated data: only a model without a champion is trained here; after that,
-    # retraining is the monitor's decision (a second `flywheel demo` trains nothing).
-    first_training = [f"train__{m}" for m in models if not has_champion(m, settings)]
-    for name in sorted(set(models) - {t.removeprefix("train__") for t in first_training}):
-        console.print(f"{name}: @champion exists; retraining is the monitor's decision")
-    if first_training:
-        _run_dags(first_training, settings, {"reason": "first validated data and no @champion yet"})
-    charts = []
-    if loop:
-        from flywheel.demo import loop_demo
-
-        charts = loop_demo(
-            plans,
-            settings,
-            console,
-            run_dags=lambda dags, conf=None: _run_dags(dags, settings, conf),
-            land=lambda first, last, tables: replay_months(first, last, settings, tables),
-        )
-    print_summary(console, models, settings)
-    for chart in charts:
-        console.print(f"Chart of live quality: {chart}")
-    console.print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
-
-
-@app.command()
 def status(
     model: Annotated[str | None, typer.Argument(help="model name (models/<name>.yaml); default: every model")] = None,
 ) -> None:
     """Rows per stage, validation, and each model's aliases, metrics, canary, monitor and last ledger entries."""
-    settings = _settings()
-    print_summary(console, [_one_model(model, settings)] if model else _model_names(settings), settings)
+    settings = settings_from_environment()
+    print_summary(console, [one_model(model, settings)] if model else model_names(settings), settings)
 
 
 @app.command()
@@ -207,10 +137,11 @@ def promote(
     import getpass
 
     from flywheel.jobs.canary import manual_promote
+    from flywheel.workspace import Workspace
 
-    settings = _settings()
-    model = _one_model(model, settings)
-    moved = manual_promote(model, version, getpass.getuser(), reason, settings)
+    settings = settings_from_environment()
+    model = one_model(model, settings)
+    moved = manual_promote(Workspace(settings), model, version, getpass.getuser(), reason)
     console.print(f"{model}: @champion {'moved to' if moved else 'already was'} v{version}")
 
 
@@ -223,10 +154,11 @@ def rollback(
     import getpass
 
     from flywheel.jobs.canary import manual_rollback
+    from flywheel.workspace import Workspace
 
-    settings = _settings()
-    model = _one_model(model, settings)
-    version = manual_rollback(model, getpass.getuser(), reason, settings)
+    settings = settings_from_environment()
+    model = one_model(model, settings)
+    version = manual_rollback(Workspace(settings), model, getpass.getuser(), reason)
     console.print(f"{model}: " + (f"v{version} rolled back" if version else "no @challenger to roll back"))
 
 
@@ -244,15 +176,15 @@ def monitor(
     from flywheel.data.warehouse import open_warehouse
     from flywheel.monitoring import history
 
-    settings = _settings()
-    model = _one_model(model, settings)
+    settings = settings_from_environment()
+    model = one_model(model, settings)
     warehouse = open_warehouse(settings)
     history.ensure_tables(warehouse)
     if what_if:  # a fresh simulation of the current policy, not a continuation of the last one
         warehouse.execute(f"delete from {history.DECISIONS} where model = ? and mode = 'what_if'", (model,))
     for start in pd.date_range(f"{first}-01", f"{last}-01", freq="MS"):
         conf = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
-        _run_dags([f"monitor__{model}"], settings, {**conf, "what_if": what_if})
+        run_dags([f"monitor__{model}"], settings, {**conf, "what_if": what_if})
     print_monitor_history(console, history.decisions(warehouse, model, "what_if" if what_if else "live"))
 
 
@@ -268,8 +200,8 @@ def serve(
     from flywheel.serving.app import create_app
     from flywheel.specs import load_spec
 
-    settings = _settings()
-    model = _one_model(model, settings)
+    settings = settings_from_environment()
+    model = one_model(model, settings)
     logging.getLogger("flywheel").setLevel(logging.INFO)
     app_ = create_app(load_spec(settings.models_dir / f"{model}.yaml"), settings)
     uvicorn.run(app_, host=host, port=port, log_level="info")
@@ -278,7 +210,7 @@ def serve(
 @app.command()
 def env() -> None:
     """Print the environment of the embedded mode, for `eval "$(flywheel env)"` before `airflow ...` or `dbt ...`."""
-    settings = _settings()
+    settings = settings_from_environment()
     for key, value in {
         **settings.airflow_env(),
         "AIRFLOW__API_AUTH__JWT_SECRET": os.environ["AIRFLOW__API_AUTH__JWT_SECRET"],

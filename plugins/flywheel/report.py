@@ -1,4 +1,4 @@
-"""What `flywheel status` and `flywheel demo` print: stages, validation, the model, its canary and ledger."""
+"""What `flywheel status` and `flywheel-replay demo` print: stages, validation, the model, its canary and ledger."""
 
 from __future__ import annotations
 
@@ -44,8 +44,8 @@ def print_pipeline(console: Console, settings: Settings, warehouse: object) -> N
 
 def print_model(console: Console, model: str, settings: Settings, warehouse: object) -> None:
     from flywheel import status as st
+    from flywheel.core.tasks import primary_metric, task_of
     from flywheel.specs import load_spec
-    from flywheel.training.tasks import primary_metric, task_of
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     task, metric = task_of(spec), primary_metric(spec)
@@ -106,9 +106,9 @@ def print_model(console: Console, model: str, settings: Settings, warehouse: obj
 
 
 def _print_canary(console: Console, model: str, settings: Settings) -> None:
+    from flywheel.core.tasks import METRICS
     from flywheel.jobs.canary import current_evidence
     from flywheel.specs import load_spec
-    from flywheel.training.tasks import METRICS
 
     state, evidence = current_evidence(model, settings)
     if not state.running or evidence is None:

@@ -157,7 +157,7 @@ class ModelSpec(_Strict):
             raise ValueError(f"features listed twice: {sorted(duplicated)}")
         if self.baseline.column and self.baseline.column not in self.features.all:
             raise ValueError(f"baseline column {self.baseline.column!r} must be a feature")
-        from flywheel.training.tasks import PRIMARY_METRICS
+        from flywheel.core.tasks import PRIMARY_METRICS
 
         if self.gates.primary_metric not in PRIMARY_METRICS[self.task]:
             raise ValueError(

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
+from flywheel.core.packet import AlertPacket
 from flywheel.data.warehouse import open_warehouse
 from flywheel.monitoring import alerts
 from flywheel.settings import Settings, get_settings
@@ -18,61 +19,69 @@ from tests.helpers import free_port, http_receiver, smtp_receiver
 pytestmark = pytest.mark.integration
 
 NOW = datetime(2017, 7, 1)
-PACKET = {
-    "model": "hotel_cancellation",
-    "version": "3",
-    "action": "alert",
-    "severity": "critical",
-    "window": {"start": "2017-06-01T00:00:00", "end": "2017-07-01T00:00:00"},
-    "since": "2017-05-01T00:00:00",
-    "verdict": "9 of 22 features drifted (41%; critical at 25%): adr, agent",
-    "reference": "training window 2015-07-01 .. 2017-02-28, same calendar months (06)",
-    "current_rows": 5200,
-    "reference_rows": 3900,
-    "drifted_features": [
-        {
-            "column": "adr",
-            "kind": "numeric",
-            "method": "wasserstein",
-            "statistic": 0.41,
+PACKET = AlertPacket.model_validate(
+    {
+        "model": "hotel_cancellation",
+        "version": "3",
+        "action": "alert",
+        "severity": "critical",
+        "window": {"start": "2017-06-01T00:00:00", "end": "2017-07-01T00:00:00"},
+        "since": "2017-05-01T00:00:00",
+        "verdict": "9 of 22 features drifted (41%; critical at 25%): adr, agent",
+        "reference": "training window 2015-07-01 .. 2017-02-28, same calendar months (06)",
+        "current_rows": 5200,
+        "reference_rows": 3900,
+        "drifted_features": [
+            {
+                "column": "adr",
+                "kind": "numeric",
+                "method": "wasserstein",
+                "statistic": 0.41,
+                "threshold": 0.1,
+                "direction": "higher (98 -> 121)",
+            },
+            {
+                "column": "agent",
+                "kind": "categorical",
+                "method": "jensenshannon",
+                "statistic": 0.22,
+                "threshold": 0.1,
+                "direction": "more '9' (+8.0 pp), fewer '240' (-5.0 pp)",
+            },
+        ],
+        "judged_features": 22,
+        "prediction_drift": {
+            "statistic": 0.2,
             "threshold": 0.1,
-            "direction": "higher (98 -> 121)",
+            "drifted": True,
+            "direction": "lower (0.3 -> 0.2)",
+            "logged": 5000,
+            "rescored": 200,
         },
-        {
-            "column": "agent",
-            "kind": "categorical",
-            "method": "jensenshannon",
-            "statistic": 0.22,
-            "threshold": 0.1,
-            "direction": "more '9' (+8.0 pp), fewer '240' (-5.0 pp)",
+        "target_drift": None,
+        "quality": {
+            "metric": "roc_auc",
+            "live": 0.85,
+            "champion_holdout": 0.9,
+            "change": -0.05,
+            "limit": -0.03,
+            "threshold": 0.87,
+            "labelled_rows": 5200,
         },
-    ],
-    "judged_features": 22,
-    "prediction_drift": {
-        "statistic": 0.2,
-        "threshold": 0.1,
-        "drifted": True,
-        "direction": "lower (0.3 -> 0.2)",
-        "logged": 5000,
-        "rescored": 200,
-    },
-    "target_drift": None,
-    "quality": {
-        "metric": "roc_auc",
-        "live": 0.85,
-        "champion_holdout": 0.9,
-        "change": -0.05,
-        "limit": -0.03,
-        "threshold": 0.87,
-        "labelled_rows": 5200,
-    },
-    "upstream_dbt": {"adr": [{"node": "model:ml_booking_features", "file": "models/marts/ml_booking_features.sql"}]},
-    "canary": {"status": "none", "summary": "no challenger, no canary running"},
-    "retrain": {"action": "retrain", "reason": "critical drift in 2 windows in a row", "trigger": "drift"},
-    "report": {"html": "s3://reports/hotel_cancellation/monitor/2017-06-01_2017-07-01/report.html"},
-    "runbook": "docs/runbooks/drift.md",
-    "what_to_do": ["Open the report"],
-}
+        "upstream_dbt": {
+            "adr": [{"node": "model:ml_booking_features", "file": "models/marts/ml_booking_features.sql"}]
+        },
+        "canary": {"status": "none", "summary": "no challenger, no canary running"},
+        "retrain": {"action": "retrain", "reason": "critical drift in 2 windows in a row", "trigger": "drift"},
+        "report": {
+            "html": "s3://reports/hotel_cancellation/monitor/2017-06-01_2017-07-01/report.html",
+            "json": "s3://reports/hotel_cancellation/monitor/2017-06-01_2017-07-01/evidently.json",
+            "verdict": "s3://reports/hotel_cancellation/monitor/2017-06-01_2017-07-01/verdict.json",
+        },
+        "runbook": "docs/runbooks/drift.md",
+        "what_to_do": ["Open the report"],
+    }
+)
 
 
 @pytest.fixture
@@ -102,7 +111,9 @@ def test_a_broken_route_does_not_stop_the_others_and_only_it_is_retried(settings
 
         assert len(webhook.received) == 1
         path, body = webhook.received[0]
-        assert path == "/hook" and json.loads(body) == PACKET  # the whole packet, every field
+        assert path == "/hook" and json.loads(body) == PACKET.model_dump(
+            mode="json", by_alias=True
+        )  # the whole packet, every field
         assert len(mail.received) == 1
         message = mail.received[0][1].decode()
         assert "[CRITICAL] hotel_cancellation v3" in message and "adr: higher (98 -> 121)" in message
@@ -126,14 +137,16 @@ def test_quiet_period_and_what_re_alerts(settings, monkeypatch):
         alerts.deliver(PACKET, policy, settings, warehouse, NOW + timedelta(days=30))  # same condition: quiet
         assert len(receiver.received) == 1
         alerts.deliver(
-            {**PACKET, "version": "4"}, policy, settings, warehouse, NOW + timedelta(days=30)
+            PACKET.model_copy(update={"version": "4"}), policy, settings, warehouse, NOW + timedelta(days=30)
         )  # new champion
-        alerts.deliver({**PACKET, "action": "page"}, policy, settings, warehouse, NOW + timedelta(days=30))  # a page
+        alerts.deliver(
+            PACKET.model_copy(update={"action": "page"}), policy, settings, warehouse, NOW + timedelta(days=30)
+        )  # a page
         alerts.deliver(PACKET, policy, settings, warehouse, NOW + timedelta(days=41))  # quiet period over
         assert len(receiver.received) == 4
         slack = json.loads(receiver.received[0][1])
         assert slack["text"].startswith("[CRITICAL] hotel_cancellation v3") and slack["blocks"][0]["type"] == "header"
-        warning = {**PACKET, "severity": "warning", "version": "5"}
+        warning = PACKET.model_copy(update={"severity": "warning", "version": "5"})
         assert (
             alerts.deliver(warning, policy, settings, warehouse, NOW)[0].status == "skipped"
         )  # route is critical-only

@@ -12,11 +12,12 @@ import pytest
 from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import canary as canary_job
 from flywheel.jobs import train as train_job
-from flywheel.jobs.demo import register_shuffled_label_challenger
 from flywheel.registry import canary_state, register, tracking
-from flywheel.serving.replay import month_end, month_records, post_records
 from flywheel.settings import Settings
 from flywheel.specs import load_spec
+from flywheel.workspace import Workspace
+from flywheel_replay.traffic import month_end, month_records, post_records
+from tests.factories import register_shuffled_label_challenger
 from tests.helpers import build_loop_until, flywheel_serve
 
 pytestmark = pytest.mark.integration
@@ -51,8 +52,8 @@ def _replay_and_judge(settings, spec, url, month):
     time.sleep(0.5)  # the service picks up the new routing (refresh every 0.2 s)
     answered = post_records(url, month_records(spec, open_warehouse(settings), month))
     time.sleep(0.5)  # and writes its prediction log (every 0.1 s)
-    canary_job.collect_predictions(MODEL, datetime.fromisoformat(month_end(month)), settings)
-    return answered, canary_job.analyse_canary(MODEL, "test", settings=settings)
+    canary_job.collect_predictions(Workspace(settings), MODEL, datetime.fromisoformat(month_end(month)))
+    return answered, canary_job.analyse_canary(Workspace(settings), MODEL, "test").to_dict()
 
 
 def _ledger(settings):
@@ -64,8 +65,8 @@ def _ledger(settings):
 def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back(env):
     settings, spec, url = env
     client = tracking.client(settings)
-    started = canary_job.analyse_canary(MODEL, "test", settings=settings)
-    assert started["action"] == "started"
+    started = canary_job.analyse_canary(Workspace(settings), MODEL, "test")
+    assert started.action == "started"
     months = iter(TRAFFIC_MONTHS)
     decisions = []
     while not decisions or decisions[-1]["action"] not in ("promote", "rollback"):
@@ -82,9 +83,9 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back(env):
     assert evidence["interval"][0] > -spec.canary.max_metric_drop
 
     bad = register_shuffled_label_challenger(MODEL, settings)
-    assert canary_job.analyse_canary(MODEL, "test", settings=settings)["action"] == "started"
+    assert canary_job.analyse_canary(Workspace(settings), MODEL, "test").action == "started"
     shares = []
-    decision = {"action": "wait"}
+    decision: dict[str, object] = {"action": "wait"}
     while decision["action"] == "wait":
         shares.append(canary_state.read(client, MODEL, bad).share)
         answered, decision = _replay_and_judge(settings, spec, url, next(months))
@@ -106,4 +107,4 @@ def test_manual_rollback_needs_a_reason(env):
     from flywheel.registry.promote import PromotionError
 
     with pytest.raises(PromotionError, match="reason"):
-        canary_job.manual_rollback(MODEL, "someone", " ", settings)
+        canary_job.manual_rollback(Workspace(settings), MODEL, "someone", " ")

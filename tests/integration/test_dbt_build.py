@@ -11,9 +11,9 @@ import pytest
 from flywheel.data.warehouse import open_warehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import ingest_landing
-from flywheel.ingest.replay import land_months
 from flywheel.settings import Settings, get_settings
 from flywheel.storage import LocalStore
+from flywheel_replay.landing import land_months
 from tests.helpers import dbt_build, fresh_postgres_database, hotel_contract
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]

@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from flywheel.data.warehouse import open_warehouse
-from flywheel.jobs.ingest import replay_months
 from flywheel.registry import register, tracking
 from flywheel.settings import get_settings
 from flywheel.storage import open_store
+from flywheel_replay.landing import replay_months
 
 pytestmark = pytest.mark.integration
 

@@ -1,5 +1,5 @@
-"""`flywheel demo` end to end, as a user runs it, in a fresh home, for both models side by side, on a short replay:
-each model's first champion on its first year, then the first six months of its loop (traffic through the
+"""`flywheel-replay demo` end to end, as a user runs it, in a fresh home, for both models side by side, on a short
+replay: each model's first champion on its first year, then the first six months of its loop (traffic through the
 service, labels, canary, monitor, drift- and quality-triggered retraining): hotel_cancellation 2016-07 .. 2016-12
 (classification), bike_demand 2012-01 .. 2012-06 (regression). Six months are the shortest replay in which both
 models retrain, suppress a retrain while the canary runs, and promote a retrained version.
@@ -67,9 +67,10 @@ def _clean_env(home: Path, webhook: str) -> dict[str, str]:
 
 
 def _flywheel(home: Path, args: list[str], timeout: float, webhook: str = "http://127.0.0.1:9/unused") -> str:
-    """``flywheel <args>`` as a user runs it on ``home``; returns its output, fails with its tail."""
+    """``flywheel-replay <args>`` (the demo: ``make demo``) as a user runs it on ``home``; returns its output,
+    fails with its tail."""
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "flywheel"), *args],
+        [str(Path(sys.executable).parent / "flywheel-replay"), *args],
         cwd=get_settings().project_dir,
         env=_clean_env(home, webhook),
         capture_output=True,

@@ -14,6 +14,7 @@ from flywheel.jobs import monitor as monitor_job
 from flywheel.monitoring import history
 from flywheel.registry import ledger
 from flywheel.storage import open_store
+from flywheel.workspace import Workspace
 from tests.helpers import build_loop_until, moto_s3_server
 
 pytestmark = pytest.mark.integration
@@ -51,14 +52,14 @@ def test_a_window_is_judged_reported_and_recorded(settings):
 
     spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
     predictions.publish_labels(spec, open_warehouse(settings), datetime(2016, 7, 31, 23, 59, 59))  # July's outcomes
-    result = monitor_job.run_monitor(MODEL, JULY, settings=settings)
-    assert result["severity"] in ("warning", "critical") and result["champion"] == "1"
+    result = monitor_job.run_monitor(Workspace(settings), MODEL, JULY)
+    assert result.severity in ("warning", "critical") and result.champion == "1"
 
     store = open_store(settings.reports_uri, settings.s3_endpoint_url)
     prefix = f"{MODEL}/monitor/2016-07-01_2016-08-01/"
     assert set(store.list(prefix + "*")) == {prefix + n for n in ("report.html", "evidently.json", "verdict.json")}
     assert b"<html" in store.read_bytes(prefix + "report.html")[:2000].lower()
-    assert result["report_uri"] == f"s3://reports/flywheel/{prefix}report.html"
+    assert result.report_uri == f"s3://reports/flywheel/{prefix}report.html"
     evidently = json.loads(store.read_bytes(prefix + "evidently.json"))
     assert any(m["config"].get("type") == "evidently:metric_v2:ValueDrift" for m in evidently["metrics"])
 
@@ -81,8 +82,8 @@ def test_a_window_is_judged_reported_and_recorded(settings):
 def test_re_running_a_judged_window_changes_nothing(settings):
     warehouse = open_warehouse(settings)
     before = len(ledger.history(warehouse, MODEL, limit=1000))
-    again = monitor_job.run_monitor(MODEL, JULY, settings=settings)
-    assert again["already_judged"] is True
+    again = monitor_job.run_monitor(Workspace(settings), MODEL, JULY)
+    assert again.already_judged is True
     assert len(ledger.history(warehouse, MODEL, limit=1000)) == before
     assert len(history.decisions(warehouse, MODEL)) == 1
 
@@ -91,7 +92,7 @@ def test_a_what_if_replay_leaves_the_live_history_alone(settings):
     warehouse = open_warehouse(settings)
     before = len(ledger.history(warehouse, MODEL, limit=1000))
     for window in (JULY, AUGUST):
-        monitor_job.run_monitor(MODEL, window, mode="what_if", settings=settings)
+        monitor_job.run_monitor(Workspace(settings), MODEL, window, mode="what_if")
     assert len(history.decisions(warehouse, MODEL, "what_if")) == 2
     assert len(history.decisions(warehouse, MODEL, "live")) == 1
     assert len(ledger.history(warehouse, MODEL, limit=1000)) == before

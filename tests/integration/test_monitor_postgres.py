@@ -11,9 +11,11 @@ from flywheel.data import predictions
 from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import monitor as monitor_job
 from flywheel.monitoring import alerts, history
+from flywheel.monitoring.alerts import Delivery
 from flywheel.registry import ledger
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
+from flywheel.workspace import Workspace
 from tests.helpers import build_loop_until, fresh_postgres_database, small_spec_copies, train_first_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
@@ -35,21 +37,18 @@ def test_the_monitor_on_postgres(tmp_path):
         assert predictions.publish_labels(spec, warehouse, datetime(2016, 7, 31, 23, 59, 59)) > 4000
 
         window = (datetime(2016, 7, 1), datetime(2016, 8, 1))
-        result = monitor_job.run_monitor(MODEL, window, settings=settings)
-        assert result["severity"] in ("warning", "critical")
-        assert monitor_job.send_alert(MODEL, result, settings)[0] == {
-            "route": "log:log",
-            "status": "delivered",
-            "detail": "",
-        }
+        workspace = Workspace(settings)
+        result = monitor_job.run_monitor(workspace, MODEL, window)
+        assert result.severity in ("warning", "critical")
+        assert monitor_job.send_alert(workspace, result)[0] == Delivery("log:log", "delivered", "")
 
         metrics = warehouse.fetch_all(f"select count(*), count(distinct metric) from {history.METRICS}")[0]
         assert metrics[0] >= 22 + 6 and metrics[1] >= 6
         decisions = history.decisions(warehouse, MODEL)
-        assert len(decisions) == 1 and decisions.iloc[0]["severity"] == result["severity"]
+        assert len(decisions) == 1 and decisions.iloc[0]["severity"] == result.severity
         entries = len(ledger.history(warehouse, MODEL, limit=1000))
         deliveries = warehouse.fetch_all(f"select count(*) from {alerts.DELIVERIES}")[0][0]
 
-        assert monitor_job.run_monitor(MODEL, window, settings=settings)["already_judged"] is True
+        assert monitor_job.run_monitor(workspace, MODEL, window).already_judged is True
         assert len(ledger.history(warehouse, MODEL, limit=1000)) == entries
         assert warehouse.fetch_all(f"select count(*) from {alerts.DELIVERIES}")[0][0] == deliveries

@@ -268,7 +268,7 @@ def topology(tmp_path_factory):
 
 def test_the_loop_runs_on_the_production_topology(topology):
     env, s3, ports, _ = topology
-    _run([str(BIN / "flywheel"), "land", "--first", "2016-01", "--last", "2016-06"], env)  # six months to S3
+    _run([str(BIN / "flywheel-replay"), "land", "--first", "2016-01", "--last", "2016-06"], env)  # six months to S3
     api = Airflow(f"http://127.0.0.1:{ports['api']}")
     chain = ["ingest", "transform", f"train__{MODEL}", f"score__{MODEL}"]
     api.wait_for_dags(chain)

@@ -9,9 +9,9 @@ import pytest
 
 from flywheel.data.warehouse import DuckDBWarehouse
 from flywheel.ingest.load import ingest_landing
-from flywheel.ingest.replay import land_months
 from flywheel.settings import get_settings
 from flywheel.storage import S3Store
+from flywheel_replay.landing import land_months
 from tests.helpers import hotel_contract, moto_s3_server
 
 pytestmark = pytest.mark.integration

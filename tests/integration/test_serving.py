@@ -15,14 +15,14 @@ from hypothesis import settings as hypothesis_settings
 from schemathesis.checks import not_a_server_error
 
 from flywheel.data.warehouse import open_warehouse
-from flywheel.jobs.demo import register_shuffled_label_challenger
 from flywheel.registry import canary_state, register, tracking
 from flywheel.serving.app import create_app
 from flywheel.serving.models import ModelPool
 from flywheel.serving.prediction_log import PredictionLogWriter
-from flywheel.serving.replay import month_records
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
+from flywheel_replay.traffic import month_records
+from tests.factories import register_shuffled_label_challenger
 from tests.helpers import flywheel_serve
 
 pytestmark = pytest.mark.integration

@@ -12,16 +12,17 @@ import pytest
 
 from flywheel.data.validation import quarantined_batches
 from flywheel.data.warehouse import open_warehouse
-from flywheel.jobs.ingest import ingest_all, replay_months
+from flywheel.jobs.ingest import ingest_all
 from flywheel.jobs.validate import validate_mart
 from flywheel.serving.app import create_app
 from flywheel.serving.models import ModelPool
 from flywheel.serving.prediction_log import PredictionLogWriter
-from flywheel.serving.replay import month_records
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
 from flywheel.training.dataset import load_snapshot
+from flywheel_replay.landing import replay_months
+from flywheel_replay.traffic import month_records
 from tests.helpers import small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]

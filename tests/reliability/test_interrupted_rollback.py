@@ -14,6 +14,7 @@ from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import canary as canary_job
 from flywheel.registry import canary_state, ledger, promote, register, tracking
 from flywheel.settings import Settings, get_settings
+from flywheel.workspace import Workspace
 
 pytestmark = pytest.mark.reliability
 
@@ -75,8 +76,8 @@ def test_a_rollback_killed_after_a_step_is_finished_by_its_retry(registry, monke
     if retry_by == "rollback again":
         assert promote.rollback(NAME, "test", "canary failed", client, warehouse, settings) == "2"
     else:
-        decision = canary_job.analyse_canary(NAME, "test", settings=settings)
-        assert decision["action"] == "rollback" and decision["version"] == "2", decision
+        decision = canary_job.analyse_canary(Workspace(settings), NAME, "test")
+        assert decision.action == "rollback" and decision.version == "2", decision
 
     assert register.alias_version(client, NAME, register.CHALLENGER) is None
     assert canary_state.read(client, NAME, "2").status == "rolled_back"
@@ -86,5 +87,5 @@ def test_a_rollback_killed_after_a_step_is_finished_by_its_retry(registry, monke
     assert [(e["version"], e["reason"]) for e in _rollbacks(warehouse)] == [("2", reason)]
     # Once finished, neither path finds anything left to do.
     assert promote.rollback(NAME, "test", "again", client, warehouse, settings) is None
-    assert canary_job.analyse_canary(NAME, "test", settings=settings)["action"] == "none"
+    assert canary_job.analyse_canary(Workspace(settings), NAME, "test").action == "none"
     assert len(_rollbacks(warehouse)) == 1

@@ -15,8 +15,8 @@ import pandas as pd
 import pytest
 
 from flywheel.data.warehouse import open_warehouse
-from flywheel.jobs.ingest import replay_months
 from flywheel.settings import Settings, get_settings
+from flywheel_replay.landing import replay_months
 from tests.helpers import fresh_postgres_database, settings_env
 from tests.reliability.helpers import BIN, PYTHON
 

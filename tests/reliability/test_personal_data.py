@@ -17,12 +17,14 @@ from flywheel.data import predictions
 from flywheel.data.warehouse import open_warehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.jobs import monitor as monitor_job
-from flywheel.jobs.ingest import ingest_all, replay_months
+from flywheel.jobs.ingest import ingest_all
 from flywheel.jobs.validate import validate_mart
 from flywheel.registry import tracking
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
+from flywheel.workspace import Workspace
+from flywheel_replay.landing import replay_months
 from tests.helpers import dbt_build, small_spec_copies, train_first_champion
 
 pytestmark = [pytest.mark.integration, pytest.mark.reliability]
@@ -96,7 +98,7 @@ def test_personal_data_stays_in_raw_and_reaches_no_mart_run_or_report(tmp_path):
     validate_mart("ml_booking_features", "", settings)
     warehouse = open_warehouse(settings)
     predictions.publish_labels(load_spec(settings.models_dir / f"{MODEL}.yaml"), warehouse, datetime(2016, 1, 31, 23))
-    monitor_job.run_monitor(MODEL, (datetime(2016, 1, 1), datetime(2016, 2, 1)), settings=settings)
+    monitor_job.run_monitor(Workspace(settings), MODEL, (datetime(2016, 1, 1), datetime(2016, 2, 1)))
 
     # Kept where it arrived: the raw table holds every value (the archived files too).
     raw = warehouse.query_df('select name, email, "phone-number", credit_card from raw.hotel_bookings')

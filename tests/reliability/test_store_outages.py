@@ -23,8 +23,9 @@ from flywheel.jobs import monitor as monitor_job
 from flywheel.jobs import train as train_job
 from flywheel.monitoring import history
 from flywheel.registry import artifacts, promote, register, tracking
-from flywheel.serving.replay import month_records
 from flywheel.specs import load_spec
+from flywheel.workspace import Workspace
+from flywheel_replay.traffic import month_records
 from tests.helpers import (
     CuttableProxy,
     build_loop_until,
@@ -141,15 +142,15 @@ def test_s3_lost_while_the_report_is_written_fails_the_monitor_cleanly_and_the_r
     predictions.publish_labels(load_spec(settings.models_dir / f"{NAME}.yaml"), warehouse, datetime(2011, 7, 31, 23))
     proxy.cut_when(rb"PUT /flywheel/reports/")
     with pytest.raises(Exception):  # noqa: B017 - whatever boto raises; the point is what is left behind
-        monitor_job.run_monitor(NAME, JULY, settings=settings)
+        monitor_job.run_monitor(Workspace(settings), NAME, JULY)
     assert proxy.cut_requests[-1].startswith(b"PUT /flywheel/reports/")
     assert history.decision_for(warehouse, NAME, monitor_job.LIVE, JULY[1]) is None  # nothing half-recorded
 
     proxy.restore()
-    result = monitor_job.run_monitor(NAME, JULY, settings=settings)
-    assert "already_judged" not in result
-    again = monitor_job.run_monitor(NAME, JULY, settings=settings)
-    assert again["already_judged"] is True
+    result = monitor_job.run_monitor(Workspace(settings), NAME, JULY)
+    assert result.already_judged is False
+    again = monitor_job.run_monitor(Workspace(settings), NAME, JULY)
+    assert again.already_judged is True
     written = _objects(stack, "reports/")
     assert {n.rsplit("/", 1)[1] for n in written} >= {"report.html", "evidently.json", "verdict.json"}, written
     decisions = warehouse.fetch_all("select count(*) from ops.monitor_decisions where model = ?", (NAME,))

@@ -1,12 +1,12 @@
-"""`flywheel demo` plans each model from its own data: the sources found through dbt lineage from its mart, its
+"""`flywheel-replay demo` plans each model from its own data: the sources found through dbt lineage from its mart, its
 first year before the first training, the rest through the loop."""
 
 from __future__ import annotations
 
 import pytest
 
-from flywheel.demo import demo_plan
 from flywheel.settings import get_settings
+from flywheel_replay.loop import demo_plan
 
 pytestmark = pytest.mark.usefixtures("dbt_manifest")  # the test home's manifest
 
@@ -37,7 +37,7 @@ def test_months_can_be_narrowed_and_a_wrong_range_says_what_there_is():
 
 
 def test_the_loop_can_be_cut_to_its_first_months_per_model():
-    """`flywheel demo --loop-months N`: each model's own first N loop months (the test suite's short replay)."""
+    """`flywheel-replay demo --loop-months N`: each model's own first N loop months (the test suite's short replay)."""
     hotel, bike = (demo_plan(m, get_settings(), loop_months=6) for m in ("hotel_cancellation", "bike_demand"))
     assert (hotel.loop[0], hotel.loop[-1], len(hotel.loop)) == ("2016-07", "2016-12", 6)
     assert (bike.loop[0], bike.loop[-1], len(bike.loop)) == ("2012-01", "2012-06", 6)

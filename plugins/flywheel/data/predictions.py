@@ -14,8 +14,8 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
+from flywheel.core.prediction_log import COLUMNS, table_columns
 from flywheel.data.warehouse import Warehouse, ensure_ops_table
-from flywheel.serving.prediction_log import COLUMNS
 from flywheel.specs import ModelSpec
 from flywheel.storage import Store
 
@@ -30,9 +30,7 @@ def ensure_tables(warehouse: Warehouse) -> None:
     ensure_ops_table(
         warehouse,
         PREDICTION_LOG,
-        "request_id varchar, entity_id varchar, model varchar, version varchar, arm varchar, score double precision, "
-        "decision integer, latency_ms double precision, status varchar, source varchar, predicted_at timestamp, "
-        "features varchar, log_file varchar",
+        table_columns(("log_file", "varchar")),
     )
     ensure_ops_table(warehouse, LOADED_FILES, "log_file varchar, model varchar, row_count bigint, loaded_at timestamp")
     ensure_ops_table(

@@ -1,58 +1,77 @@
 """The canary of one model: start it for a blessed challenger, judge it on live evidence, act on the decision.
 
+Gathering (the prediction log of both arms since the step began, with the labels published so far) and acting
+(moving the traffic share, promoting, rolling back, writing the ledger) happen here; the decision itself is
+``flywheel.decisions.canary.decide``, a pure function of the evidence, the state, the policy and the time.
+
 Also the manual path for people (``flywheel promote`` / ``flywheel rollback``), recorded in the same ledger.
 """
 
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict
-from datetime import UTC, datetime
-from typing import Any
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Literal
 
+from flywheel.core.canary import CanaryState
+from flywheel.core.clock import naive_utc, utc_now
+from flywheel.core.tasks import primary_metric
 from flywheel.data import predictions
-from flywheel.data.warehouse import open_warehouse
-from flywheel.registry import canary, canary_state, ledger, register, tracking
-from flywheel.registry.gate import BLESSED_TAG
+from flywheel.decisions import canary
+from flywheel.registry import canary_state, ledger
 from flywheel.registry.promote import PromotionError, promote, rollback
-from flywheel.settings import Settings, get_settings
-from flywheel.specs import ModelSpec, load_spec
-from flywheel.storage import open_store
-from flywheel.training.tasks import primary_metric
+from flywheel.specs import ModelSpec
+from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-
-def _spec(name: str, settings: Settings) -> ModelSpec:
-    return load_spec(settings.models_dir / f"{name}.yaml")
+StepAction = Literal["none", "started", "wait", "advance", "promote", "rollback"]
 
 
-def collect_predictions(name: str, labels_until: datetime | None = None, settings: Settings | None = None) -> dict:
+@dataclass(frozen=True)
+class CanaryStep:
+    """What one canary run did: started a canary, judged it (and acted), or found nothing to do."""
+
+    action: StepAction
+    reason: str
+    version: str | None = None
+    step: int | None = None  # the traffic step the evidence was gathered at
+    checks: tuple[str, ...] = ()
+    evidence: canary.Evidence | None = None
+
+    def to_dict(self) -> dict[str, object]:
+        """For XCom and logs: JSON-ready."""
+        return {
+            "action": self.action,
+            "reason": self.reason,
+            "version": self.version,
+            "step": self.step,
+            "checks": list(self.checks),
+            "evidence": None if self.evidence is None else self.evidence.to_dict(),
+        }
+
+
+def collect_predictions(workspace: Workspace, name: str, labels_until: datetime | None = None) -> dict[str, int]:
     """Load new prediction log files and publish the labels known by ``labels_until`` (default: now)."""
-    settings = settings or get_settings()
-    warehouse = open_warehouse(settings)
-    rows = predictions.load_prediction_files(
-        name, open_store(settings.predictions_uri, settings.s3_endpoint_url), warehouse
-    )
-    until = (labels_until or datetime.now(UTC)).replace(tzinfo=None)
-    labels = predictions.publish_labels(_spec(name, settings), warehouse, until)
+    rows = predictions.load_prediction_files(name, workspace.store("predictions"), workspace.warehouse)
+    until = naive_utc(labels_until or utc_now())
+    labels = predictions.publish_labels(workspace.spec(name), workspace.warehouse, until)
     return {"prediction_rows": rows, "labels": labels}
 
 
-def start_canary(name: str, actor: str, settings: Settings | None = None) -> canary_state.CanaryState:
+def start_canary(workspace: Workspace, name: str, actor: str) -> CanaryState:
     """Put a blessed @challenger on the first traffic step against today's @champion."""
-    settings = settings or get_settings()
-    spec, client = _spec(name, settings), tracking.client(settings)
-    challenger = register.alias_version(client, name, register.CHALLENGER)
-    champion = register.alias_version(client, name, register.CHAMPION)
+    spec, registry = workspace.spec(name), workspace.registry
+    challenger, champion = registry.challenger(name), registry.champion(name)
     if challenger is None or champion is None:
         raise PromotionError(f"{name}: a canary needs @champion and @challenger (have v{champion}, v{challenger})")
-    if client.get_model_version(name, challenger).tags.get(BLESSED_TAG) != "true":
+    if not registry.version(name, challenger).blessed:
         raise PromotionError(f"{name} v{challenger} has no blessing: only a blessed version enters the canary")
     now = canary_state.now_iso()
     share = spec.canary.steps[0] / 100
     canary_state.write(
-        client,
+        registry.mlflow,
         name,
         challenger,
         status="running",
@@ -63,7 +82,7 @@ def start_canary(name: str, actor: str, settings: Settings | None = None) -> can
         champion=champion,
     )
     ledger.record(
-        open_warehouse(settings),
+        workspace.warehouse,
         ledger.LedgerEntry(
             name,
             challenger,
@@ -73,61 +92,57 @@ def start_canary(name: str, actor: str, settings: Settings | None = None) -> can
             {"steps": list(spec.canary.steps), "champion": champion},
         ),
     )
-    return canary_state.read(client, name, challenger)
+    return canary_state.read(registry.mlflow, name, challenger)
 
 
-def current_evidence(name: str, settings: Settings) -> tuple[canary_state.CanaryState, canary.Evidence | None]:
-    spec, client = _spec(name, settings), tracking.client(settings)
-    state = canary_state.read(client, name, register.alias_version(client, name, register.CHALLENGER))
+def current_evidence(workspace: Workspace, name: str) -> tuple[CanaryState, canary.Evidence | None]:
+    """The running canary's state and the evidence of both arms since its current step began."""
+    spec, state = workspace.spec(name), workspace.registry.canary(name)
     if not state.running:
         return state, None
-    warehouse = open_warehouse(settings)
     since = datetime.fromisoformat(state.step_started_at).replace(tzinfo=None) if state.step_started_at else None
     frames = [
-        predictions.arm_predictions(warehouse, name, v, arm, since)
+        predictions.arm_predictions(workspace.warehouse, name, v or "", arm, since)
         for v, arm in ((state.champion, "champion"), (state.version, "challenger"))
     ]
     return state, canary.gather(spec.canary, frames[0], frames[1], state, primary_metric(spec))
 
 
-def analyse_canary(
-    name: str, actor: str, now: datetime | None = None, settings: Settings | None = None
-) -> dict[str, Any]:
-    """Start the canary of a new blessed challenger, or judge the running one and act; returns the decision."""
-    settings = settings or get_settings()
-    spec, client = _spec(name, settings), tracking.client(settings)
-    challenger = register.alias_version(client, name, register.CHALLENGER)
-    state = canary_state.read(client, name, challenger)
+def analyse_canary(workspace: Workspace, name: str, actor: str, now: datetime | None = None) -> CanaryStep:
+    """Start the canary of a new blessed challenger, or judge the running one and act; returns what it did."""
+    registry = workspace.registry
+    challenger = registry.challenger(name)
+    state = registry.canary(name)
     if challenger is not None and state.status == "rolled_back":  # a rollback cut short before the alias went
         reason = "finishing an interrupted rollback (@challenger was still set)"
-        rollback(name, actor, reason, client, open_warehouse(settings), settings)
-        return {"action": "rollback", "reason": reason, "version": challenger}
+        rollback(name, actor, reason, registry.mlflow, workspace.warehouse, workspace.settings)
+        return CanaryStep("rollback", reason, challenger)
     if challenger is None or state.status == "promoted":
-        return {"action": "none", "reason": "no challenger waiting for a canary"}
+        return CanaryStep("none", "no challenger waiting for a canary")
     if not state.running:
-        if client.get_model_version(name, challenger).tags.get(BLESSED_TAG) != "true":
-            return {"action": "none", "reason": f"v{challenger} is not blessed: it cannot enter the canary"}
-        state = start_canary(name, actor, settings)
-        return {"action": "started", "reason": f"v{challenger} at {state.share:.0%}", "version": challenger}
-    state, evidence = current_evidence(name, settings)
+        if not registry.version(name, challenger).blessed:
+            return CanaryStep("none", f"v{challenger} is not blessed: it cannot enter the canary")
+        state = start_canary(workspace, name, actor)
+        return CanaryStep("started", f"v{challenger} at {state.share:.0%}", challenger)
+    state, evidence = current_evidence(workspace, name)
     if evidence is None:  # a running canary always has evidence; none means its state was lost
         raise RuntimeError(f"{name}: a canary is running but its evidence cannot be gathered")
-    decision = canary.decide(spec.canary, state, evidence, now)
-    _apply(spec, state, decision, evidence, actor, settings)
-    return {"version": challenger, "step": state.step, **asdict(decision), "evidence": evidence.to_dict()}
+    decision = canary.decide(workspace.spec(name).canary, state, evidence, now or utc_now())
+    _apply(workspace, workspace.spec(name), state, decision, evidence, actor)
+    return CanaryStep(decision.action, decision.reason, challenger, state.step, decision.checks, evidence)
 
 
 def _apply(
+    workspace: Workspace,
     spec: ModelSpec,
-    state: canary_state.CanaryState,
-    decision: canary.Decision,
+    state: CanaryState,
+    decision: canary.CanaryDecision,
     evidence: canary.Evidence,
     actor: str,
-    settings: Settings,
 ) -> None:
     name, version = spec.name, str(state.version)
-    client, warehouse = tracking.client(settings), open_warehouse(settings)
-    record = {"decision": asdict(decision), "evidence": evidence.to_dict(), "step": state.step, "share": state.share}
+    client, warehouse, settings = workspace.registry.mlflow, workspace.warehouse, workspace.settings
+    record = {"decision": decision.to_dict(), "evidence": evidence.to_dict(), "step": state.step, "share": state.share}
     if decision.action == canary.ADVANCE:
         step = state.step + 1
         canary_state.write(
@@ -159,28 +174,26 @@ def _apply(
     elif decision.action == canary.ROLLBACK:
         rollback(name, actor, f"canary failed: {decision.reason}", client, warehouse, settings, evidence=record)
         log.error("ALERT %s v%s rolled back: %s", name, version, decision.reason)
-    elif _new_wait(warehouse, name, version, decision.reason):
+    elif _new_wait(workspace, name, version, decision.reason):
         ledger.record(warehouse, ledger.LedgerEntry(name, version, "canary_wait", actor, decision.reason, record))
     log.info("%s v%s canary step %d: %s (%s)", name, version, state.step, decision.action, decision.reason)
 
 
-def _new_wait(warehouse: Any, name: str, version: str, reason: str) -> bool:
+def _new_wait(workspace: Workspace, name: str, version: str, reason: str) -> bool:
     """A wait is recorded once per reason: a canary tick (or a re-run) that learns nothing new adds no entry."""
-    last = ledger.history(warehouse, name, limit=1)
+    last = ledger.history(workspace.warehouse, name, limit=1)
     return not (
         last and last[0]["event"] == "canary_wait" and last[0]["version"] == version and last[0]["reason"] == reason
     )
 
 
-def manual_promote(name: str, version: str, actor: str, reason: str, settings: Settings | None = None) -> bool:
+def manual_promote(workspace: Workspace, name: str, version: str, actor: str, reason: str) -> bool:
     """A person moves @champion (a blessed version only), recorded like any promotion."""
-    settings = settings or get_settings()
     return promote(
-        name, version, f"person:{actor}", reason, tracking.client(settings), open_warehouse(settings), settings
+        name, version, f"person:{actor}", reason, workspace.registry.mlflow, workspace.warehouse, workspace.settings
     )
 
 
-def manual_rollback(name: str, actor: str, reason: str, settings: Settings | None = None) -> str | None:
+def manual_rollback(workspace: Workspace, name: str, actor: str, reason: str) -> str | None:
     """A person removes @challenger (ending its canary), recorded like any rollback."""
-    settings = settings or get_settings()
-    return rollback(name, f"person:{actor}", reason, tracking.client(settings), open_warehouse(settings), settings)
+    return rollback(name, f"person:{actor}", reason, workspace.registry.mlflow, workspace.warehouse, workspace.settings)

@@ -1,7 +1,7 @@
 """Alert packets and their routes: log, generic JSON webhook, Slack-format webhook, e-mail.
 
-A packet is one JSON document that says everything on-call needs (built by ``flywheel.jobs.monitor``); the routes
-only format it. Delivery rules:
+A packet (``flywheel.core.packet.AlertPacket``) says everything on-call needs; the monitor builds it and the
+routes only format it. Delivery rules:
 
 * the same condition (model, champion version, severity, action) is not re-sent to a route within the quiet
   period, measured on the monitor's clock (the window's end), so a replay behaves like live;
@@ -22,8 +22,9 @@ from datetime import datetime, timedelta
 from email.message import EmailMessage
 from typing import Any
 
+from flywheel.core.packet import AlertPacket
+from flywheel.core.severity import SEVERITY_ORDER
 from flywheel.data.warehouse import Warehouse, ensure_ops_table
-from flywheel.monitoring.drift import SEVERITY_ORDER
 from flywheel.settings import Settings
 from flywheel.specs import AlertPolicySpec, AlertRouteSpec
 
@@ -43,8 +44,8 @@ class Delivery:
     detail: str = ""
 
 
-def fingerprint(packet: dict[str, Any]) -> str:
-    return f"{packet['model']}:v{packet['version']}:{packet['severity']}:{packet['action']}"
+def fingerprint(packet: AlertPacket) -> str:
+    return f"{packet.model}:v{packet.version}:{packet.severity}:{packet.action}"
 
 
 def route_name(route: AlertRouteSpec) -> str:
@@ -54,44 +55,42 @@ def route_name(route: AlertRouteSpec) -> str:
 # -- formatting --------------------------------------------------------------------------------------------------
 
 
-def summary_lines(packet: dict[str, Any]) -> list[str]:
+def summary_lines(packet: AlertPacket) -> list[str]:
     """The packet in plain text, most important first (Slack, e-mail and the log all use it)."""
-    w = packet["window"]
-    head = f"[{packet['severity'].upper()}] {packet['model']} v{packet['version']}: "
-    head += "PAGE, drift persists after a retrain" if packet["action"] == "page" else "drift"
-    lines = [f"{head} in the window {w['start'][:10]} .. {w['end'][:10]} ({packet['current_rows']:,} rows)"]
-    lines.append(packet["verdict"])
-    for f in packet["drifted_features"][:8]:
-        lines.append(
-            f"  - {f['column']}: {f['direction']}; {f['method']} {f['statistic']:.3f} > threshold {f['threshold']:.3f}"
-        )
-    if len(packet["drifted_features"]) > 8:
-        lines.append(f"  - and {len(packet['drifted_features']) - 8} more (see the report)")
-    p = packet["prediction_drift"]
+    w = packet.window
+    head = f"[{packet.severity.upper()}] {packet.model} v{packet.version}: "
+    head += "PAGE, drift persists after a retrain" if packet.action == "page" else "drift"
+    lines = [f"{head} in the window {w.start[:10]} .. {w.end[:10]} ({packet.current_rows:,} rows)"]
+    lines.append(packet.verdict)
+    for f in packet.drifted_features[:8]:
+        lines.append(f"  - {f.column}: {f.direction}; {f.method} {f.statistic:.3f} > threshold {f.threshold:.3f}")
+    if len(packet.drifted_features) > 8:
+        lines.append(f"  - and {len(packet.drifted_features) - 8} more (see the report)")
+    p = packet.prediction_drift
     if p:
-        state = "drifted" if p["drifted"] else "stable"
-        lines.append(f"Prediction: {state}, {p['direction']} ({p['statistic']:.3f} vs {p['threshold']:.3f})")
-    q = packet["quality"]
+        state = "drifted" if p.drifted else "stable"
+        lines.append(f"Prediction: {state}, {p.direction} ({p.statistic:.3f} vs {p.threshold:.3f})")
+    q = packet.quality
     if q:
-        # "threshold" is absent from packets written before regression models (a retried old delivery).
-        limit = f"; worse than {q['threshold']:.4f} is a drop" if "threshold" in q else ""
+        # ``threshold`` is absent from packets written before regression models (a retried old delivery).
+        limit = f"; worse than {q.threshold:.4f} is a drop" if q.threshold is not None else ""
         lines.append(
-            f"Quality: live {q['metric']} {q['live']:.4f} vs champion holdout {q['champion_holdout']:.4f} "
-            f"({q['change']:+.4f} in the metric's favour{limit}) on {q['labelled_rows']:,} labelled rows"
+            f"Quality: live {q.metric} {q.live:.4f} vs champion holdout {q.champion_holdout:.4f} "
+            f"({q.change:+.4f} in the metric's favour{limit}) on {q.labelled_rows:,} labelled rows"
         )
     else:
         lines.append("Quality: no labels for this window yet")
-    upstream = sorted({u["node"] for nodes in packet["upstream_dbt"].values() for u in nodes})
+    upstream = sorted({u.node for nodes in packet.upstream_dbt.values() for u in nodes})
     if upstream:
         lines.append("Upstream dbt: " + ", ".join(upstream))
-    lines.append(f"Canary: {packet['canary']['summary']}")
-    lines.append(f"Retraining: {packet['retrain']['action']}, {packet['retrain']['reason']}")
-    lines.append(f"Report: {packet['report']['html']}")
-    lines.append(f"What to do: {packet['runbook']}")
+    lines.append(f"Canary: {packet.canary.summary}")
+    lines.append(f"Retraining: {packet.retrain.action}, {packet.retrain.reason}")
+    lines.append(f"Report: {packet.report.html}")
+    lines.append(f"What to do: {packet.runbook}")
     return lines
 
 
-def slack_payload(packet: dict[str, Any]) -> dict[str, Any]:
+def slack_payload(packet: AlertPacket) -> dict[str, Any]:
     lines = summary_lines(packet)
     return {
         "text": lines[0],
@@ -124,14 +123,14 @@ def _url(route: AlertRouteSpec) -> str:
     return url
 
 
-def _send_email(route: AlertRouteSpec, packet: dict[str, Any], settings: Settings) -> None:
+def _send_email(route: AlertRouteSpec, packet: AlertPacket, settings: Settings) -> None:
     if not settings.smtp_host:
         raise LookupError("FLYWHEEL_SMTP_HOST is not set")
     lines = summary_lines(packet)
     message = EmailMessage()
     message["Subject"], message["From"], message["To"] = lines[0], settings.alert_sender, ", ".join(route.to)
     message.set_content("\n".join(lines))
-    message.add_attachment(json.dumps(packet, indent=2, default=str), subtype="json", filename="alert.json")
+    message.add_attachment(packet.to_json().decode(), subtype="json", filename="alert.json")
     with smtplib.SMTP(settings.smtp_host, settings.smtp_port, timeout=route.timeout_seconds) as smtp:
         if settings.smtp_starttls:
             smtp.starttls()
@@ -140,12 +139,14 @@ def _send_email(route: AlertRouteSpec, packet: dict[str, Any], settings: Setting
         smtp.send_message(message)
 
 
-def _send(route: AlertRouteSpec, packet: dict[str, Any], settings: Settings) -> None:
+def _send(route: AlertRouteSpec, packet: AlertPacket, settings: Settings) -> None:
     senders: dict[str, Callable[[], None]] = {
-        "log": lambda: (log.error if packet["severity"] == "critical" else log.warning)(
+        "log": lambda: (log.error if packet.severity == "critical" else log.warning)(
             "ALERT %s", "\n".join(summary_lines(packet))
         ),
-        "webhook": lambda: _post_json(_url(route), packet, route.timeout_seconds),
+        "webhook": lambda: _post_json(
+            _url(route), packet.model_dump(mode="json", by_alias=True), route.timeout_seconds
+        ),
         "slack": lambda: _post_json(_url(route), slack_payload(packet), route.timeout_seconds),
         "email": lambda: _send_email(route, packet, settings),
     }
@@ -174,15 +175,15 @@ def _delivered_recently(warehouse: Warehouse, key: str, route: str, now: datetim
 
 
 def deliver(
-    packet: dict[str, Any], policy: AlertPolicySpec, settings: Settings, warehouse: Warehouse, now: datetime
+    packet: AlertPacket, policy: AlertPolicySpec, settings: Settings, warehouse: Warehouse, now: datetime
 ) -> list[Delivery]:
     """Send ``packet`` to every route whose minimum severity it reaches; raise after trying all if one failed."""
     ensure_table(warehouse)
     key, results = fingerprint(packet), []
-    level = SEVERITY_ORDER[packet["severity"]]
+    level = SEVERITY_ORDER[packet.severity]
     for route in policy.routes:
         name = route_name(route)
-        if level < SEVERITY_ORDER[route.min_severity] and packet["action"] != "page":
+        if level < SEVERITY_ORDER[route.min_severity] and packet.action != "page":
             results.append(Delivery(name, "skipped", f"below {route.min_severity}"))
             continue
         if _delivered_recently(warehouse, key, name, now, timedelta(hours=policy.quiet_period_hours)):
@@ -199,7 +200,7 @@ def deliver(
     for result in results:
         warehouse.execute(
             f"insert into {DELIVERIES} values (?, ?, ?, ?, ?, ?, current_timestamp)",
-            (key, packet["model"], result.route, now, result.status, result.detail),
+            (key, packet.model, result.route, now, result.status, result.detail),
         )
     failed = [r for r in results if r.status == "failed"]
     if failed:

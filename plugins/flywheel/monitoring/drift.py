@@ -26,8 +26,8 @@ import pandas as pd
 from scipy import stats
 from scipy.spatial import distance
 
-Severity = Literal["insufficient_data", "none", "warning", "critical"]
-SEVERITY_ORDER: dict[str, int] = {"insufficient_data": -1, "none": 0, "warning": 1, "critical": 2}
+from flywheel.core.severity import Severity
+
 NUMERIC_METHOD = "wasserstein"  # Evidently's name for the normalised Wasserstein distance
 CATEGORICAL_METHOD = "jensenshannon"
 

@@ -16,13 +16,13 @@ from datetime import datetime
 
 import pandas as pd
 
+from flywheel.core.tasks import task_of
 from flywheel.data import predictions
 from flywheel.data.validation import quarantined_batches
 from flywheel.data.warehouse import Warehouse
 from flywheel.monitoring.evidently_report import PREDICTION
 from flywheel.specs import ModelSpec, MonitorSpec
 from flywheel.training.dataset import typed_features
-from flywheel.training.tasks import task_of
 
 LABEL = "label"
 
@@ -101,7 +101,7 @@ def current_rows(
 
 
 def score(model: object, frame: pd.DataFrame, spec: ModelSpec) -> pd.Series:
-    """The model's score per row, as the service answers it (flywheel.training.tasks)."""
+    """The model's score per row, as the service answers it (flywheel.core.tasks)."""
     return pd.Series(task_of(spec).score(model, frame[spec.features.all]), index=frame.index)
 
 

@@ -46,16 +46,19 @@ def build_canary_dag(spec: ModelSpec) -> DAG:
             from datetime import datetime
 
             from flywheel.jobs.canary import collect_predictions
+            from flywheel.workspace import Workspace
 
             # A replay passes the simulated date in the run's conf: labels are known up to then, not up to today.
             until = (context["dag_run"].conf or {}).get("labels_until")
-            return collect_predictions(name, datetime.fromisoformat(until) if until else context["data_interval_end"])
+            labels_until = datetime.fromisoformat(until) if until else context["data_interval_end"]
+            return collect_predictions(Workspace.from_environment(), name, labels_until)
 
         @task(retries=0)  # a decision is not retried blindly: the next run judges fresh evidence
         def judge_canary(_: dict[str, int]) -> dict[str, object]:
             from flywheel.jobs.canary import analyse_canary
+            from flywheel.workspace import Workspace
 
-            return analyse_canary(name, actor=f"airflow:canary__{name}")
+            return analyse_canary(Workspace.from_environment(), name, actor=f"airflow:canary__{name}").to_dict()
 
         judge_canary(collect_predictions())
     return dag

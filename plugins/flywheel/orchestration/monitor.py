@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 from airflow.sdk import DAG, task
 from airflow.timetables.interval import CronDataIntervalTimetable
@@ -13,7 +13,7 @@ from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.specs import ModelSpec, MonitorSpec
 
 
-def window_of(context: dict[str, Any]) -> tuple[datetime, datetime, str]:
+def window_of(context: dict[str, Any]) -> tuple[datetime, datetime, Literal["live", "what_if"]]:
     """The run's data interval (a backfill of past windows gets theirs), or ``window_start``/``window_end`` from
     the conf; ``what_if: true`` in the conf makes it a replay that sends and requests nothing."""
     conf = context["dag_run"].conf or {}
@@ -34,34 +34,47 @@ def build_monitor_dag(spec: ModelSpec, monitor: MonitorSpec) -> DAG:
     schedule = CronDataIntervalTimetable(monitor.schedule, timezone="UTC")
     retrain = assets.retrain_requested(name)
     with flywheel_dag(f"monitor__{name}", schedule=schedule, doc_md=doc, tags=["monitor", name]) as dag:
-
+        # The result crosses XCom as JSON and is parsed back into its type by each task that reads it.
         @task(retries=0)  # a verdict is recorded once per window; a failure is a bug to look at, not to retry
         def check_window(**context: Any) -> dict[str, Any]:
             from flywheel.jobs.monitor import run_monitor
+            from flywheel.workspace import Workspace
 
             start, end, mode = window_of(context)
-            return run_monitor(name, (start, end), mode, actor=f"airflow:monitor__{name}")
+            workspace = Workspace.from_environment()
+            return run_monitor(workspace, name, (start, end), mode, actor=f"airflow:monitor__{name}").model_dump(
+                mode="json"
+            )
 
         @task(retries=3)  # only the routes that failed are retried (the others are in their quiet period)
         def send_alerts(result: dict[str, Any]) -> list[dict[str, str]]:
-            from flywheel.jobs.monitor import send_alert
+            from dataclasses import asdict
 
-            return send_alert(name, result)
+            from flywheel.decisions.monitor_result import MonitorResult
+            from flywheel.jobs.monitor import send_alert
+            from flywheel.workspace import Workspace
+
+            deliveries = send_alert(Workspace.from_environment(), MonitorResult.model_validate(result))
+            return [asdict(d) for d in deliveries]
 
         @task.short_circuit
         def retrain_allowed(result: dict[str, Any]) -> bool:
-            return (
-                result.get("mode") == "live" and result.get("action") == "retrain" and not result.get("already_judged")
-            )
+            from flywheel.decisions.monitor_result import MonitorResult
+
+            return MonitorResult.model_validate(result).requests_retrain
 
         @task(outlets=[retrain])
         def request_retrain(result: dict[str, Any], **context: Any) -> str:
+            from flywheel.decisions.monitor_result import MonitorResult
+
+            decided = MonitorResult.model_validate(result)
+            window = f"window {decided.window_start:%Y-%m-%d} .. {decided.window_end:%Y-%m-%d}"
             context["outlet_events"][retrain].extra = {
-                "reason": f"{result['reason']} (window {result['window_start'][:10]} .. {result['window_end'][:10]})",
-                "trigger": result.get("trigger_kind"),
-                "report": result.get("report_uri"),
+                "reason": f"{decided.reason} ({window})",
+                "trigger": decided.trigger_kind,
+                "report": decided.report_uri,
             }
-            return str(result["reason"])
+            return decided.reason
 
         result = check_window()
         send_alerts(result)

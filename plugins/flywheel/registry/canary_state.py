@@ -3,30 +3,18 @@ service and the canary DAG both read. History (every decision and its evidence) 
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
+
+from flywheel.core.canary import CanaryState
+from flywheel.core.clock import iso_seconds
 
 PREFIX = "flywheel.canary_"
 
-
-@dataclass(frozen=True)
-class CanaryState:
-    version: str | None
-    status: str  # none | running | promoted | rolled_back
-    step: int  # index into the spec's canary steps
-    share: float  # 0..1 of entities routed to the challenger
-    started_at: str | None = None
-    step_started_at: str | None = None
-    champion: str | None = None  # the champion version the evidence is gathered against
-
-    @property
-    def running(self) -> bool:
-        return self.status == "running"
+__all__ = ["PREFIX", "CanaryState", "now_iso", "read", "write"]
 
 
 def now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
+    return iso_seconds()
 
 
 def read(mlflow_client: Any, name: str, version: str | None) -> CanaryState:

@@ -14,17 +14,18 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flywheel.core.tasks import Task, primary_metric, task_of
 from flywheel.data.warehouse import Warehouse
 from flywheel.registry import artifacts, ledger
+from flywheel.registry.client import BLESSED_TAG
 from flywheel.registry.register import CHAMPION, alias_version
 from flywheel.registry.tracking import HOLDOUT_ARTIFACT
 from flywheel.specs import ModelSpec
 from flywheel.training.evaluate import segment_metrics
-from flywheel.training.tasks import Task, primary_metric, task_of
 
 log = logging.getLogger(__name__)
 
-BLESSED_TAG = "flywheel.blessed"
+# BLESSED_TAG: the tag this module alone sets to "true" (defined with the registry's typed reads)
 GATED_AGAINST_TAG = "flywheel.gated_against_champion"
 
 

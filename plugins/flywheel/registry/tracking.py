@@ -9,12 +9,12 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from flywheel.core.tasks import task_of
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
 from flywheel.training.model_card import render_model_card
-from flywheel.training.tasks import task_of
 
 log = logging.getLogger(__name__)
 

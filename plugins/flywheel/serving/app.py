@@ -20,6 +20,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
 
+from flywheel.core.tasks import Task, task_of
 from flywheel.serving.guards import BodySizeLimit, RateLimiter, token_matches
 from flywheel.serving.models import LoadedModel, ModelPool, Routing
 from flywheel.serving.prediction_log import PredictionLogWriter
@@ -28,7 +29,6 @@ from flywheel.serving.schema import Prediction, PredictResponse, request_model
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec
 from flywheel.storage import open_store
-from flywheel.training.tasks import Task, task_of
 
 log = logging.getLogger(__name__)
 

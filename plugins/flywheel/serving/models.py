@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 class LoadedModel:
     name: str
     version: str
-    model: Any  # the scikit-learn estimator; flywheel.training.tasks says how it scores
+    model: Any  # the scikit-learn estimator; flywheel.core.tasks says how it scores
 
 
 @dataclass(frozen=True)

@@ -15,24 +15,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+from flywheel.core.prediction_log import COLUMNS
 from flywheel.storage import Store
 
 log = logging.getLogger(__name__)
-
-COLUMNS = [
-    "request_id",
-    "entity_id",
-    "model",
-    "version",
-    "arm",
-    "score",
-    "decision",
-    "latency_ms",
-    "status",
-    "source",
-    "predicted_at",
-    "features",
-]
 
 
 class PredictionLogWriter:

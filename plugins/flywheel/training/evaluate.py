@@ -1,6 +1,6 @@
 """Metrics per segment, and a binary classifier's decisions in money via the spec's value matrix.
 
-The metrics themselves (which ones, which way is better) belong to the task: flywheel.training.tasks."""
+The metrics themselves (which ones, which way is better) belong to the task: flywheel.core.tasks."""
 
 from __future__ import annotations
 
@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from flywheel.core.tasks import METRICS, Task
 from flywheel.specs import BusinessSpec
-from flywheel.training.tasks import METRICS, Task
 
 
 def segment_metrics(

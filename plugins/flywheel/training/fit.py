@@ -14,11 +14,11 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import FixedThresholdClassifier, RandomizedSearchCV, TunedThresholdClassifierCV
 
+from flywheel.core.tasks import REGRESSION, primary_metric, task_of
 from flywheel.specs import ModelSpec
 from flywheel.training.dataset import TimeSplit
 from flywheel.training.estimators import build_baseline, build_pipeline
 from flywheel.training.evaluate import BusinessOutcome, business_value, segment_metrics
-from flywheel.training.tasks import REGRESSION, primary_metric, task_of
 
 log = logging.getLogger(__name__)
 

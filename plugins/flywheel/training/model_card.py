@@ -6,10 +6,10 @@ import math
 
 import pandas as pd
 
+from flywheel.core.tasks import Metric, Task, primary_metric, task_of
 from flywheel.specs import ModelSpec
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
-from flywheel.training.tasks import Metric, Task, primary_metric, task_of
 
 
 def _fmt(value: float) -> str:

@@ -6,12 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from flywheel.core.tasks import task_of
 from flywheel.settings import get_settings
 from flywheel.specs import load_spec
 from flywheel.training.dataset import Snapshot, time_split
 from flywheel.training.estimators import GroupMeanRegressor, OneRuleClassifier, build_pipeline
 from flywheel.training.evaluate import business_value
-from flywheel.training.tasks import task_of
 
 SPEC = load_spec(get_settings().models_dir / "hotel_cancellation.yaml")
 
@@ -111,7 +111,7 @@ def test_group_mean_baseline_learns_per_value_means_and_falls_back_to_the_mean()
 
 
 def test_metric_direction():
-    from flywheel.training.tasks import METRICS
+    from flywheel.core.tasks import METRICS
 
     mae, auc = METRICS["mae"], METRICS["roc_auc"]
     assert mae.advantage(10.0, 12.0) == 2.0 and auc.advantage(0.80, 0.75) == pytest.approx(0.05)

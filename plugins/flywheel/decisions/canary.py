@@ -1,4 +1,5 @@
-"""Canary analysis: evidence from live, label-joined predictions, and a decision that is a pure function of it.
+"""The canary's judgement: evidence from live, label-joined predictions, and a decision that is a pure function of
+the evidence, the canary's state, its policy and the time (passed in: no clock, no registry, no warehouse here).
 
 The champion and challenger arms see different entities (routing by entity id), so the challenger's advantage on
 the model's primary metric (challenger - champion for a score like ROC AUC, champion - challenger for an error like
@@ -9,17 +10,22 @@ to noise.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from dataclasses import asdict, dataclass
+from datetime import datetime
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 
-from flywheel.registry.canary_state import CanaryState
+from flywheel.core.canary import CanaryState
+from flywheel.core.tasks import METRICS, Metric
 from flywheel.specs import CanarySpec
-from flywheel.training.tasks import METRICS, Metric
 
-WAIT, ADVANCE, PROMOTE, ROLLBACK = "wait", "advance", "promote", "rollback"
+Action = Literal["wait", "advance", "promote", "rollback"]
+WAIT: Action = "wait"
+ADVANCE: Action = "advance"
+PROMOTE: Action = "promote"
+ROLLBACK: Action = "rollback"
 
 
 @dataclass(frozen=True)
@@ -41,7 +47,7 @@ class ArmEvidence:
 class Evidence:
     champion: ArmEvidence
     challenger: ArmEvidence
-    metric: str  # the primary metric's name (flywheel.training.tasks.METRICS)
+    metric: str  # the primary metric's name (flywheel.core.tasks.METRICS)
     difference: float | None  # the challenger's advantage on it (positive = better)
     interval: tuple[float, float] | None  # bootstrap interval of the advantage
     since: str | None
@@ -51,10 +57,15 @@ class Evidence:
 
 
 @dataclass(frozen=True)
-class Decision:
-    action: str
+class CanaryDecision:
+    """What to do with a running canary at its current step, and why."""
+
+    action: Action
     reason: str
-    checks: list[str] = field(default_factory=list)
+    checks: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, object]:
+        return {"action": self.action, "reason": self.reason, "checks": list(self.checks)}
 
 
 def arm_evidence(version: str, frame: pd.DataFrame, metric: Metric) -> ArmEvidence:
@@ -78,14 +89,15 @@ def bootstrap_interval(
     """Percentile interval of the challenger's advantage on ``metric``, each arm resampled independently."""
     rng = np.random.default_rng(seed)
     arms = [(f["label"].to_numpy(), f["score"].to_numpy()) for f in (champion, challenger)]
-    differences = []
+    differences: list[float] = []
     for _ in range(spec.bootstrap_resamples):
-        metrics = []
-        for labels, scores in arms:
-            idx = rng.integers(0, len(labels), len(labels))
-            metrics.append(metric.value(labels[idx], scores[idx]))
-        if None not in metrics:
-            differences.append(metric.advantage(metrics[1], metrics[0]))  # type: ignore[arg-type]
+        champion_value, challenger_value = (
+            metric.value(labels[idx], scores[idx])
+            for labels, scores in arms
+            for idx in [rng.integers(0, len(labels), len(labels))]
+        )
+        if champion_value is not None and challenger_value is not None:
+            differences.append(metric.advantage(challenger_value, champion_value))
     if len(differences) < spec.bootstrap_resamples // 2:
         return None
     alpha = (1 - spec.confidence) / 2
@@ -149,21 +161,20 @@ def _failures(spec: CanarySpec, evidence: Evidence) -> list[str]:
     return failures
 
 
-def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: datetime | None = None) -> Decision:
-    """What to do with a running canary, given the evidence at its current step."""
-    now = now or datetime.now(UTC)
+def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: datetime) -> CanaryDecision:
+    """What to do with a running canary, given the evidence at its current step and the time (timezone-aware)."""
     champ, chall, interval = evidence.champion, evidence.challenger, evidence.interval
-    checks = [
+    checks = (
         f"errors {chall.error_rate:.2%} vs {champ.error_rate:.2%}; p95 latency "
-        f"{chall.p95_latency_ms} vs {champ.p95_latency_ms} ms"
-    ]
+        f"{chall.p95_latency_ms} vs {champ.p95_latency_ms} ms",
+    )
     failures = _failures(spec, evidence)
     if failures:
-        return Decision(ROLLBACK, "; ".join(failures), checks)
+        return CanaryDecision(ROLLBACK, "; ".join(failures), checks)
     baked = _hours_since(state.step_started_at, now) * 60 >= spec.min_bake_minutes
     if interval is not None and interval[0] > -spec.max_metric_drop and baked:
         last = state.step >= len(spec.steps) - 1
-        return Decision(
+        return CanaryDecision(
             PROMOTE if last else ADVANCE,
             f"{_advantage(evidence)} {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
             f"[{interval[0]:+.4f}, {interval[1]:+.4f}] above -{spec.max_metric_drop}",
@@ -177,5 +188,7 @@ def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: dateti
         else "a conclusive interval"
     )
     if _hours_since(state.started_at, now) > spec.deadline_hours:
-        return Decision(ROLLBACK, f"inconclusive after {spec.deadline_hours} h (waiting for {waiting_for})", checks)
-    return Decision(WAIT, f"waiting for {waiting_for}", checks)
+        return CanaryDecision(
+            ROLLBACK, f"inconclusive after {spec.deadline_hours} h (waiting for {waiting_for})", checks
+        )
+    return CanaryDecision(WAIT, f"waiting for {waiting_for}", checks)

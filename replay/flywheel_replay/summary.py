@@ -3,13 +3,26 @@ first model on the same rows, as a table, a CSV and a chart."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 from rich.console import Console
+from rich.table import Table
 
+from flywheel.core.tasks import Metric
 from flywheel.settings import Settings
+
+
+@dataclass
+class MonthRow:
+    month: str
+    answered: dict[str, int]
+    severity: str = ""
+    action: str = ""
+    alerts: int = 0
+    events: list[str] = field(default_factory=list)
 
 
 def _month_frame(model: str, settings: Settings, month: str) -> pd.DataFrame:
@@ -39,9 +52,9 @@ def live_quality_by_month(model: str, settings: Settings, months: list[str], fir
     same rows. Columns: rows, live, first_model; ``attrs['metric']`` names the metric."""
     import mlflow
 
+    from flywheel.core.tasks import primary_metric
     from flywheel.monitoring.windows import LABEL, score
     from flywheel.specs import load_spec
-    from flywheel.training.tasks import primary_metric
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     metric = primary_metric(spec)
@@ -66,9 +79,8 @@ def live_quality_by_month(model: str, settings: Settings, months: list[str], fir
     return figures
 
 
-def print_table(console: Console, model: str, rows: list, figures: pd.DataFrame) -> None:
-    from flywheel.demo import as_table
-    from flywheel.training.tasks import METRICS
+def print_table(console: Console, model: str, rows: list[MonthRow], figures: pd.DataFrame) -> None:
+    from flywheel.core.tasks import METRICS
 
     metric = METRICS[figures.attrs["metric"]]
     console.print(as_table(model, rows, figures, metric))
@@ -92,8 +104,8 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame) -> Path:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from flywheel.core.tasks import METRICS
     from flywheel.storage import open_store
-    from flywheel.training.tasks import METRICS
 
     metric = METRICS[figures.attrs["metric"]]
     fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
@@ -116,3 +128,32 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame) -> Path:
     figures.assign(metric=metric.name).to_csv(csv := io.StringIO())
     store.write_bytes(f"{model}/demo/live_quality.csv", csv.getvalue().encode())
     return Path(store.uri(name)) if "://" not in store.uri(name) else Path(name)
+
+
+def _served(answered: dict[str, int]) -> str:
+    """``{'champion v1': 4858, 'challenger v2': 536}`` -> ``v1 90% / v2 10%``."""
+    total = sum(answered.values()) or 1
+    parts = sorted(answered.items(), key=lambda kv: -kv[1])
+    return " / ".join(
+        f"{key.split()[-1]} {count / total:.0%}" if len(parts) > 1 else key.split()[-1] for key, count in parts
+    )
+
+
+def as_table(model: str, rows: list[MonthRow], figures: pd.DataFrame, metric: Metric) -> Table:
+    table = Table(title=f"{model}: the loop, month by month")
+    live = f"live {metric.label}"
+    for column in ("month", "served by", live, "first model", "drift", "alerts", "policy", "registry"):
+        table.add_column(column, no_wrap=column in ("month", live, "first model"))
+    for row in rows:
+        f = figures.loc[row.month] if row.month in figures.index else None
+        table.add_row(
+            row.month,
+            _served(row.answered),
+            "-" if f is None else f"{f['live']:.4g}",
+            "-" if f is None else f"{f['first_model']:.4g}",
+            row.severity,
+            str(row.alerts),
+            row.action,
+            ", ".join(row.events),
+        )
+    return table

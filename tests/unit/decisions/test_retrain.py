@@ -7,7 +7,7 @@ from __future__ import annotations
 import itertools
 from datetime import datetime, timedelta
 
-from flywheel.monitoring.policy import RetrainRequest, WindowRecord, decide
+from flywheel.decisions.retrain import RetrainRequest, WindowRecord, decide
 from flywheel.specs import RetrainPolicySpec
 
 POLICY = RetrainPolicySpec(

@@ -1,4 +1,4 @@
-"""The closed loop of `flywheel demo`, after the first champion: the remaining months of real data, in order.
+"""The closed loop of `flywheel-replay demo`, after the first champion: the remaining months of real data, in order.
 
 Per model, the demo replays its own sources' bundled data (dbt lineage from its mart to the raw tables): the first
 ``INITIAL_MONTHS`` months train the first champion, every later month goes through the loop. Each month: its batch
@@ -17,16 +17,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 from rich.console import Console
-from rich.table import Table
 
 from flywheel.settings import Settings
-from flywheel.training.tasks import Metric
+from flywheel_replay.summary import MonthRow
 
 INITIAL_MONTHS = 12  # a year before the loop: every season once in the first model's training data
 
@@ -51,7 +50,7 @@ def demo_plan(
 ) -> DemoPlan:
     """The months of ``model``'s bundled data: the first year (or ``first``..``last``) before the loop, the rest
     (up to ``loop_last``, at most ``loop_months`` of them) through it."""
-    from flywheel.jobs.ingest import model_months, model_sources
+    from flywheel_replay.landing import model_months, model_sources
 
     tables = model_sources(model, settings)
     months = model_months(tables, settings)
@@ -63,16 +62,6 @@ def demo_plan(
         raise ValueError(f"{model}: no data between {first} and {last} (it has {months[0]} .. {months[-1]})")
     loop = [m for m in months if m > initial[-1] and (loop_last is None or m <= loop_last)][:loop_months]
     return DemoPlan(model, tables, initial, loop)
-
-
-@dataclass
-class MonthRow:
-    month: str
-    answered: dict[str, int]
-    severity: str = ""
-    action: str = ""
-    alerts: int = 0
-    events: list[str] = field(default_factory=list)
 
 
 def _ledger_events_since(model: str, settings: Settings, since: datetime) -> list[str]:
@@ -97,8 +86,8 @@ def _serve_and_judge(
     from flywheel.monitoring import history
     from flywheel.orchestration.assets import retrain_requested
     from flywheel.orchestration.runner import asset_events_since
-    from flywheel.serving.replay import month_end, month_records, post_records
     from flywheel.specs import load_spec
+    from flywheel_replay.traffic import month_end, month_records, post_records
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     answered = post_records(url, month_records(spec, open_warehouse(settings), month))
@@ -119,8 +108,8 @@ def _serve_and_judge(
 
 
 def _replayed_before(model: str, month: str, settings: Settings) -> MonthRow | None:
-    """A month the monitor already judged live is not replayed again: `flywheel demo` twice sends no traffic twice
-    (re-sent requests would be new traffic, not a re-run) and changes nothing."""
+    """A month the monitor already judged live is not replayed again: `flywheel-replay demo` twice sends no traffic
+    twice (re-sent requests would be new traffic, not a re-run) and changes nothing."""
     from flywheel.data import predictions
     from flywheel.data.warehouse import open_warehouse
     from flywheel.monitoring import history
@@ -166,8 +155,8 @@ def loop_demo(plans: list[DemoPlan], settings: Settings, console: Console, run_d
     charts' paths. ``land(first, last, tables)`` lands months of the given raw tables."""
     from contextlib import ExitStack
 
-    from flywheel.demo_summary import live_quality_by_month, print_table, save_chart
     from flywheel.serving.process import flywheel_serve
+    from flywheel_replay.summary import live_quality_by_month, print_table, save_chart
 
     plans = [p for p in plans if p.loop]
     console.rule("The loop: " + "; ".join(f"{p.model} {p.loop[0]} .. {p.loop[-1]}" for p in plans))
@@ -219,32 +208,3 @@ def _print_row(console: Console, model: str, row: MonthRow) -> None:
         f"[bold]{model} {row.month}[/bold]: {served}; drift {row.severity}; policy {row.action}; "
         f"{'; '.join(row.events) or 'no registry changes'}"
     )
-
-
-def _served(answered: dict[str, int]) -> str:
-    """``{'champion v1': 4858, 'challenger v2': 536}`` -> ``v1 90% / v2 10%``."""
-    total = sum(answered.values()) or 1
-    parts = sorted(answered.items(), key=lambda kv: -kv[1])
-    return " / ".join(
-        f"{key.split()[-1]} {count / total:.0%}" if len(parts) > 1 else key.split()[-1] for key, count in parts
-    )
-
-
-def as_table(model: str, rows: list[MonthRow], figures: pd.DataFrame, metric: Metric) -> Table:
-    table = Table(title=f"{model}: the loop, month by month")
-    live = f"live {metric.label}"
-    for column in ("month", "served by", live, "first model", "drift", "alerts", "policy", "registry"):
-        table.add_column(column, no_wrap=column in ("month", live, "first model"))
-    for row in rows:
-        f = figures.loc[row.month] if row.month in figures.index else None
-        table.add_row(
-            row.month,
-            _served(row.answered),
-            "-" if f is None else f"{f['live']:.4g}",
-            "-" if f is None else f"{f['first_model']:.4g}",
-            row.severity,
-            str(row.alerts),
-            row.action,
-            ", ".join(row.events),
-        )
-    return table

@@ -9,10 +9,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from flywheel.registry import canary
-from flywheel.registry.canary_state import CanaryState
+from flywheel.core.canary import CanaryState
+from flywheel.core.tasks import METRICS
+from flywheel.decisions import canary
 from flywheel.specs import CanarySpec
-from flywheel.training.tasks import METRICS
 
 SPEC = CanarySpec(
     steps=(10, 50),

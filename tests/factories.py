@@ -1,6 +1,7 @@
-"""Demo-only: a deliberately bad challenger, to show that the canary rolls back what the gate would have stopped.
+"""Test-only: a deliberately bad challenger, to show that the canary rolls back what the gate would have stopped.
 
-It is trained on shuffled labels and forced past the gate. Both facts are written on the MLflow run
+It is trained on shuffled labels and forced past the gate, which the product never does (only the gate blesses);
+it lives with the tests, outside the library and the replay. Both facts are written on the MLflow run
 (``flywheel.demo_forced``), on the version's blessing and in the ledger, so it can never pass for a real model.
 """
 
@@ -10,12 +11,12 @@ import logging
 
 import numpy as np
 
+from flywheel.core.tasks import task_of
 from flywheel.data.warehouse import open_warehouse
 from flywheel.registry import gate, ledger, register, tracking
 from flywheel.registry.lineage import lineage_tags
 from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
-from flywheel.training.tasks import task_of
 
 log = logging.getLogger(__name__)
 

@@ -1,0 +1,122 @@
+"""The alert packet: everything on-call needs about one monitored window, as one typed JSON document.
+
+The monitor writes it next to the report (``verdict.json``) and the alert routes format it; docs/runbooks/drift.md
+explains each field. A packet read back from the store (a retried delivery) is parsed into the same types, so a
+field that is missing or mistyped fails loudly instead of printing ``None`` to on-call.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class _Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Quality(_Frozen):
+    """The primary metric on the window's labelled rows, against the champion's holdout figure.
+
+    ``change`` is the live figure's advantage over the holdout one in the metric's direction (negative = worse: for
+    ROC AUC a lower value, for MAE a higher one); ``limit`` is the most negative change that is not a quality drop;
+    ``threshold`` the worst live value that is not one (None in packets written before regression models)."""
+
+    metric: str
+    live: float
+    champion_holdout: float
+    change: float
+    limit: float
+    threshold: float | None = None
+    labelled_rows: int
+
+    @property
+    def dropped(self) -> bool:
+        return self.change < self.limit
+
+    @property
+    def drop(self) -> float:
+        """The champion's holdout metric minus the live one, in the metric's direction (positive = worse)."""
+        return -self.change
+
+
+class DriftedFeature(_Frozen):
+    column: str
+    kind: str
+    method: str
+    statistic: float
+    threshold: float
+    direction: str
+
+
+class PredictionDrift(_Frozen):
+    statistic: float
+    threshold: float
+    drifted: bool
+    direction: str
+    logged: int  # predictions the service logged for the window's rows
+    rescored: int  # rows the monitor scored itself (no logged prediction)
+
+
+class TargetDrift(_Frozen):
+    statistic: float
+    threshold: float
+    drifted: bool
+    direction: str
+
+
+class UpstreamNode(_Frozen):
+    node: str  # "model:stg_hotel__bookings", "source:raw.hotel_bookings"
+    file: str  # the file to open, relative to the dbt project
+
+
+class CanarySummary(_Frozen):
+    status: str
+    summary: str
+    version: str | None = None
+    share: float | None = None
+
+
+class RetrainSummary(_Frozen):
+    action: str
+    reason: str
+    trigger: str | None = None
+
+
+class ReportLinks(_Frozen):
+    model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
+
+    html: str
+    evidently_json: str = Field(alias="json")  # the document's key is "json"
+    verdict: str
+
+
+class Window(_Frozen):
+    start: str
+    end: str
+
+
+class AlertPacket(_Frozen):
+    model: str
+    version: str
+    action: str  # alert | page
+    severity: str
+    window: Window
+    since: str  # start of the unbroken run of windows at this severity or worse
+    verdict: str
+    reference: str
+    current_rows: int
+    reference_rows: int
+    drifted_features: list[DriftedFeature]
+    judged_features: int
+    prediction_drift: PredictionDrift | None
+    target_drift: TargetDrift | None
+    quality: Quality | None
+    upstream_dbt: dict[str, list[UpstreamNode]]
+    canary: CanarySummary
+    retrain: RetrainSummary
+    report: ReportLinks
+    runbook: str
+    what_to_do: list[str]
+
+    def to_json(self) -> bytes:
+        return self.model_dump_json(indent=2, by_alias=True).encode()

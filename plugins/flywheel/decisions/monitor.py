@@ -1,0 +1,245 @@
+"""The monitor's judgement of one window: a pure function of what was measured and what happened before.
+
+``flywheel.jobs.monitor`` gathers the inputs (the drift verdict, the quality on labelled rows, the history of
+judged windows, the canary, the dbt lineage of the drifted columns) and writes what this module returns: the
+figures to chart, the decision to record, the retrain policy's action and the alert packet. Nothing here reads a
+model, a registry, a store or a warehouse, so every branch is unit-tested on hand-made inputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+from flywheel.core.packet import (
+    AlertPacket,
+    CanarySummary,
+    DriftedFeature,
+    PredictionDrift,
+    Quality,
+    ReportLinks,
+    RetrainSummary,
+    TargetDrift,
+    UpstreamNode,
+    Window,
+)
+from flywheel.core.severity import SEVERITY_ORDER
+from flywheel.core.tasks import Metric
+from flywheel.decisions import retrain
+from flywheel.monitoring.drift import ColumnDrift, DriftVerdict
+from flywheel.specs import MonitorSpec, QualityPolicySpec
+
+Mode = Literal["live", "what_if"]
+LIVE: Mode = "live"
+WHAT_IF: Mode = "what_if"
+
+
+def quality(
+    metric: Metric, labels: Any, scores: Any, champion_holdout: float | None, policy: QualityPolicySpec
+) -> Quality | None:
+    """The primary metric on a window's labelled rows (``labels`` and the ``scores`` served or re-scored for them),
+    against the champion's holdout figure; None with too few labelled rows or no figure to compare with."""
+    live = metric.value(labels, scores)
+    if len(labels) < policy.min_labelled_rows or live is None or champion_holdout is None:
+        return None
+    return Quality(
+        metric=metric.name,
+        live=round(live, 4),
+        champion_holdout=round(champion_holdout, 4),
+        change=round(metric.advantage(live, champion_holdout), 4),
+        limit=-policy.max_drop,
+        threshold=round(metric.bound(champion_holdout, policy.max_drop), 4),
+        labelled_rows=len(labels),
+    )
+
+
+@dataclass(frozen=True)
+class WindowEvidence:
+    """What was measured on one window for one champion."""
+
+    model: str
+    champion: str
+    window: tuple[datetime, datetime]  # start inclusive, end exclusive (naive UTC)
+    verdict: DriftVerdict
+    target: ColumnDrift | None  # drift of the label, once labels exist
+    quality: Quality | None
+    reference_description: str
+    labelled_rows: int
+    logged_predictions: int  # of the window's rows, how many the service logged (the rest were re-scored)
+
+
+@dataclass(frozen=True)
+class PastWindow:
+    """A window judged before, as the ``since`` of an alert needs it (live history, newest first)."""
+
+    start: datetime
+    severity: str
+
+
+@dataclass(frozen=True)
+class Context:
+    """What happened before and around this window."""
+
+    history: Sequence[retrain.WindowRecord]  # windows judged before this one in the same mode, oldest first
+    requests: Sequence[retrain.RetrainRequest]  # retrain requests among them, oldest first
+    past_live: Sequence[PastWindow]  # live windows before this one, newest first
+    canary: CanarySummary
+    canary_running: bool
+    new_labelled_rows: int  # labelled rows newer than the champion's training data
+    upstream_dbt: dict[str, list[UpstreamNode]]  # dbt lineage of each drifted column
+    report: ReportLinks
+    runbook: str  # the runbook's link (docs base URL applied)
+
+
+@dataclass(frozen=True)
+class MetricRow:
+    """One figure of the window, as ``ops.monitor_metrics`` charts it."""
+
+    metric: str
+    subject: str
+    value: float
+    threshold: float | None = None
+    flagged: bool = False
+
+
+@dataclass(frozen=True)
+class Judgement:
+    decision: retrain.RetrainDecision
+    packet: AlertPacket
+    metrics: tuple[MetricRow, ...]
+
+    @property
+    def alerting(self) -> bool:
+        """Whether on-call hears of this window: a page, or drift at warning or worse."""
+        return self.decision.action == "page" or self.packet.severity in ("warning", "critical")
+
+
+def metric_rows(evidence: WindowEvidence) -> tuple[MetricRow, ...]:
+    verdict = evidence.verdict
+    rows = [MetricRow(f"drift.{c.method}", c.column, c.statistic, c.threshold, c.drifted) for c in verdict.columns]
+    for name, result in (("prediction_drift", verdict.prediction), ("target_drift", evidence.target)):
+        if result is not None:
+            rows.append(MetricRow(name, result.column, result.statistic, result.threshold, result.drifted))
+    if evidence.quality is not None:
+        q = evidence.quality
+        rows.append(MetricRow(f"quality.{q.metric}", "live", q.live, q.threshold, q.dropped))
+    severity = verdict.severity
+    rows += [
+        MetricRow("drifted_share", "features", verdict.drifted_share, flagged=severity == "critical"),
+        MetricRow("severity", severity, SEVERITY_ORDER[severity], flagged=severity in ("warning", "critical")),
+        MetricRow("rows", "current", verdict.current_rows),
+        MetricRow("rows", "reference", verdict.reference_rows),
+        MetricRow("rows", "labelled", evidence.labelled_rows),
+        MetricRow("rows", "logged_predictions", evidence.logged_predictions),
+    ]
+    return tuple(rows)
+
+
+def since(severity: str, window: tuple[datetime, datetime], past_live: Sequence[PastWindow]) -> datetime:
+    """The start of the unbroken run of windows at this severity or worse, ending with this one."""
+    start = window[0]
+    for past in past_live:
+        if SEVERITY_ORDER.get(past.severity, -1) < SEVERITY_ORDER[severity]:
+            break
+        start = past.start
+    return start
+
+
+def what_to_do(severity: str, action: str, runbook: str) -> list[str]:
+    if action == "page":
+        return [
+            "Retraining did not absorb this drift: do not retrain again until the cause is known.",
+            "Check the upstream dbt models listed for the drifted columns (a changed source, a broken join?).",
+            f"Follow '{runbook}#drift-persists-after-a-retrain'.",
+        ]
+    steps = ["Open the report and compare the drifted columns' distributions (reference vs current)."]
+    if severity == "critical":
+        steps.append("If the change is real (prices, markets), let the retrain policy act; watch the canary.")
+        steps.append("If it is a data problem, quarantine the batch and fix the upstream model first.")
+    else:
+        steps.append("No action needed unless it turns critical; it is recorded for trends.")
+    steps.append(f"Runbook: {runbook}")
+    return steps
+
+
+def decide_retrain(evidence: WindowEvidence, context: Context, monitor: MonitorSpec) -> retrain.RetrainDecision:
+    """The retrain policy on this window appended to the history."""
+    now = retrain.WindowRecord(
+        evidence.window[1],
+        evidence.champion,
+        evidence.verdict.severity,
+        tuple(c.column for c in evidence.verdict.drifted),
+        None if evidence.quality is None else evidence.quality.drop,
+    )
+    return retrain.decide(
+        monitor.retrain,
+        monitor.quality.max_drop,
+        [*context.history, now],
+        list(context.requests),
+        context.canary_running,
+        context.new_labelled_rows,
+    )
+
+
+def build_packet(evidence: WindowEvidence, context: Context, decision: retrain.RetrainDecision) -> AlertPacket:
+    """Everything on-call needs, in one document (docs/runbooks/drift.md explains each field)."""
+    verdict, window = evidence.verdict, evidence.window
+    severity = "critical" if decision.action == "page" else verdict.severity
+    prediction = verdict.prediction
+    return AlertPacket(
+        model=evidence.model,
+        version=evidence.champion,
+        action="page" if decision.action == "page" else "alert",
+        severity=severity,
+        window=Window(start=window[0].isoformat(), end=window[1].isoformat()),
+        since=since(verdict.severity, window, context.past_live).isoformat(),
+        verdict=verdict.reason,
+        reference=evidence.reference_description,
+        current_rows=verdict.current_rows,
+        reference_rows=verdict.reference_rows,
+        drifted_features=[
+            DriftedFeature(
+                column=c.column,
+                kind=c.kind,
+                method=c.method,
+                statistic=c.statistic,
+                threshold=c.threshold,
+                direction=c.direction,
+            )
+            for c in verdict.drifted
+        ],
+        judged_features=len(verdict.columns),
+        prediction_drift=None
+        if prediction is None
+        else PredictionDrift(
+            statistic=prediction.statistic,
+            threshold=prediction.threshold,
+            drifted=prediction.drifted,
+            direction=prediction.direction,
+            logged=evidence.logged_predictions,
+            rescored=verdict.current_rows - evidence.logged_predictions,
+        ),
+        target_drift=None
+        if evidence.target is None
+        else TargetDrift(
+            statistic=evidence.target.statistic,
+            threshold=evidence.target.threshold,
+            drifted=evidence.target.drifted,
+            direction=evidence.target.direction,
+        ),
+        quality=evidence.quality,
+        upstream_dbt=context.upstream_dbt,
+        canary=context.canary,
+        retrain=RetrainSummary(action=decision.action, reason=decision.reason, trigger=decision.trigger),
+        report=context.report,
+        runbook=context.runbook,
+        what_to_do=what_to_do(severity, decision.action, context.runbook),
+    )
+
+
+def judge(evidence: WindowEvidence, context: Context, monitor: MonitorSpec) -> Judgement:
+    """The window's figures, the retrain policy's action and the alert packet."""
+    decision = decide_retrain(evidence, context, monitor)
+    return Judgement(decision, build_packet(evidence, context, decision), metric_rows(evidence))
