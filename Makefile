@@ -12,8 +12,9 @@ TEST_WORKERS ?= 2
 demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run every model's loop (MODEL=name: one)
 	$(BIN)/flywheel-replay demo $(if $(MODEL),--model $(MODEL))
 
-test: $(STAMP)  ## lint, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
+test: $(STAMP)  ## lint and type-check, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
 	$(BIN)/ruff check plugins replay dags tests benchmarks
+	$(BIN)/mypy  # the library and the replay ([tool.mypy] in pyproject.toml)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # What needs more than a test run: the whole two-model replay (does the looped model beat a never-retrained
@@ -36,6 +37,7 @@ $(STAMP): requirements/lock.txt pyproject.toml replay/pyproject.toml
 
 lint: $(STAMP)
 	$(BIN)/ruff check plugins replay dags tests benchmarks
+	$(BIN)/mypy
 	$(BIN)/ruff format --check plugins replay dags tests benchmarks
 
 # Known vulnerabilities of every pinned package. Needs pypi.org's per-version JSON API or api.osv.dev, which CI's

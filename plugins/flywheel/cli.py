@@ -15,7 +15,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 
 from flywheel.report import print_monitor_history, print_summary
 from flywheel.settings import Settings, apply_environment
@@ -79,9 +79,9 @@ def run_dags(dag_ids: list[str], settings: Settings, conf: dict[str, object] | N
             TextColumn("[dim]{task.fields[running]}"),
         )
         with Progress(*columns, console=console, transient=False) as bar:
-            task = bar.add_task(f"DAG {dag_id}", total=len(dags[dag_id].tasks), running="")  # type: ignore[attr-defined]
+            task = bar.add_task(f"DAG {dag_id}", total=len(dags[dag_id].tasks), running="")
 
-            def report(finished: int, total: int, running: list[str], task: int = task) -> None:
+            def report(finished: int, total: int, running: list[str], task: TaskID = task) -> None:
                 bar.update(task, completed=finished, total=total, running=", ".join(running))
 
             outcome = run_dag(dags[dag_id], log_file, report, conf=conf)

@@ -6,9 +6,11 @@ import math
 import sys
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
+from flywheel.data.warehouse import Warehouse
 from flywheel.settings import Settings
 
 
@@ -26,7 +28,7 @@ def print_summary(console: Console, models: list[str], settings: Settings) -> No
         print_model(console, model, settings, warehouse)
 
 
-def print_pipeline(console: Console, settings: Settings, warehouse: object) -> None:
+def print_pipeline(console: Console, settings: Settings, warehouse: Warehouse) -> None:
     from flywheel import status as st
 
     rows = Table("stage", "rows", title="Rows per stage")
@@ -42,7 +44,7 @@ def print_pipeline(console: Console, settings: Settings, warehouse: object) -> N
     console.print(rows, ingest, checks)
 
 
-def print_model(console: Console, model: str, settings: Settings, warehouse: object) -> None:
+def print_model(console: Console, model: str, settings: Settings, warehouse: Warehouse) -> None:
     from flywheel import status as st
     from flywheel.core.tasks import primary_metric, task_of
     from flywheel.specs import load_spec
@@ -74,7 +76,7 @@ def print_model(console: Console, model: str, settings: Settings, warehouse: obj
     segments = Table(
         "segment", "value", "rows", f"model {metric.label}", f"baseline {metric.label}", title="Per segment"
     )
-    for r in (s.segments if s.segments is not None else []).itertuples(index=False):
+    for r in (s.segments if s.segments is not None else pd.DataFrame()).itertuples(index=False):
         row = r._asdict()
         segments.add_row(
             r.segment,
@@ -109,8 +111,9 @@ def _print_canary(console: Console, model: str, settings: Settings) -> None:
     from flywheel.core.tasks import METRICS
     from flywheel.jobs.canary import current_evidence
     from flywheel.specs import load_spec
+    from flywheel.workspace import Workspace
 
-    state, evidence = current_evidence(model, settings)
+    state, evidence = current_evidence(Workspace(settings), model)
     if not state.running or evidence is None:
         console.print(f"canary: none running (last challenger state: {state.status})")
         return
@@ -134,12 +137,12 @@ def _print_canary(console: Console, model: str, settings: Settings) -> None:
         )
 
 
-def print_monitor_history(console: Console, decisions: object) -> None:
+def print_monitor_history(console: Console, decisions: pd.DataFrame) -> None:
     """One row per judged window: champion, severity, drifted features, the policy's action and why."""
     table = Table(
         "window", "champion", "drift", "drifted features", "policy", "reason", title="Monitor, window by window"
     )
-    for r in decisions.itertuples(index=False):  # type: ignore[attr-defined]
+    for r in decisions.itertuples(index=False):
         drifted = (r.drifted or "").split(",")
         shown = ", ".join(drifted[:4]) + (f" +{len(drifted) - 4}" if len(drifted) > 4 else "")
         table.add_row(
@@ -148,10 +151,10 @@ def print_monitor_history(console: Console, decisions: object) -> None:
     console.print(table)
 
 
-def _print_monitor(console: Console, model: str, warehouse: object) -> None:
+def _print_monitor(console: Console, model: str, warehouse: Warehouse) -> None:
     from flywheel.monitoring import history
 
-    decisions = history.decisions(warehouse, model)  # type: ignore[arg-type]
+    decisions = history.decisions(warehouse, model)
     if decisions.empty:
         console.print("monitor: no window judged yet")
         return

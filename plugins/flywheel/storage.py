@@ -16,7 +16,8 @@ from urllib.parse import urlparse
 class Store(Protocol):
     """A flat namespace of named objects under one root URI."""
 
-    root: str
+    @property
+    def root(self) -> str: ...
 
     def list(self, pattern: str = "*") -> list[str]: ...
     def read_bytes(self, name: str) -> bytes: ...

@@ -47,13 +47,13 @@ class Metric:
 def _roc_auc(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import roc_auc_score
 
-    return roc_auc_score(y.astype(int), s)
+    return float(roc_auc_score(y.astype(int), s))
 
 
 def _pr_auc(y: np.ndarray, s: np.ndarray) -> float:
     from sklearn.metrics import average_precision_score
 
-    return average_precision_score(y.astype(int), s)
+    return float(average_precision_score(y.astype(int), s))
 
 
 def _mae(y: np.ndarray, s: np.ndarray) -> float:

@@ -70,7 +70,7 @@ def suite_path(expectations_dir: Path, mart: str) -> Path:
 def load_suite(path: Path) -> Any:
     """Load a suite file, refusing it if GX would silently drop any of its expectations."""
     from great_expectations.core import ExpectationSuite
-    from great_expectations.exceptions import InvalidExpectationConfigurationError
+    from great_expectations.exceptions.exceptions import InvalidExpectationConfigurationError
 
     document = json.loads(path.read_text())
     document.pop("id", None)

@@ -78,5 +78,6 @@ def _as_datetime(value: Any) -> datetime:
     """A warehouse timestamp (datetime, pandas Timestamp or ISO text) as a naive datetime."""
     if isinstance(value, str):
         return datetime.fromisoformat(value)
-    to_py = getattr(value, "to_pydatetime", None)
-    return to_py() if to_py is not None else value
+    if not isinstance(value, datetime):  # pandas' Timestamp is a datetime
+        raise TypeError(f"not a timestamp: {value!r}")
+    return datetime.combine(value.date(), value.time())

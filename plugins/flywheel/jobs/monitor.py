@@ -18,22 +18,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import pandas as pd
-
 from flywheel.core.clock import naive_utc
-from flywheel.core.packet import AlertPacket, CanarySummary, ReportLinks, UpstreamNode
-from flywheel.core.tasks import primary_metric
-from flywheel.data import predictions
+from flywheel.core.packet import AlertPacket, ReportLinks
 from flywheel.decisions import monitor as judgement
-from flywheel.decisions.monitor import LIVE, WHAT_IF, Context, Mode, PastWindow, WindowEvidence
+from flywheel.decisions.monitor import LIVE, WHAT_IF, Mode
 from flywheel.decisions.monitor_result import MonitorResult
-from flywheel.monitoring import alerts, history, upstream
-from flywheel.monitoring.drift import ColumnDrift, DriftSettings, check_drift, column_drift
-from flywheel.monitoring.evidently_report import PREDICTION, render
-from flywheel.monitoring.windows import LABEL, Windows, load_windows
-from flywheel.registry import artifacts, ledger
-from flywheel.registry.client import TrainingRun
-from flywheel.specs import ModelSpec, MonitorSpec
+from flywheel.jobs.monitor_inputs import context, gather, judged_features
+from flywheel.monitoring import alerts, history
+from flywheel.monitoring.evidently_report import render
+from flywheel.monitoring.windows import LABEL
+from flywheel.registry import ledger
 from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -47,13 +41,6 @@ def report_prefix(name: str, mode: str, window: tuple[datetime, datetime]) -> st
     """Stable, predictable names: ``<model>/monitor/<start>_<end>/`` (``monitor-what-if`` for replays)."""
     folder = "monitor" if mode == LIVE else "monitor-what-if"
     return f"{name}/{folder}/{window[0]:%Y-%m-%d}_{window[1]:%Y-%m-%d}/"
-
-
-def drift_settings(monitor: MonitorSpec) -> DriftSettings:
-    d = monitor.drift
-    return DriftSettings(
-        d.min_rows, d.effect_threshold, d.null_quantile, d.calibration_resamples, critical_share=d.critical_share
-    )
 
 
 def run_monitor(
@@ -104,120 +91,11 @@ def _no_champion(
     return result
 
 
-def _target_drift(spec: ModelSpec, windows: Windows, settings: DriftSettings) -> ColumnDrift | None:
-    labelled = windows.current[LABEL].dropna()
-    if len(labelled) < settings.min_rows:
-        return None
-    kind = "numeric" if spec.task == "regression" else "categorical"
-    return column_drift(LABEL, kind, windows.reference[LABEL], labelled, settings)
-
-
-def _gather(
-    workspace: Workspace, spec: ModelSpec, monitor: MonitorSpec, champion: str, window: tuple[datetime, datetime]
-) -> tuple[WindowEvidence, Windows, TrainingRun]:
-    """Score the window with the champion and measure it: drift, target drift, quality."""
-    run = workspace.registry.training_run(spec.name, champion)
-    model = artifacts.load_verified_model(workspace.registry.mlflow, spec.name, champion)
-    windows = load_windows(spec, monitor, workspace.warehouse, champion, model, run.data_window, window)
-    numeric, categorical = _judged_features(spec, monitor)
-    dsettings = drift_settings(monitor)
-    verdict = check_drift(
-        windows.reference, windows.current, numeric, categorical, dsettings, prediction_column=PREDICTION
-    )
-    target = _target_drift(spec, windows, dsettings) if verdict.severity != "insufficient_data" else None
-    labelled = windows.current[windows.current[LABEL].notna()]
-    quality = judgement.quality(
-        primary_metric(spec),
-        labelled[LABEL],
-        labelled[PREDICTION],
-        run.metrics.get(f"holdout_{spec.gates.primary_metric}"),
-        monitor.quality,
-    )
-    evidence = WindowEvidence(
-        model=spec.name,
-        champion=champion,
-        window=window,
-        verdict=verdict,
-        target=target,
-        quality=quality,
-        reference_description=windows.reference_description,
-        labelled_rows=windows.labelled_rows,
-        logged_predictions=windows.logged_predictions,
-    )
-    return evidence, windows, run
-
-
-def _judged_features(spec: ModelSpec, monitor: MonitorSpec) -> tuple[list[str], list[str]]:
-    ignored = set(monitor.drift.ignore)
-    return (
-        [c for c in spec.features.numeric if c not in ignored],
-        [c for c in spec.features.categorical if c not in ignored],
-    )
-
-
-def _context(
-    workspace: Workspace,
-    spec: ModelSpec,
-    monitor: MonitorSpec,
-    evidence: WindowEvidence,
-    mode: Mode,
-    run: TrainingRun,
-    report: ReportLinks,
-) -> Context:
-    """What happened before and around the window: its history, the canary, new labels, dbt lineage."""
-    warehouse, window = workspace.warehouse, evidence.window
-    windows, requests = history.past(warehouse, spec.name, mode, window[1])
-    canary = workspace.registry.canary(spec.name)
-    if canary.version is None:
-        summary = CanarySummary(status="none", summary="no challenger, no canary running")
-    else:
-        status = canary.status if canary.status != "none" else "not_started"
-        text = (
-            f"v{canary.version} at {canary.share:.0%} of traffic since {canary.started_at}"
-            if canary.running
-            else f"v{canary.version} is @challenger, canary {status.replace('_', ' ')}"
-        )
-        summary = CanarySummary(status=status, summary=text, version=canary.version, share=canary.share)
-    lineage = upstream.upstream_of_columns(
-        workspace.settings.dbt_manifest_path, spec.source.mart, [c.column for c in evidence.verdict.drifted]
-    )
-    base = workspace.settings.docs_base_url.rstrip("/")
-    return Context(
-        history=windows,
-        requests=requests,
-        past_live=_past_live(workspace, spec.name, window[1]),
-        canary=summary,
-        canary_running=canary.running,
-        new_labelled_rows=_new_labelled_rows(workspace, spec.name, run.data_window[1]),
-        upstream_dbt={c: [UpstreamNode(**node) for node in nodes] for c, nodes in lineage.items()},
-        report=report,
-        runbook=f"{base}/{monitor.alerts.runbook}" if base else monitor.alerts.runbook,
-    )
-
-
-def _past_live(workspace: Workspace, name: str, before: datetime) -> list[PastWindow]:
-    rows = workspace.warehouse.fetch_all(
-        f"select window_start, severity from {history.DECISIONS} where model = ? and mode = 'live' and window_end < ? "
-        "order by window_end desc",
-        (name, before),
-    )
-    return [PastWindow(pd.Timestamp(start).to_pydatetime(), str(severity)) for start, severity in rows]
-
-
-def _new_labelled_rows(workspace: Workspace, name: str, last_event: str) -> int:
-    predictions.ensure_tables(workspace.warehouse)
-    rows = workspace.warehouse.fetch_all(
-        f"select count(*) from {predictions.LABELS} where model = ? and event_time > ?",
-        (name, datetime.fromisoformat(last_event)),
-    )
-    return int(rows[0][0])
-
-
 def _judge(
     workspace: Workspace, name: str, champion: str, window: tuple[datetime, datetime], mode: Mode, actor: str
 ) -> MonitorResult:
     spec, monitor = workspace.spec(name), workspace.monitor_spec(name)
-    evidence, windows, run = _gather(workspace, spec, monitor, champion, window)
+    evidence, windows, run = gather(workspace, spec, monitor, champion, window)
     rows = [vars(row) for row in judgement.metric_rows(evidence)]
     history.write_metrics(workspace.warehouse, name, mode, champion, window, rows)
 
@@ -228,13 +106,13 @@ def _judge(
         verdict=store.uri(prefix + "verdict.json"),
     )
     if evidence.verdict.severity != "insufficient_data":
-        numeric, categorical = _judged_features(spec, monitor)
+        numeric, categorical = judged_features(spec, monitor)
         rendered = render(windows.reference, windows.current, evidence.verdict, numeric, categorical, LABEL, spec.task)
         store.write_bytes(prefix + "report.html", rendered.html)
         store.write_bytes(prefix + "evidently.json", rendered.json)
 
-    context = _context(workspace, spec, monitor, evidence, mode, run, report)
-    judged = judgement.judge(evidence, context, monitor)
+    inputs = context(workspace, spec, monitor, evidence, mode, run, report)
+    judged = judgement.judge(evidence, inputs, monitor)
     store.write_bytes(prefix + "verdict.json", judged.packet.to_json())
     decision = judged.decision
     result = MonitorResult(

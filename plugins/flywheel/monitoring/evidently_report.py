@@ -43,9 +43,11 @@ def render(
     # Quality needs labels on (nearly) every row: the presets share one dataset, and drift is judged on all rows.
     labelled = target is not None and target in current and current[target].notna().mean() >= 0.95
     columns = drift_columns + ([target] if labelled else [])
+    numerical_columns = [c for c in [*numeric, PREDICTION] if c in drift_columns]
+    categorical_columns = [c for c in categorical if c in drift_columns]
     definition_args: dict[str, object] = {
-        "numerical_columns": [c for c in [*numeric, PREDICTION] if c in drift_columns],
-        "categorical_columns": [c for c in categorical if c in drift_columns],
+        "numerical_columns": numerical_columns,
+        "categorical_columns": categorical_columns,
     }
     presets: list[object] = [
         DataDriftPreset(
@@ -54,13 +56,13 @@ def render(
             per_column_threshold={c.column: c.threshold for c in judged},
         )
     ]
-    if labelled:
+    if labelled and target is not None:
         if task == "regression":
-            definition_args["numerical_columns"].append(target)  # type: ignore[union-attr]
+            numerical_columns.append(target)
             definition_args["regression"] = [Regression(target=target, prediction=PREDICTION)]
             presets.append(RegressionPreset())
         else:
-            definition_args["categorical_columns"].append(target)  # type: ignore[union-attr]
+            categorical_columns.append(target)
             definition_args["classification"] = [BinaryClassification(target=target, prediction_probas=PREDICTION)]
             presets.append(ClassificationPreset())
         presets.append(DataDriftPreset(columns=[target]))  # target drift, Evidently's default method

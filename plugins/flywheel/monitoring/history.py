@@ -14,7 +14,6 @@ from typing import Any
 import pandas as pd
 
 from flywheel.data.warehouse import Warehouse, ensure_ops_table
-from flywheel.monitoring.policy import RetrainRequest, WindowRecord
 
 METRICS = "ops.monitor_metrics"
 DECISIONS = "ops.monitor_decisions"
@@ -73,23 +72,12 @@ def record_decision(warehouse: Warehouse, model: str, mode: str, row: dict[str, 
     )
 
 
-def past(
-    warehouse: Warehouse, model: str, mode: str, before: datetime
-) -> tuple[list[WindowRecord], list[RetrainRequest]]:
-    """The windows judged before ``before`` and the retrain requests among them, oldest first."""
-    frame = warehouse.query_df(
+def past(warehouse: Warehouse, model: str, mode: str, before: datetime) -> pd.DataFrame:
+    """The windows judged before ``before``, oldest first (one row each, as ``ops.monitor_decisions`` keeps them)."""
+    return warehouse.query_df(
         f"select * from {DECISIONS} where model = ? and mode = ? and window_end < ? order by window_end",
         (model, mode, before),
     )
-    windows, requests = [], []
-    for row in frame.itertuples(index=False):
-        drifted = tuple(filter(None, (row.drifted or "").split(",")))
-        quality = None if pd.isna(row.quality_drop) else float(row.quality_drop)
-        end = pd.Timestamp(row.window_end).to_pydatetime()
-        windows.append(WindowRecord(end, str(row.champion), str(row.severity), drifted, quality))
-        if row.action == "retrain":
-            requests.append(RetrainRequest(end, str(row.trigger_kind), str(row.champion), drifted))
-    return windows, requests
 
 
 def decisions(warehouse: Warehouse, model: str, mode: str = "live") -> pd.DataFrame:

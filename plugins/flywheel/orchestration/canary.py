@@ -60,5 +60,5 @@ def build_canary_dag(spec: ModelSpec) -> DAG:
 
             return analyse_canary(Workspace.from_environment(), name, actor=f"airflow:canary__{name}").to_dict()
 
-        judge_canary(collect_predictions())
+        judge_canary(collect_predictions())  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
     return dag

@@ -29,7 +29,7 @@ def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -
         def publish_new_rows(outcome: dict[str, list[dict[str, object]]]) -> list[str]:
             from airflow.sdk.exceptions import AirflowSkipException
 
-            loaded = [o["batch_id"] for files in outcome.values() for o in files if o["status"] == "loaded"]
+            loaded = [str(o["batch_id"]) for files in outcome.values() for o in files if o["status"] == "loaded"]
             if not loaded:
                 # Skipped, not succeeded: no asset event, so transform does not run for nothing.
                 raise AirflowSkipException("no new batch loaded")
@@ -43,6 +43,6 @@ def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -
                 raise RuntimeError(f"{len(quarantined)} landed file(s) were quarantined:\n{details}")
 
         outcome = ingest_landing_files()
-        publish_new_rows(outcome)
-        check_quarantine(outcome)
+        publish_new_rows(outcome)  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
+        check_quarantine(outcome)  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
     return dag

@@ -77,6 +77,6 @@ def build_monitor_dag(spec: ModelSpec, monitor: MonitorSpec) -> DAG:
             return decided.reason
 
         result = check_window()
-        send_alerts(result)
-        request_retrain(result) << retrain_allowed(result)
+        send_alerts(result)  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
+        request_retrain(result) << retrain_allowed(result)  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
     return dag

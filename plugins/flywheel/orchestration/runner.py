@@ -10,6 +10,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow.sdk import DAG
 
 Progress = Callable[[int, int, list[str]], None]  # (finished tasks, all tasks, task ids running now)
 
@@ -26,7 +30,7 @@ class DagOutcome:
         return [t for t, s in self.task_states.items() if s in ("failed", "upstream_failed")]
 
 
-def load_dags() -> dict[str, object]:
+def load_dags() -> dict[str, DAG]:
     from airflow.dag_processing.dagbag import DagBag
 
     bag = DagBag(dag_folder=os.environ["AIRFLOW__CORE__DAGS_FOLDER"])
@@ -76,15 +80,15 @@ def _task_states(dag_id: str, since: datetime) -> dict[str, str]:
 
 
 def run_dag(
-    dag: object,
+    dag: DAG,
     log_file: Path,
     progress: Progress | None = None,
     poll_seconds: float = 1.0,
     conf: dict[str, object] | None = None,
     logical_date: datetime | None = None,
 ) -> DagOutcome:
-    dag_id: str = dag.dag_id  # type: ignore[attr-defined]
-    total = len(dag.tasks)  # type: ignore[attr-defined]
+    dag_id: str = dag.dag_id
+    total = len(dag.tasks)
     since = datetime.now(UTC)
     done = threading.Event()
 
@@ -104,8 +108,7 @@ def run_dag(
     watcher.start()
     try:
         with output_to(log_file):
-            kwargs = {"logical_date": logical_date} if logical_date else {}
-            run = dag.test(run_conf=conf, **kwargs)  # type: ignore[attr-defined]
+            run = dag.test(run_conf=conf, logical_date=logical_date) if logical_date else dag.test(run_conf=conf)
     finally:
         done.set()
         watcher.join()

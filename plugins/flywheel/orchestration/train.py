@@ -76,5 +76,5 @@ def build_train_dag(spec: ModelSpec) -> DAG:
                 return False
             return promote_first_champion(name, str(verdict["version"]), actor=f"airflow:train__{name}")
 
-        promote_first_champion(gate_model(register_model(train_model(decide_to_train()))))
+        promote_first_champion(gate_model(register_model(train_model(decide_to_train()))))  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
     return dag

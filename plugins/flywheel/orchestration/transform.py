@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from airflow.sdk import DAG, task
+from airflow.sdk.definitions.asset import BaseAsset
 
 from flywheel.orchestration import assets
 from flywheel.orchestration.defaults import flywheel_dag
 from flywheel.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from cosmos import DbtTaskGroup
 
 DOC = """
 Builds the dbt project (`dbt_project/`) on the configured warehouse, one Airflow task per dbt model that builds it
@@ -17,7 +23,7 @@ downstream of its mart.
 """
 
 
-def dbt_task_group(settings: Settings):  # type: ignore[no-untyped-def]
+def dbt_task_group(settings: Settings) -> DbtTaskGroup:
     """The dbt project as a Cosmos task group, rendered from the parsed manifest (no dbt call at parse time)."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
     from cosmos.constants import ExecutionMode, LoadMode, SourceRenderingBehavior, TestBehavior
@@ -58,7 +64,7 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
 
     settings = get_settings()
     raw_assets = assets.raw_tables(settings.dbt_project_dir)
-    schedule = raw_assets[0]
+    schedule: BaseAsset = raw_assets[0]
     for asset in raw_assets[1:]:
         schedule = schedule | asset  # any raw table with new rows
     with flywheel_dag(dag_id, schedule=schedule, doc_md=DOC, tags=["dbt", "validation"]) as dag:
@@ -66,12 +72,12 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
         for mart in suites(settings):
             # No retries: validation is deterministic, and a retry of a failed run must fail the same way.
             @task(task_id=f"validate_{mart}", outlets=[assets.validated_mart(mart)], retries=0)
-            def validate(mart: str = mart, **context: object) -> list[dict[str, object]]:
+            def validate(mart: str = mart, **context: Any) -> list[dict[str, object]]:
                 from airflow.sdk.exceptions import AirflowSkipException
 
                 from flywheel.jobs.validate import validate_mart
 
-                run_key = f"{context['dag'].dag_id}/{context['run_id']}"  # type: ignore[attr-defined]
+                run_key = f"{context['dag'].dag_id}/{context['run_id']}"
                 results = validate_mart(mart, run_key)
                 if not results:
                     # Skipped, not succeeded: no asset event, so nothing downstream (training the mart's model)

@@ -7,7 +7,7 @@ from typing import Any
 
 from flywheel.data.warehouse import Warehouse
 from flywheel.registry import artifacts, canary_state, ledger
-from flywheel.registry.gate import BLESSED_TAG
+from flywheel.registry.client import BLESSED_TAG
 from flywheel.registry.lock import registry_lock
 from flywheel.registry.register import CHALLENGER, CHAMPION, alias_version
 from flywheel.settings import Settings

@@ -219,6 +219,7 @@ def create_app(
     _install_guards(app, settings, metrics)
 
     @app.post("/predict", response_model=PredictResponse, responses={401: {}, 413: {}, 429: {}, 503: {}, 504: {}})
+    # RequestModel is built at run time from the spec: mypy cannot use a variable as a type (nor see its fields).
     async def predict(payload: RequestModel) -> PredictResponse:  # type: ignore[valid-type]
         request_id = uuid.uuid4().hex
         records = [r.model_dump() for r in payload.records]  # type: ignore[attr-defined]

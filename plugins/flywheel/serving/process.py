@@ -9,7 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
 BIN = Path(sys.executable).parent
@@ -52,7 +52,7 @@ def server_process(
         process.wait(timeout=60)
 
 
-def flywheel_serve(model: str, log_file: Path, env: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+def flywheel_serve(model: str, log_file: Path, env: dict[str, str] | None = None) -> AbstractContextManager[str]:
     """`flywheel serve <model>` as its own process; a context manager yielding the base URL."""
     port = free_port()
     return server_process([str(BIN / "flywheel"), "serve", model, "--port", str(port)], port, "/ready", log_file, env)

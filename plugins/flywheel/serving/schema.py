@@ -25,7 +25,7 @@ def record_model(spec: ModelSpec) -> type[BaseModel]:
     """One record: ``entity_id`` plus every feature; nullable only where the spec says so."""
     fields: dict[str, Any] = {"entity_id": (str, Field(min_length=1, max_length=200))}
     for name in spec.features.numeric:
-        kind = float | None if name in spec.serving.nullable else float
+        kind: Any = float | None if name in spec.serving.nullable else float
         fields[name] = (kind, Field(default=None) if name in spec.serving.nullable else ...)
     for name in spec.features.categorical:
         kind = str | None if name in spec.serving.nullable else str
@@ -49,6 +49,7 @@ def request_model(spec: ModelSpec) -> type[BaseModel]:
     return create_model(
         f"{spec.name}_request",
         __config__=ConfigDict(extra="forbid"),
+        # A model built at run time from the spec: mypy cannot use a variable as a type.
         records=(list[record], Field(min_length=1, max_length=spec.serving.max_records_per_request)),  # type: ignore[valid-type]
     )
 
