@@ -89,6 +89,7 @@ class Settings(BaseSettings):
             object.__setattr__(self, "mlflow_artifacts_uri", str(home / "mlartifacts"))
         if not self.dbt_target:
             object.__setattr__(self, "dbt_target", "dev" if self.warehouse_is_duckdb else "prod")
+        _check_locations(self)
         return self
 
     # -- derived paths ---------------------------------------------------------------------------------------
@@ -169,6 +170,33 @@ class Settings(BaseSettings):
             **({"AIRFLOW__CORE__PARALLELISM": "1"} if self.warehouse_is_duckdb else {}),
             **self.dbt_env(),
         }
+
+
+# Setting -> the URI schemes it accepts ("" = a local path, no scheme). Checked at start-up so that a typo
+# (``s3:/bucket``, ``postgres//host``) stops the process with the variable's name instead of becoming a folder.
+_SCHEMES: dict[str, tuple[str, ...]] = {
+    **{f"{store}_uri": ("", "s3") for store in ("landing", "archive", "quarantine", "reports", "predictions")},
+    "warehouse_url": ("duckdb", "postgresql", "postgres"),
+    "mlflow_tracking_uri": ("sqlite", "http", "https", "postgresql", "file"),
+    "s3_endpoint_url": ("http", "https"),
+    "docs_base_url": ("http", "https"),
+}
+
+
+def _check_locations(settings: Settings) -> None:
+    for name, schemes in _SCHEMES.items():
+        value = getattr(settings, name)
+        if not value:
+            continue  # optional, and unset
+        scheme = urlparse(value).scheme if "://" in value else ""
+        variable = f"FLYWHEEL_{name.upper()}"
+        if scheme not in schemes:
+            allowed = ", ".join(f"{s}://..." if s else "a local path" for s in schemes)
+            raise ValueError(f"{variable}={value!r}: expected {allowed}")
+        if scheme == "s3" and not urlparse(value).netloc:
+            raise ValueError(f"{variable}={value!r}: an S3 location names its bucket, s3://bucket/prefix")
+        if scheme == "duckdb" and not value.removeprefix("duckdb:///"):
+            raise ValueError(f"{variable}={value!r}: a DuckDB warehouse names its file, duckdb:///path/file.duckdb")
 
 
 @lru_cache(maxsize=1)
