@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from flywheel.settings import Settings
+from flywheel.workspace import Workspace
 
 PG_ADMIN_URL = os.environ.get("FLYWHEEL_TEST_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -112,9 +113,9 @@ def build_loop_until(
     from flywheel_replay.landing import replay_months
 
     replay_months(first_month, last_month, settings)
-    ingest_all(settings)
+    ingest_all(Workspace(settings))
     dbt_build(settings)
-    validate_mart(mart, "", settings)
+    validate_mart(Workspace(settings), mart, "")  # a new workspace: nothing cached across the dbt build
 
 
 def train_first_champion(settings: Settings, model: str) -> str:
@@ -122,9 +123,10 @@ def train_first_champion(settings: Settings, model: str) -> str:
     bless), first promotion (it must promote); returns the version, now @champion."""
     from flywheel.jobs import train as train_job
 
-    version = train_job.register_model(model, train_job.train(model, settings), settings)
-    assert train_job.gate_model(model, version, settings), f"{model} v{version} was not blessed"
-    assert train_job.promote_first_champion(model, version, settings), f"{model} v{version} was not promoted"
+    workspace = Workspace(settings)
+    version = train_job.register_model(workspace, model, train_job.train(workspace, model))
+    assert train_job.gate_model(workspace, model, version), f"{model} v{version} was not blessed"
+    assert train_job.promote_first_champion(workspace, model, version), f"{model} v{version} was not promoted"
     return version
 
 

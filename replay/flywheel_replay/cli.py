@@ -45,6 +45,7 @@ def demo(
     register a champion; then replay the later months through the loop (traffic, labels, canary, monitor,
     drift-triggered retraining) and end with a table and a chart of live quality against a never-retrained model."""
     from flywheel.jobs.train import has_champion
+    from flywheel.workspace import Workspace
 
     started = time.monotonic()
     init()
@@ -61,7 +62,7 @@ def demo(
 
     # As the scheduler does on new validated data: only a model without a champion is trained here; after that,
     # retraining is the monitor's decision (a second `flywheel-replay demo` trains nothing).
-    first_training = [f"train__{m}" for m in models if not has_champion(m, settings)]
+    first_training = [f"train__{m}" for m in models if not has_champion(Workspace(settings), m)]
     for name in sorted(set(models) - {t.removeprefix("train__") for t in first_training}):
         console.print(f"{name}: @champion exists; retraining is the monitor's decision")
     if first_training:

@@ -29,8 +29,8 @@ TRAFFIC_MONTHS = ["2016-09", "2016-10", "2016-11", "2016-12", "2017-01", "2017-0
 def _train_challenger(settings: Settings) -> str:
     """train -> register -> gate, as the train DAG does with a champion in place: the blessed version waits as
     @challenger for the canary."""
-    version = train_job.register_model(MODEL, train_job.train(MODEL, settings), settings)
-    assert train_job.gate_model(MODEL, version, settings)
+    version = train_job.register_model(Workspace(settings), MODEL, train_job.train(Workspace(settings), MODEL))
+    assert train_job.gate_model(Workspace(settings), MODEL, version)
     return version
 
 

@@ -20,14 +20,15 @@ PYTHON = str(Path(sys.executable))
 TRAINING_SCRIPT = """
 import pathlib, sys, time
 from flywheel.jobs import train as job
-name = sys.argv[1]
+from flywheel.workspace import Workspace
+workspace, name = Workspace.from_environment(), sys.argv[1]
 pathlib.Path(sys.argv[2]).touch()
 started = time.monotonic()
-run_id = job.train(name, reason="reliability suite")
+run_id = job.train(workspace, name, reason="reliability suite")
 print("TRAINED_AFTER", time.monotonic() - started, flush=True)
-version = job.register_model(name, run_id)
-if job.gate_model(name, version):
-    job.promote_first_champion(name, version)
+version = job.register_model(workspace, name, run_id)
+if job.gate_model(workspace, name, version):
+    job.promote_first_champion(workspace, name, version)
 print("DONE_AFTER", time.monotonic() - started, flush=True)
 """
 

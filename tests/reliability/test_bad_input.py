@@ -21,6 +21,7 @@ from flywheel.settings import Settings, get_settings
 from flywheel.specs import load_spec
 from flywheel.storage import open_store
 from flywheel.training.dataset import load_snapshot
+from flywheel.workspace import Workspace
 from flywheel_replay.landing import replay_months
 from flywheel_replay.traffic import month_records
 from tests.helpers import small_spec_copies
@@ -82,7 +83,7 @@ def test_schema_changes_and_an_empty_batch_are_quarantined_at_landing_naming_the
     }
     for batch, (change, _) in batches.items():
         _mutated(settings, batch, change)
-    ingest_all(settings)
+    ingest_all(Workspace(settings))
     quarantine = open_store(settings.quarantine_uri)
     reasons = {
         (r := json.loads(quarantine.read_bytes(n)))["batch_id"]: r["violations"][0]
@@ -111,7 +112,7 @@ def test_bad_values_in_a_batch_never_reach_training(tmp_path, change, stopped_by
     small_spec_copies(settings.project_dir, settings.models_dir, ["bike_demand"])
     replay_months("2011-01", "2011-03", settings)
     name = _mutated(settings, "2013-03", change)
-    ingest_all(settings)
+    ingest_all(Workspace(settings))
     batch = Path(name).stem
     if stopped_by == "dbt test":
         with pytest.raises(AssertionError) as failed:  # dbt build exits non-zero; its output names the test
@@ -120,7 +121,7 @@ def test_bad_values_in_a_batch_never_reach_training(tmp_path, change, stopped_by
         return  # the transform fails: no mart, no validation event, no training
     dbt_build(settings)
     with pytest.raises(Exception, match=rf"column '{column}' failed") as failed:
-        validate_mart(MART, "", settings)
+        validate_mart(Workspace(settings), MART, "")
     assert batch in str(failed.value)
     warehouse = open_warehouse(settings)
     assert quarantined_batches(warehouse, MART) == [batch]

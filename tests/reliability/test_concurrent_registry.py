@@ -14,6 +14,7 @@ from flywheel.data.warehouse import open_warehouse
 from flywheel.jobs import train as train_job
 from flywheel.registry import gate, ledger, register, tracking
 from flywheel.settings import Settings
+from flywheel.workspace import Workspace
 from tests.helpers import settings_env, small_spec_copies
 from tests.reliability.helpers import PYTHON
 
@@ -58,7 +59,7 @@ def settings(tmp_path_factory, template) -> Settings:
 
 def _runs_of_one_model(settings: Settings) -> list[str]:
     """One real training run, and copies of its model logged as further runs (what retrainings would leave)."""
-    first = train_job.train(NAME, settings)
+    first = train_job.train(Workspace(settings), NAME)
     client = tracking.client(settings)
     model = mlflow.sklearn.load_model(client.get_run(first).data.tags["flywheel.model_uri"])
     experiment = tracking.ensure_experiment(client, NAME, settings)

@@ -35,8 +35,8 @@ RUN_DEPENDENT = ("_loaded_at", "loaded_at")  # when, not what: differs between t
 
 # Touches FLYWHEEL_TEST_STARTED once imported, so the kill is timed against the ingest itself, not Python's start.
 INGEST = (
-    "import os, pathlib; from flywheel.jobs.ingest import ingest_all; "
-    "pathlib.Path(os.environ['FLYWHEEL_TEST_STARTED']).touch(); ingest_all()"
+    "import os, pathlib; from flywheel.jobs.ingest import ingest_all; from flywheel.workspace import Workspace; "
+    "pathlib.Path(os.environ['FLYWHEEL_TEST_STARTED']).touch(); ingest_all(Workspace.from_environment())"
 )
 
 

@@ -18,6 +18,7 @@ from flywheel.jobs import train as train_job
 from flywheel.registry import artifacts, promote, tracking
 from flywheel.serving.models import ModelPool
 from flywheel.settings import get_settings
+from flywheel.workspace import Workspace
 from tests.helpers import build_loop_until, small_spec_copies, train_first_champion
 
 pytestmark = pytest.mark.reliability
@@ -82,7 +83,7 @@ def test_a_model_whose_files_changed_after_registration_is_neither_served_nor_pr
 
     # A second version, blessed, whose model file is then replaced by another model's (same format, loads fine).
     build_loop_until(settings, "2011-07", "2011-07", mart="ml_bike_demand_features")
-    version = train_job.register_model(name, train_job.train(name, settings), settings)
+    version = train_job.register_model(Workspace(settings), name, train_job.train(Workspace(settings), name))
     client.set_model_version_tag(name, version, "flywheel.blessed", "true")
     model_id = client.get_model_version(name, version).source.removeprefix("models:/")
     files = list((tmp_path / "mlartifacts").rglob("model.skops"))

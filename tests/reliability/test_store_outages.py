@@ -121,7 +121,7 @@ def test_s3_lost_during_the_model_upload_fails_the_training_cleanly_and_the_retr
     client = tracking.client(settings)
     proxy.cut_when(rb"PUT /flywheel/mlartifacts/\S*/models/")  # the first file of the logged model
     with pytest.raises(Exception) as failure:
-        train_job.train(NAME, settings)
+        train_job.train(Workspace(settings), NAME)
     assert proxy.cut_requests, "the upload never reached the store"
     print(f"\ntraining with S3 cut at {proxy.cut_requests[0][:120]!r}: {type(failure.value).__name__}")
     state = registry_state(client, NAME)
@@ -160,7 +160,9 @@ def test_s3_lost_while_the_report_is_written_fails_the_monitor_cleanly_and_the_r
 def test_a_version_whose_files_vanished_cannot_be_promoted_nor_served(stack):
     settings = stack["settings"]
     client = tracking.client(settings)
-    version = train_job.register_model(NAME, train_job.train(NAME, settings), settings)  # July is new data
+    version = train_job.register_model(
+        Workspace(settings), NAME, train_job.train(Workspace(settings), NAME)
+    )  # July is new data
     assert version == "2"
     client.set_model_version_tag(NAME, version, "flywheel.blessed", "true")
     files = [k for k in _objects(stack, "mlartifacts/") if "/models/" in k and k.endswith("/model.skops")]

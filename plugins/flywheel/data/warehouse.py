@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from flywheel.settings import Settings, get_settings
+from flywheel.settings import Settings
 
 
 class Warehouse(Protocol):
@@ -132,8 +132,8 @@ def ensure_ops_table(warehouse: Warehouse, table: str, columns: str) -> None:
     warehouse.execute(f"create table if not exists {table} ({columns})")
 
 
-def open_warehouse(settings: Settings | None = None) -> Warehouse:
-    settings = settings or get_settings()
+def open_warehouse(settings: Settings) -> Warehouse:
+    """The warehouse the settings name (jobs get theirs from the workspace, which opens it once)."""
     if settings.warehouse_is_duckdb:
         settings.duckdb_path.parent.mkdir(parents=True, exist_ok=True)
         return DuckDBWarehouse(str(settings.duckdb_path))

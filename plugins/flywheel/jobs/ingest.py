@@ -4,23 +4,18 @@ from __future__ import annotations
 
 import logging
 
-from flywheel.data.warehouse import open_warehouse
 from flywheel.ingest.contract import load_contracts
 from flywheel.ingest.load import IngestReport, ingest_landing
-from flywheel.settings import Settings, get_settings
-from flywheel.storage import open_store
+from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
-def ingest_all(settings: Settings | None = None) -> list[IngestReport]:
-    settings = settings or get_settings()
-    landing = open_store(settings.landing_uri, settings.s3_endpoint_url)
-    archive = open_store(settings.archive_uri, settings.s3_endpoint_url)
-    quarantine = open_store(settings.quarantine_uri, settings.s3_endpoint_url)
-    warehouse = open_warehouse(settings)
+def ingest_all(workspace: Workspace) -> list[IngestReport]:
+    landing, archive, quarantine = workspace.store("landing"), workspace.store("archive"), workspace.store("quarantine")
     reports = [
-        ingest_landing(c, landing, archive, quarantine, warehouse) for c in load_contracts(settings.dbt_project_dir)
+        ingest_landing(c, landing, archive, quarantine, workspace.warehouse)
+        for c in load_contracts(workspace.settings.dbt_project_dir)
     ]
     for report in reports:
         log.info(

@@ -8,24 +8,19 @@ import uuid
 
 from flywheel.data import predictions
 from flywheel.data.validation import quarantined_batches
-from flywheel.data.warehouse import open_warehouse
 from flywheel.serving.app import Metrics, Predictor
 from flywheel.serving.models import ModelPool
 from flywheel.serving.prediction_log import write_log_file
 from flywheel.serving.schema import as_records
-from flywheel.settings import Settings, get_settings
-from flywheel.specs import load_spec
-from flywheel.storage import open_store
+from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 CHUNK = 5000
 
 
-def score_new_rows(name: str, settings: Settings | None = None) -> int:
-    settings = settings or get_settings()
-    spec = load_spec(settings.models_dir / f"{name}.yaml")
-    warehouse = open_warehouse(settings)
+def score_new_rows(workspace: Workspace, name: str) -> int:
+    settings, spec, warehouse = workspace.settings, workspace.spec(name), workspace.warehouse
     predictions.ensure_tables(warehouse)
     s = spec.source
     excluded = quarantined_batches(warehouse, s.mart) or ["-"]
@@ -44,7 +39,7 @@ def score_new_rows(name: str, settings: Settings | None = None) -> int:
         log.info("%s: no @champion yet; %d new rows wait for the first model", name, len(frame))
         return 0
     predictor = Predictor(spec, pool, writer=None, metrics=Metrics(), source="batch")
-    store = open_store(settings.predictions_uri, settings.s3_endpoint_url)
+    store = workspace.store("predictions")
     records = as_records(spec, frame)
     for start in range(0, len(records), CHUNK):
         predictor.predict(records[start : start + CHUNK], f"batch-{uuid.uuid4().hex}")

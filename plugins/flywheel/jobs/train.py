@@ -7,29 +7,20 @@ same snapshot reuses its run, a run is registered once, a verdict is recorded on
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 
-from flywheel.data.warehouse import open_warehouse
 from flywheel.registry import gate, register, tracking
 from flywheel.registry.lineage import lineage_tags, training_key
 from flywheel.registry.promote import promote
-from flywheel.settings import Settings, get_settings
-from flywheel.specs import ModelSpec, load_spec
+from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
 
-def _spec(name: str, settings: Settings) -> tuple[ModelSpec, Path]:
-    path = settings.models_dir / f"{name}.yaml"
-    return load_spec(path), path
+def has_champion(workspace: Workspace, name: str) -> bool:
+    return workspace.registry.champion(name) is not None
 
 
-def has_champion(name: str, settings: Settings | None = None) -> bool:
-    settings = settings or get_settings()
-    return register.alias_version(tracking.client(settings), name, register.CHAMPION) is not None
-
-
-def train(name: str, settings: Settings | None = None, reason: str = "manual") -> str:
+def train(workspace: Workspace, name: str, reason: str = "manual") -> str:
     """Fit the model on the current snapshot of its mart and log it; returns the MLflow run id.
 
     ``reason`` (why this training happened: a retrain request's reason, a person, the first data) is a tag on the
@@ -37,10 +28,10 @@ def train(name: str, settings: Settings | None = None, reason: str = "manual") -
     from flywheel.training.dataset import load_snapshot, time_split
     from flywheel.training.fit import fit_model
 
-    settings = settings or get_settings()
-    spec, path = _spec(name, settings)
-    snapshot = load_snapshot(spec, open_warehouse(settings))
-    mlflow_client = tracking.client(settings)
+    settings, spec = workspace.settings, workspace.spec(name)
+    path = settings.models_dir / f"{name}.yaml"
+    snapshot = load_snapshot(spec, workspace.warehouse)
+    mlflow_client = workspace.registry.mlflow
     experiment_id = tracking.ensure_experiment(mlflow_client, name, settings)
     key = training_key(path, snapshot)
     existing = tracking.find_training_run(mlflow_client, experiment_id, key)
@@ -54,31 +45,27 @@ def train(name: str, settings: Settings | None = None, reason: str = "manual") -
     return tracking.log_training_run(spec, snapshot, split, result, tags, experiment_id)
 
 
-def register_model(name: str, run_id: str, settings: Settings | None = None) -> str:
+def register_model(workspace: Workspace, name: str, run_id: str) -> str:
     """Register ``run_id`` (once) and return its version, now @challenger unless it is the champion."""
-    settings = settings or get_settings()
-    return register.register_run(tracking.client(settings), name, run_id, settings)
+    return register.register_run(workspace.registry.mlflow, name, run_id, workspace.settings)
 
 
-def gate_model(name: str, version: str, settings: Settings | None = None, actor: str = "flywheel") -> bool:
+def gate_model(workspace: Workspace, name: str, version: str, actor: str = "flywheel") -> bool:
     """Gate ``version`` against @champion and the baseline; record the verdict once. Returns blessed or not."""
-    settings = settings or get_settings()
-    spec, _ = _spec(name, settings)
-    mlflow_client = tracking.client(settings)
+    spec, mlflow_client = workspace.spec(name), workspace.registry.mlflow
     recorded = gate.recorded_verdict(mlflow_client, name, version)
     if recorded is not None:
         log.info("%s v%s: verdict already recorded (blessed=%s)", name, version, recorded)
         return recorded
     verdict = gate.evaluate_gate(spec, mlflow_client, version)
-    gate.record_verdict(verdict, mlflow_client, open_warehouse(settings), actor)
+    gate.record_verdict(verdict, mlflow_client, workspace.warehouse, actor)
     return verdict.blessed
 
 
-def promote_first_champion(name: str, version: str, settings: Settings | None = None, actor: str = "flywheel") -> bool:
+def promote_first_champion(workspace: Workspace, name: str, version: str, actor: str = "flywheel") -> bool:
     """With no champion yet, a blessed version becomes @champion; otherwise the canary decides (not here)."""
-    settings = settings or get_settings()
-    mlflow_client = tracking.client(settings)
-    champion = register.alias_version(mlflow_client, name, register.CHAMPION)
+    mlflow_client = workspace.registry.mlflow
+    champion = workspace.registry.champion(name)
     if champion not in (None, version):
         log.info("%s: @champion is v%s; v%s stays @challenger for the canary", name, champion, version)
         return False
@@ -88,7 +75,7 @@ def promote_first_champion(name: str, version: str, settings: Settings | None = 
         actor,
         "first blessed version: no champion yet",
         mlflow_client,
-        open_warehouse(settings),
-        settings,
+        workspace.warehouse,
+        workspace.settings,
         expected_champion=None,
     )

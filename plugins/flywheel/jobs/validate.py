@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from flywheel.data.validation import PartitionResult, validate_new_partitions
-from flywheel.data.warehouse import open_warehouse
-from flywheel.settings import Settings, get_settings
-from flywheel.storage import open_store
+from flywheel.settings import Settings
+from flywheel.workspace import Workspace
 
 
-def suites(settings: Settings | None = None) -> list[str]:
-    """Marts with a suite: the file stem of each expectations/*.json."""
-    settings = settings or get_settings()
+def suites(settings: Settings) -> list[str]:
+    """Marts with a suite: the file stem of each expectations/*.json (read when the transform DAG is built)."""
     return sorted(p.stem for p in settings.expectations_dir.glob("*.json"))
 
 
-def validate_mart(mart: str, run_key: str = "", settings: Settings | None = None) -> list[PartitionResult]:
-    settings = settings or get_settings()
+def validate_mart(workspace: Workspace, mart: str, run_key: str = "") -> list[PartitionResult]:
     return validate_new_partitions(
         mart,
-        open_warehouse(settings),
-        settings.expectations_dir,
-        open_store(settings.reports_uri, settings.s3_endpoint_url),
-        open_store(settings.quarantine_uri, settings.s3_endpoint_url),
+        workspace.warehouse,
+        workspace.settings.expectations_dir,
+        workspace.store("reports"),
+        workspace.store("quarantine"),
         run_key,
     )

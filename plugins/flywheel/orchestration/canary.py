@@ -7,7 +7,7 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import flywheel_dag
+from flywheel.orchestration.defaults import flywheel_dag, task_workspace
 from flywheel.specs import ModelSpec
 
 
@@ -25,7 +25,7 @@ def build_score_dag(spec: ModelSpec) -> DAG:
         def score_new_rows() -> int:
             from flywheel.jobs.score import score_new_rows
 
-            return score_new_rows(name)
+            return score_new_rows(task_workspace(), name)
 
         score_new_rows()
     return dag
@@ -46,19 +46,17 @@ def build_canary_dag(spec: ModelSpec) -> DAG:
             from datetime import datetime
 
             from flywheel.jobs.canary import collect_predictions
-            from flywheel.workspace import Workspace
 
             # A replay passes the simulated date in the run's conf: labels are known up to then, not up to today.
             until = (context["dag_run"].conf or {}).get("labels_until")
             labels_until = datetime.fromisoformat(until) if until else context["data_interval_end"]
-            return collect_predictions(Workspace.from_environment(), name, labels_until)
+            return collect_predictions(task_workspace(), name, labels_until)
 
         @task(retries=0)  # a decision is not retried blindly: the next run judges fresh evidence
         def judge_canary(_: dict[str, int]) -> dict[str, object]:
             from flywheel.jobs.canary import analyse_canary
-            from flywheel.workspace import Workspace
 
-            return analyse_canary(Workspace.from_environment(), name, actor=f"airflow:canary__{name}").to_dict()
+            return analyse_canary(task_workspace(), name, actor=f"airflow:canary__{name}").to_dict()
 
         judge_canary(collect_predictions())  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
     return dag

@@ -1,11 +1,14 @@
-"""What every Flywheel DAG shares: start date, retries, one run at a time, tags and docs."""
+"""What every Flywheel DAG shares: start date, retries, one run at a time, tags and docs; the task's workspace."""
 
 from __future__ import annotations
 
 from datetime import datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG
+
+if TYPE_CHECKING:
+    from flywheel.workspace import Workspace
 
 START_DATE = datetime(2026, 1, 1)
 
@@ -28,3 +31,11 @@ def flywheel_dag(dag_id: str, *, schedule: Any, doc_md: str, tags: list[str]) ->
         doc_md=doc_md,
         tags=["flywheel", *tags],
     )
+
+
+def task_workspace() -> Workspace:
+    """The workspace of this task's process (its ``FLYWHEEL_*`` environment): built once per task, inside the task
+    body, so parsing a DAG file opens nothing."""
+    from flywheel.workspace import Workspace
+
+    return Workspace.from_environment()

@@ -5,7 +5,7 @@ from __future__ import annotations
 from airflow.sdk import DAG, task
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import flywheel_dag
+from flywheel.orchestration.defaults import flywheel_dag, task_workspace
 from flywheel.settings import get_settings
 
 DOC = """
@@ -23,7 +23,7 @@ def build_ingest_dag(dag_id: str = "ingest", schedule: str | None = "@hourly") -
         def ingest_landing_files() -> dict[str, list[dict[str, object]]]:
             from flywheel.jobs.ingest import ingest_all
 
-            return {r.table: [o.__dict__ for o in r.outcomes] for r in ingest_all()}
+            return {r.table: [o.__dict__ for o in r.outcomes] for r in ingest_all(task_workspace())}
 
         @task(outlets=raw_assets)
         def publish_new_rows(outcome: dict[str, list[dict[str, object]]]) -> list[str]:

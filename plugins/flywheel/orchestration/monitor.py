@@ -9,7 +9,7 @@ from airflow.sdk import DAG, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import flywheel_dag
+from flywheel.orchestration.defaults import flywheel_dag, task_workspace
 from flywheel.specs import ModelSpec, MonitorSpec
 
 
@@ -38,11 +38,9 @@ def build_monitor_dag(spec: ModelSpec, monitor: MonitorSpec) -> DAG:
         @task(retries=0)  # a verdict is recorded once per window; a failure is a bug to look at, not to retry
         def check_window(**context: Any) -> dict[str, Any]:
             from flywheel.jobs.monitor import run_monitor
-            from flywheel.workspace import Workspace
 
             start, end, mode = window_of(context)
-            workspace = Workspace.from_environment()
-            return run_monitor(workspace, name, (start, end), mode, actor=f"airflow:monitor__{name}").model_dump(
+            return run_monitor(task_workspace(), name, (start, end), mode, actor=f"airflow:monitor__{name}").model_dump(
                 mode="json"
             )
 
@@ -52,9 +50,8 @@ def build_monitor_dag(spec: ModelSpec, monitor: MonitorSpec) -> DAG:
 
             from flywheel.decisions.monitor_result import MonitorResult
             from flywheel.jobs.monitor import send_alert
-            from flywheel.workspace import Workspace
 
-            deliveries = send_alert(Workspace.from_environment(), MonitorResult.model_validate(result))
+            deliveries = send_alert(task_workspace(), MonitorResult.model_validate(result))
             return [asdict(d) for d in deliveries]
 
         @task.short_circuit

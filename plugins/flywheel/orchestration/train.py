@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import flywheel_dag
+from flywheel.orchestration.defaults import flywheel_dag, task_workspace
 from flywheel.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -27,7 +27,7 @@ def training_reason(name: str, context: dict[str, Any]) -> str | None:
         return str(conf.get("reason", f"manual run ({context['dag_run'].run_type})"))
     from flywheel.jobs.train import has_champion
 
-    return None if has_champion(name) else "first validated data and no @champion yet"
+    return None if has_champion(task_workspace(), name) else "first validated data and no @champion yet"
 
 
 def build_train_dag(spec: ModelSpec) -> DAG:
@@ -54,19 +54,22 @@ def build_train_dag(spec: ModelSpec) -> DAG:
         def train_model(reason: str) -> str:
             from flywheel.jobs.train import train
 
-            return train(name, reason=reason)
+            return train(task_workspace(), name, reason=reason)
 
         @task
         def register_model(mlflow_run_id: str) -> str:  # not "run_id": Airflow reserves that name
             from flywheel.jobs.train import register_model
 
-            return register_model(name, mlflow_run_id)
+            return register_model(task_workspace(), name, mlflow_run_id)
 
         @task(outlets=[assets.challenger(name)])
         def gate_model(version: str) -> dict[str, object]:
             from flywheel.jobs.train import gate_model
 
-            return {"version": version, "blessed": gate_model(name, version, actor=f"airflow:train__{name}")}
+            return {
+                "version": version,
+                "blessed": gate_model(task_workspace(), name, version, actor=f"airflow:train__{name}"),
+            }
 
         @task
         def promote_first_champion(verdict: dict[str, object]) -> bool:
@@ -74,7 +77,9 @@ def build_train_dag(spec: ModelSpec) -> DAG:
 
             if not verdict["blessed"]:
                 return False
-            return promote_first_champion(name, str(verdict["version"]), actor=f"airflow:train__{name}")
+            return promote_first_champion(
+                task_workspace(), name, str(verdict["version"]), actor=f"airflow:train__{name}"
+            )
 
         promote_first_champion(gate_model(register_model(train_model(decide_to_train()))))  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
     return dag

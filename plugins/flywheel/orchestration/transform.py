@@ -8,7 +8,7 @@ from airflow.sdk import DAG, task
 from airflow.sdk.definitions.asset import BaseAsset
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import flywheel_dag
+from flywheel.orchestration.defaults import flywheel_dag, task_workspace
 from flywheel.settings import Settings, get_settings
 
 if TYPE_CHECKING:
@@ -78,7 +78,7 @@ def build_transform_dag(dag_id: str = "transform") -> DAG:
                 from flywheel.jobs.validate import validate_mart
 
                 run_key = f"{context['dag'].dag_id}/{context['run_id']}"
-                results = validate_mart(mart, run_key)
+                results = validate_mart(task_workspace(), mart, run_key)
                 if not results:
                     # Skipped, not succeeded: no asset event, so nothing downstream (training the mart's model)
                     # runs for a mart that got no new partition, e.g. another source's batch arrived.
