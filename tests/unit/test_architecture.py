@@ -125,3 +125,12 @@ def test_no_library_module_is_over_300_lines():
         if module.split(".")[0] == "flywheel" and (lines := len(path.read_text().splitlines())) > MAX_LINES
     }
     assert not long, f"split these by concern: {long}"
+
+
+def test_the_production_image_leaves_the_simulator_out():
+    """The image copies the project but not ``replay/`` and installs only the library (Dockerfile)."""
+    ignored = (PROJECT / ".dockerignore").read_text().split()
+    assert "replay" in ignored or "replay/" in ignored
+    install_lines = [line for line in (PROJECT / "Dockerfile").read_text().splitlines() if "pip install" in line]
+    assert install_lines and not any("replay" in line for line in install_lines)
+    assert not [m for m, targets in GRAPH.items() if m.startswith("flywheel.") for t in targets if "replay" in t]
