@@ -124,7 +124,9 @@ def status(
 ) -> None:
     """Rows per stage, validation, and each model's aliases, metrics, canary, monitor and last ledger entries."""
     settings = settings_from_environment()
-    print_summary(console, [one_model(model, settings)] if model else model_names(settings), settings)
+    from flywheel.workspace import Workspace
+
+    print_summary(console, [one_model(model, settings)] if model else model_names(settings), Workspace(settings))
 
 
 @app.command()
@@ -198,12 +200,12 @@ def serve(
     import uvicorn
 
     from flywheel.serving.app import create_app
-    from flywheel.specs import load_spec
+    from flywheel.workspace import Workspace
 
     settings = settings_from_environment()
     model = one_model(model, settings)
     logging.getLogger("flywheel").setLevel(logging.INFO)
-    app_ = create_app(load_spec(settings.models_dir / f"{model}.yaml"), settings)
+    app_ = create_app(Workspace(settings).spec(model), settings)
     uvicorn.run(app_, host=host, port=port, log_level="info")
 
 

@@ -5,27 +5,29 @@ from __future__ import annotations
 import math
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from rich.console import Console
 from rich.table import Table
 
-from flywheel.data.warehouse import Warehouse
 from flywheel.settings import Settings
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from flywheel.data.warehouse import Warehouse
+    from flywheel.workspace import Workspace
 
 
 def _fmt(value: float | None, digits: int = 4) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.{digits}f}"
 
 
-def print_summary(console: Console, models: list[str], settings: Settings) -> None:
+def print_summary(console: Console, models: list[str], workspace: Workspace) -> None:
     """The pipeline's state once, then each model's."""
-    from flywheel.data.warehouse import open_warehouse
-
-    warehouse = open_warehouse(settings)
-    print_pipeline(console, settings, warehouse)
+    print_pipeline(console, workspace.settings, workspace.warehouse)
     for model in models:
-        print_model(console, model, settings, warehouse)
+        print_model(console, model, workspace)
 
 
 def print_pipeline(console: Console, settings: Settings, warehouse: Warehouse) -> None:
@@ -44,12 +46,11 @@ def print_pipeline(console: Console, settings: Settings, warehouse: Warehouse) -
     console.print(rows, ingest, checks)
 
 
-def print_model(console: Console, model: str, settings: Settings, warehouse: Warehouse) -> None:
+def print_model(console: Console, model: str, workspace: Workspace) -> None:
     from flywheel import status as st
     from flywheel.core.tasks import primary_metric, task_of
-    from flywheel.specs import load_spec
 
-    spec = load_spec(settings.models_dir / f"{model}.yaml")
+    settings, warehouse, spec = workspace.settings, workspace.warehouse, workspace.spec(model)
     task, metric = task_of(spec), primary_metric(spec)
     s = st.model_status(model, settings, warehouse)
     console.print(f"\n[bold]{model}[/bold]: @champion = v{s.champion}, @challenger = v{s.challenger}")
@@ -76,7 +77,7 @@ def print_model(console: Console, model: str, settings: Settings, warehouse: War
     segments = Table(
         "segment", "value", "rows", f"model {metric.label}", f"baseline {metric.label}", title="Per segment"
     )
-    for r in (s.segments if s.segments is not None else pd.DataFrame()).itertuples(index=False):
+    for r in s.segments.itertuples(index=False) if s.segments is not None else []:
         row = r._asdict()
         segments.add_row(
             r.segment,
@@ -86,7 +87,7 @@ def print_model(console: Console, model: str, settings: Settings, warehouse: War
             _fmt(row.get(f"baseline_{metric.name}")),
         )
     console.print(metrics, segments)
-    _print_canary(console, model, settings)
+    _print_canary(console, model, workspace)
     _print_monitor(console, model, warehouse)
     for entry in s.history:
         console.print(
@@ -107,17 +108,15 @@ def print_model(console: Console, model: str, settings: Settings, warehouse: War
     )
 
 
-def _print_canary(console: Console, model: str, settings: Settings) -> None:
+def _print_canary(console: Console, model: str, workspace: Workspace) -> None:
     from flywheel.core.tasks import METRICS
     from flywheel.jobs.canary import current_evidence
-    from flywheel.specs import load_spec
-    from flywheel.workspace import Workspace
 
-    state, evidence = current_evidence(Workspace(settings), model)
+    state, evidence = current_evidence(workspace, model)
     if not state.running or evidence is None:
         console.print(f"canary: none running (last challenger state: {state.status})")
         return
-    steps = load_spec(settings.models_dir / f"{model}.yaml").canary.steps
+    steps = workspace.spec(model).canary.steps
     label = METRICS[evidence.metric].label
     console.print(
         f"canary: v{state.version} at {state.share:.0%} (step {state.step + 1} of {len(steps)}: "

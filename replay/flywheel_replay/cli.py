@@ -76,7 +76,7 @@ def demo(
             run_dags=lambda dags, conf=None: run_dags(dags, settings, conf),
             land=lambda first, last, tables: replay_months(first, last, settings, tables),
         )
-    print_summary(console, models, settings)
+    print_summary(console, models, Workspace(settings))
     for chart in charts:
         console.print(f"Chart of live quality: {chart}")
     console.print(f"\nDemo finished in {time.monotonic() - started:.0f} s.")
