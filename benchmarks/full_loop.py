@@ -65,6 +65,8 @@ def _ledger_counts(home: Path, model: str) -> dict[str, int]:
 
 
 def main() -> int:
+    from decisions import decisions
+
     from flywheel.core.tasks import METRICS
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -106,10 +108,14 @@ def main() -> int:
         "",
         "Not compared here: the alternative a user would set up first, a plain monthly cron retrain of the same "
         "spec, scored on the same rows (issue 15 adds it to this benchmark).",
+        "",
+        "Every decision of this replay, month by month: [full-loop-decisions.txt](full-loop-decisions.txt) "
+        "(`benchmarks/decisions.py`); a change that must not change decisions diffs its own replay against it.",
     ]
     table = "\n".join(lines) + "\n"
     print(table)
     (PROJECT / "docs" / "full-loop-benchmark.md").write_text(table)
+    (PROJECT / "docs" / "full-loop-decisions.txt").write_text(decisions(home) + "\n")
     for failure in failures:
         print("FAIL:", failure)
     return 1 if failures else 0
