@@ -118,6 +118,30 @@ def one_model(model: str | None, settings: Settings) -> str:
     return model
 
 
+def _moved_to_replay(command: str) -> None:
+    console.print(
+        f"[yellow]`flywheel {command}` is the demo's replay, its own command now[/yellow]: "
+        f"`.venv/bin/flywheel-replay {command}` with the same options (or `make demo`). The replay is a development "
+        "tool: `make install` installs it; the production image does not."
+    )
+    raise typer.Exit(2)
+
+
+_PASS_ANY = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+
+@app.command(hidden=True, context_settings=_PASS_ANY)
+def demo() -> None:
+    """Moved to ``flywheel-replay demo``."""
+    _moved_to_replay("demo")
+
+
+@app.command(hidden=True, context_settings=_PASS_ANY)
+def land() -> None:
+    """Moved to ``flywheel-replay land``."""
+    _moved_to_replay("land")
+
+
 @app.command()
 def status(
     model: Annotated[str | None, typer.Argument(help="model name (models/<name>.yaml); default: every model")] = None,
