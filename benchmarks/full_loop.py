@@ -12,6 +12,7 @@ shortened to six months; tests/README.md lists it).
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import subprocess
 import sys
@@ -19,8 +20,6 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-
-import pandas as pd
 
 PROJECT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
@@ -67,58 +66,67 @@ def _ledger_counts(home: Path, model: str) -> dict[str, int]:
 def main() -> int:
     from decisions import decisions
 
-    from flywheel.core.tasks import METRICS
-
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--keep", type=Path, help="run in this (new) home and keep it")
     args = parser.parse_args()
     home = args.keep or Path(tempfile.mkdtemp(prefix="flywheel-full-loop-"))
     seconds = _demo(home)
-
-    lines = [
-        "# The full replay: looped model vs never retrained",
-        "",
-        "`make bench` (benchmarks/full_loop.py): `flywheel-replay demo` on a fresh home, both models, the whole "
-        "replay. "
-        "Live metric = the mean of the monthly live primary metric of whatever version served (champion and "
-        "canary shares); first model = v1 scoring the same rows, never retrained.",
-        "",
-        "| model | months | metric | looped (mean live) | first model, never retrained | looped better | retrains "
-        "requested | promotions (v1 included) | alerts (distinct) |",
-        "| --- | --- | --- | ---: | ---: | --- | ---: | ---: | ---: |",
-    ]
-    failures = []
-    for csv in sorted((home / "reports").glob("*/demo/live_quality.csv")):
-        model = csv.parts[-3]
-        figures = pd.read_csv(csv, index_col="month")
-        metric = str(figures["metric"].iloc[0])
-        live, first = float(figures["live"].mean()), float(figures["first_model"].mean())
-        better = METRICS[metric].advantage(live, first) > 0  # whichever way the metric points
-        counts = _ledger_counts(home, model)
-        lines.append(
-            f"| {model} | {figures.index[0]} .. {figures.index[-1]} ({len(figures)}) | {metric} | {live:.4f} | "
-            f"{first:.4f} | {'yes' if better else 'NO'} | {counts.get('retrain_requested', 0)} | "
-            f"{counts.get('promoted', 0)} | {counts['alerts']} |"
-        )
-        if not better:
-            failures.append(f"{model}: looped {metric} {live:.4f} is not better than never retrained {first:.4f}")
-    lines += [
-        "",
-        f"Wall time of the demo: {seconds:.0f} s (install excluded).",
-        "",
-        "Not compared here: the alternative a user would set up first, a plain monthly cron retrain of the same "
-        "spec, scored on the same rows (issue 15 adds it to this benchmark).",
-        "",
-        "Every decision of this replay, month by month: [full-loop-decisions.txt](full-loop-decisions.txt) "
-        "(`benchmarks/decisions.py`); a change that must not change decisions diffs its own replay against it.",
-    ]
-    table = "\n".join(lines) + "\n"
+    table, failures = _table(home, seconds)
     print(table)
     (PROJECT / "docs" / "full-loop-benchmark.md").write_text(table)
     (PROJECT / "docs" / "full-loop-decisions.txt").write_text(decisions(home) + "\n")
     for failure in failures:
         print("FAIL:", failure)
     return 1 if failures else 0
+
+
+def _table(home: Path, seconds: float) -> tuple[str, list[str]]:
+    """docs/full-loop-benchmark.md from a finished replay's summaries, and what failed."""
+    from flywheel.core.tasks import METRICS
+
+    lines = [
+        "# The full replay: the loop against what a user would do instead",
+        "",
+        "`make bench` (benchmarks/full_loop.py): `flywheel-replay demo` on a fresh home, both models, the whole "
+        "replay. Each figure is the mean over the months of the primary metric on the month's labelled rows, all "
+        "arms on the same rows: the loop as served (champion and canary shares); the first model, never retrained; "
+        "a monthly cron retrain (the first champion's pipeline refitted on every labelled row before the month, no "
+        "gate, in place at once); the loop's number of retrains on an even calendar, refitted the same way "
+        "(`reports/<model>/demo/summary.json`).",
+        "",
+        "| model | months | metric | the loop (retrains) | never retrained | monthly cron (retrains) | same budget on "
+        "a calendar (retrains) | loop beats never retrained | loop beats the calendar | loop vs cron | alerts |",
+        "| --- | --- | --- | ---: | ---: | ---: | ---: | --- | --- | ---: | ---: |",
+    ]
+    failures = []
+    for path in sorted((home / "reports").glob("*/demo/summary.json")):
+        model = path.parts[-3]
+        facts = json.loads(path.read_text())
+        metric = METRICS[facts["metric"]]
+        loop, first = facts["looped"], facts["never_retrained"]
+        cron, calendar = facts["cron_monthly"], facts["same_budget_schedule"]
+        beats_first = metric.advantage(loop["mean"], first["mean"]) > 0  # whichever way the metric points
+        beats_calendar = metric.advantage(loop["mean"], calendar["mean"]) > 0
+        counts = _ledger_counts(home, model)
+        lines.append(
+            f"| {model} | {facts['months'][0]} .. {facts['months'][-1]} ({len(facts['months'])}) | {metric.name} | "
+            f"{loop['mean']:.4f} ({loop['retrains']}) | {first['mean']:.4f} | {cron['mean']:.4f} ({cron['retrains']}) "
+            f"| {calendar['mean']:.4f} ({calendar['retrains']}) | {'yes' if beats_first else 'NO'} | "
+            f"{'yes' if beats_calendar else 'NO'} | {metric.advantage(loop['mean'], cron['mean']):+.4f} | "
+            f"{counts['alerts']} |"
+        )
+        if not beats_first:
+            failures.append(f"{model}: the loop's {metric.name} {loop['mean']:.4f} is not better than never retrained")
+    lines += [
+        "",
+        f'Wall time of the demo: {seconds:.0f} s (install excluded). "loop vs cron" is the loop\'s advantage in '
+        "the metric's direction (negative: the cron is better). `make bench` fails only when the loop does not beat "
+        "the never-retrained model; the targets against the cron and the calendar are issue 15's.",
+        "",
+        "Every decision of this replay, month by month: [full-loop-decisions.txt](full-loop-decisions.txt) "
+        "(`benchmarks/decisions.py`); a change that must not change decisions diffs its own replay against it.",
+    ]
+    return "\n".join(lines) + "\n", failures
 
 
 if __name__ == "__main__":

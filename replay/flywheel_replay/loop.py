@@ -198,7 +198,7 @@ def loop_demo(plans: list[DemoPlan], settings: Settings, console: Console, run_d
     for plan in plans:
         figures = live_quality_by_month(plan.model, settings, [r.month for r in rows[plan.model]])
         print_table(console, plan.model, rows[plan.model], figures)
-        charts.append(save_chart(plan.model, settings, figures))
+        charts.append(save_chart(plan.model, settings, figures, rows[plan.model]))
     return charts
 
 

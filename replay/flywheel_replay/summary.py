@@ -48,17 +48,22 @@ def _month_frame(model: str, settings: Settings, month: str) -> pd.DataFrame:
 
 
 def live_quality_by_month(model: str, settings: Settings, months: list[str], first_version: str = "1") -> pd.DataFrame:
-    """Per month: the primary metric of what the service answered, and of the first model (never retrained) on the
-    same rows. Columns: rows, live, first_model; ``attrs['metric']`` names the metric."""
+    """Per month: the primary metric of what the service answered, of the first model (never retrained), of a
+    monthly cron retrain and of a calendar with the loop's number of retrains, all on the same rows (``baselines``).
+    Columns: rows, live, first_model, cron_monthly, same_budget_schedule; ``attrs``: the metric, retrain counts."""
     import mlflow
 
     from flywheel.core.tasks import primary_metric
+    from flywheel.data.warehouse import open_warehouse
     from flywheel.monitoring.windows import LABEL, score
     from flywheel.specs import load_spec
+    from flywheel.training.dataset import load_snapshot
+    from flywheel_replay import baselines
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     metric = primary_metric(spec)
     first = mlflow.sklearn.load_model(f"models:/{model}/{first_version}")
+    frames: dict[str, pd.DataFrame] = {}
     rows: list[dict[str, Any]] = []
     for month in months:
         frame = _month_frame(model, settings, month)
@@ -66,17 +71,77 @@ def live_quality_by_month(model: str, settings: Settings, months: list[str], fir
         live = metric.value(frame[LABEL], frame["served_score"])
         if live is None:
             continue
-        rows.append(
-            {
-                "month": month,
-                "rows": len(frame),
-                "live": live,
-                "first_model": metric.value(frame[LABEL], score(first, frame, spec)),
-            }
-        )
+        frames[month] = frame
+        first_figure = metric.value(frame[LABEL], score(first, frame, spec))
+        rows.append({"month": month, "rows": len(frame), "live": live, "first_model": first_figure})
     figures = pd.DataFrame(rows, columns=["month", "rows", "live", "first_model"]).set_index("month")
-    figures.attrs["metric"] = metric.name
+    loop = _loop_counts(model, settings)
+    snapshot = load_snapshot(spec, open_warehouse(settings)).frame
+    yardsticks = baselines.arms(
+        snapshot,
+        frames,
+        spec,
+        metric,
+        first,
+        loop["retrains"],
+        lambda m, f: score(m, f, spec),
+        LABEL,
+        _earlier_cron(model, settings),
+    )
+    figures = figures.join(yardsticks)
+    figures.attrs.update(metric=metric.name, loop=loop, **yardsticks.attrs)
     return figures
+
+
+def _earlier_cron(model: str, settings: Settings) -> dict[str, float]:
+    """The cron's monthly figures from this home's last summary (the data of a past month does not change)."""
+    import io
+
+    from flywheel.storage import open_store
+
+    store = open_store(settings.reports_uri, settings.s3_endpoint_url)
+    name = f"{model}/demo/live_quality.csv"
+    if not store.exists(name):
+        return {}
+    earlier = pd.read_csv(io.BytesIO(store.read_bytes(name)), index_col="month")
+    if "cron_monthly" not in earlier:
+        return {}
+    return {str(m): float(v) for m, v in earlier["cron_monthly"].dropna().items()}
+
+
+def _loop_counts(model: str, settings: Settings) -> dict[str, int]:
+    """Retrain requests and promotions after the first champion, from the ledger."""
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.registry import ledger
+
+    events = [e["event"] for e in ledger.history(open_warehouse(settings), model, limit=100_000)]
+    return {"retrains": events.count("retrain_requested"), "promotions": max(0, events.count("promoted") - 1)}
+
+
+def summary(model: str, figures: pd.DataFrame) -> dict[str, Any]:
+    """``reports/<model>/demo/summary.json``: the loop against what a user would do instead, on the same rows."""
+    from flywheel.core.tasks import METRICS
+
+    metric = METRICS[figures.attrs["metric"]]
+
+    def mean(column: str) -> float | None:
+        values = figures[column].dropna()
+        return round(float(values.mean()), 4) if len(values) else None
+
+    return {
+        "model": model,
+        "metric": metric.name,
+        "higher_is_better": metric.higher_is_better,
+        "months": list(figures.index),
+        "looped": {"mean": mean("live"), **figures.attrs["loop"]},
+        "never_retrained": {"mean": mean("first_model"), "retrains": 0},
+        "cron_monthly": {"mean": mean("cron_monthly"), "retrains": figures.attrs["cron_retrains"]},
+        "same_budget_schedule": {
+            "mean": mean("same_budget_schedule"),
+            "retrains": figures.attrs["budget_retrains"],
+            "retrained_in": figures.attrs["schedule"],
+        },
+    }
 
 
 def print_table(console: Console, model: str, rows: list[MonthRow], figures: pd.DataFrame) -> None:
@@ -84,20 +149,32 @@ def print_table(console: Console, model: str, rows: list[MonthRow], figures: pd.
 
     metric = METRICS[figures.attrs["metric"]]
     console.print(as_table(model, rows, figures, metric))
-    if not figures.empty:
-        live, first = figures["live"].mean(), figures["first_model"].mean()
-        console.print(
-            f"{model}: mean live {metric.label} over {figures.index[0]} .. {figures.index[-1]}: "
-            f"[bold]{live:.4g}[/bold] (looped) vs {first:.4g} (the first model, never retrained, on the same rows): "
-            f"{metric.advantage(live, first):+.4g} in the looped model's favour"
-            + ("" if metric.higher_is_better else f" ({metric.label} is an error: lower is better)")
-        )
+    if figures.empty:
+        return
+    facts = summary(model, figures)
+    direction = "higher" if metric.higher_is_better else "lower"
+    console.print(
+        f"{model}: mean {metric.label} over {figures.index[0]} .. {figures.index[-1]} ({direction} is better), "
+        "on the same labelled rows:"
+    )
+    for arm, what in (
+        ("looped", "the loop (as served: champion and canary shares)"),
+        ("never_retrained", "the first model, never retrained"),
+        ("cron_monthly", "a monthly cron retrain (no gate, in place at once)"),
+        ("same_budget_schedule", "the loop's number of retrains on a calendar"),
+    ):
+        figure = facts[arm]
+        versus = "" if arm == "looped" else f" ({metric.advantage(facts['looped']['mean'], figure['mean']):+.4g} "
+        versus += "" if arm == "looped" else "in the loop's favour)"
+        console.print(f"  {figure['mean']:.4g}  {what}: {figure['retrains']} retrains{versus}")
 
 
-def save_chart(model: str, settings: Settings, figures: pd.DataFrame) -> Path:
-    """A PNG of the live metric by month, next to the never-retrained model's; written to the report store as
-    ``<model>/demo/live_quality.png`` (and the figures as ``live_quality.csv``)."""
+def save_chart(model: str, settings: Settings, figures: pd.DataFrame, rows: list[MonthRow] | None = None) -> Path:
+    """A PNG of the live metric by month, next to the yardsticks', with the loop's retrain requests and promotions
+    marked; written to the report store as ``<model>/demo/live_quality.png``, with the figures
+    (``live_quality.csv``) and ``summary.json`` (``summary``)."""
     import io
+    import json
 
     import matplotlib
 
@@ -108,15 +185,25 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame) -> Path:
     from flywheel.storage import open_store
 
     metric = METRICS[figures.attrs["metric"]]
-    fig, ax = plt.subplots(figsize=(9, 4.5), dpi=110)
+    fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
     x = list(figures.index)
-    ax.plot(x, figures["live"], marker="o", label="live (champion/challenger as served, retrained by the loop)")
+    ax.plot(x, figures["live"], marker="o", linewidth=2, label="the loop, as served")
+    ax.plot(x, figures["cron_monthly"], marker=".", linestyle="-.", label="monthly cron retrain")
+    ax.plot(x, figures["same_budget_schedule"], marker=".", linestyle=":", label="same retrains, on a calendar")
     ax.plot(x, figures["first_model"], marker="s", linestyle="--", label="first model, never retrained")
+    for row in rows or []:
+        if row.month not in figures.index:
+            continue
+        y = figures.loc[row.month, "live"]
+        if row.action == "retrain":
+            ax.annotate("retrain", (row.month, y), textcoords="offset points", xytext=(0, 10), ha="center", fontsize=7)
+        if any(e.startswith("promoted") for e in row.events):
+            ax.plot([row.month], [y], marker="*", markersize=14, color="black", linestyle="none")
     better = "higher" if metric.higher_is_better else "lower"
     ax.set_ylabel(f"{metric.label} (labelled rows of the month; {better} is better)")
-    ax.set_title(f"{model}: live quality, month by month")
+    ax.set_title(f"{model}: live quality, month by month (star: a promotion)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="best")
+    ax.legend(loc="best", fontsize=8)
     plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
     fig.tight_layout()
     buffer = io.BytesIO()
@@ -127,6 +214,7 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame) -> Path:
     store.write_bytes(name, buffer.getvalue())
     figures.assign(metric=metric.name).to_csv(csv := io.StringIO())
     store.write_bytes(f"{model}/demo/live_quality.csv", csv.getvalue().encode())
+    store.write_bytes(f"{model}/demo/summary.json", json.dumps(summary(model, figures), indent=2).encode())
     return Path(store.uri(name)) if "://" not in store.uri(name) else Path(name)
 
 
@@ -142,8 +230,9 @@ def _served(answered: dict[str, int]) -> str:
 def as_table(model: str, rows: list[MonthRow], figures: pd.DataFrame, metric: Metric) -> Table:
     table = Table(title=f"{model}: the loop, month by month")
     live = f"live {metric.label}"
-    for column in ("month", "served by", live, "first model", "drift", "alerts", "policy", "registry"):
-        table.add_column(column, no_wrap=column in ("month", live, "first model"))
+    columns = ("month", "served by", live, "first model", "cron", "calendar", "drift", "alerts", "policy", "registry")
+    for column in columns:
+        table.add_column(column, no_wrap=column in ("month", live, "first model", "cron", "calendar"))
     for row in rows:
         f = figures.loc[row.month] if row.month in figures.index else None
         table.add_row(
@@ -151,6 +240,8 @@ def as_table(model: str, rows: list[MonthRow], figures: pd.DataFrame, metric: Me
             _served(row.answered),
             "-" if f is None else f"{f['live']:.4g}",
             "-" if f is None else f"{f['first_model']:.4g}",
+            "-" if f is None else f"{f['cron_monthly']:.4g}",
+            "-" if f is None else f"{f['same_budget_schedule']:.4g}",
             row.severity,
             str(row.alerts),
             row.action,

@@ -116,9 +116,19 @@ def test_the_live_metric_is_charted_month_by_month_beside_the_never_retrained_mo
     figures = pd.read_csv(home / "reports" / model / "demo" / "live_quality.csv", index_col="month")
     assert list(figures.index) == [str(p) for p in pd.period_range(first, last, freq="M")]
     assert set(figures["metric"]) == ({"mae"} if model == BIKE else {"roc_auc"})
-    assert figures[["live", "first_model"]].notna().all().all()
+    yardsticks = ["live", "first_model", "cron_monthly", "same_budget_schedule"]
+    assert figures[yardsticks].notna().all().all()
     assert (home / "reports" / model / "demo" / "live_quality.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    assert f"{model}: mean live {label} over {first} .. {last}" in stdout
+    assert f"{model}: mean {label} over {first} .. {last}" in stdout
+
+    summary = json.loads((home / "reports" / model / "demo" / "summary.json").read_text())
+    assert summary["model"] == model and summary["months"] == list(figures.index)
+    assert summary["higher_is_better"] is (model != BIKE)
+    assert summary["looped"]["mean"] == round(figures["live"].mean(), 4)
+    assert summary["cron_monthly"]["retrains"] == len(figures)  # one refit before every month
+    # The calendar spends the loop's own budget: as many retrains as the loop requested, evenly spaced.
+    assert summary["same_budget_schedule"]["retrains"] == summary["looped"]["retrains"] >= 1
+    assert all(summary[arm]["mean"] is not None for arm in ("never_retrained", "cron_monthly", "same_budget_schedule"))
 
 
 @pytest.mark.parametrize("model", MODELS)
