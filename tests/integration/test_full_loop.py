@@ -66,18 +66,20 @@ def _clean_env(home: Path, webhook: str) -> dict[str, str]:
     return {**env, "FLYWHEEL_HOME": str(home), "FLYWHEEL_ALERT_WEBHOOK_URL": webhook}
 
 
-def _flywheel(home: Path, args: list[str], timeout: float, webhook: str = "http://127.0.0.1:9/unused") -> str:
-    """``flywheel-replay <args>`` (the demo: ``make demo``) as a user runs it on ``home``; returns its output,
-    fails with its tail."""
+def _flywheel(
+    home: Path, args: list[str], timeout: float, webhook: str = "http://127.0.0.1:9/unused", command: str = "flywheel"
+) -> str:
+    """``<command> <args>`` as a user runs it on ``home`` (``flywheel``, or ``flywheel-replay`` for the demo: what
+    ``make demo`` runs); returns its output, fails with its tail."""
     done = subprocess.run(
-        [str(Path(sys.executable).parent / "flywheel-replay"), *args],
+        [str(Path(sys.executable).parent / command), *args],
         cwd=get_settings().project_dir,
         env=_clean_env(home, webhook),
         capture_output=True,
         text=True,
         timeout=timeout,
     )
-    (home / f"flywheel-{args[0]}-output.txt").write_text(done.stdout + done.stderr)
+    (home / f"{command}-{args[0]}-output.txt").write_text(done.stdout + done.stderr)
     assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
     return done.stdout
 
@@ -86,7 +88,7 @@ def _flywheel(home: Path, args: list[str], timeout: float, webhook: str = "http:
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
     with http_receiver() as (url, receiver):
-        stdout = _flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts")
+        stdout = _flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts", command="flywheel-replay")
         yield home, stdout, [json.loads(body) for _, body in receiver.received]
 
 
@@ -236,6 +238,6 @@ def test_running_the_demo_again_changes_nothing(demo):
         }
 
     before = state()
-    stdout = _flywheel(home, DEMO, timeout=1200)
+    stdout = _flywheel(home, DEMO, timeout=1200, command="flywheel-replay")
     assert stdout.count("@champion exists; retraining is the monitor's decision") == len(MODELS)
     assert state() == before
