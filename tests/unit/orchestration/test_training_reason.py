@@ -31,6 +31,6 @@ def test_a_person_trains_by_hand_with_a_reason_in_the_conf():
     ("has_champion", "expected"), [(True, None), (False, "first validated data and no @champion yet")]
 )
 def test_new_data_alone_trains_only_while_there_is_no_champion(monkeypatch, has_champion, expected):
-    monkeypatch.setattr("flywheel.jobs.train.has_champion", lambda name: has_champion)
+    monkeypatch.setattr("flywheel.jobs.train.has_champion", lambda workspace, name: has_champion)
     event = SimpleNamespace(extra={})
     assert training_reason(MODEL, _context({assets.validated_mart("ml_booking_features"): [event]})) == expected
