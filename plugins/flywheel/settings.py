@@ -184,6 +184,11 @@ _SCHEMES: dict[str, tuple[str, ...]] = {
 
 
 def _check_locations(settings: Settings) -> None:
+    if not (settings.project_dir / "dbt_project").is_dir():
+        raise ValueError(
+            f"FLYWHEEL_PROJECT_DIR={str(settings.project_dir)!r}: not a Flywheel project (no dbt_project/ folder); "
+            "unset it to use the installed project"
+        )
     for name, schemes in _SCHEMES.items():
         value = getattr(settings, name)
         if not value:

@@ -63,3 +63,9 @@ def test_production_locations_are_accepted(monkeypatch, tmp_path):
         monkeypatch.setenv(variable, value)
     settings = Settings(home=tmp_path)
     assert settings.landing_uri == "s3://flywheel/landing" and not settings.warehouse_is_duckdb
+
+
+def test_a_project_folder_without_the_project_stops_start_up(tmp_path):
+    with pytest.raises(ValidationError) as error:
+        Settings(home=tmp_path, project_dir=tmp_path)
+    assert "FLYWHEEL_PROJECT_DIR=" in str(error.value) and "no dbt_project/ folder" in str(error.value)
