@@ -7,9 +7,6 @@ prediction service and the canary DAG read one place; decided on by ``flywheel.d
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
-
-CanaryStatus = Literal["none", "running", "promoted", "rolled_back"]
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,3 @@ from typing import Literal
 Severity = Literal["insufficient_data", "none", "warning", "critical"]
 
 SEVERITY_ORDER: dict[str, int] = {"insufficient_data": -1, "none": 0, "warning": 1, "critical": 2}
-
-
-def at_least(severity: str, floor: str) -> bool:
-    """``severity`` is ``floor`` or worse (an unknown severity counts as below everything)."""
-    return SEVERITY_ORDER.get(severity, -2) >= SEVERITY_ORDER[floor]

@@ -93,7 +93,10 @@ def context(
 ) -> Context:
     """What happened before and around the window: its history, the canary, new labels, dbt lineage."""
     warehouse, window = workspace.warehouse, evidence.window
-    windows, requests = _history(history.past(warehouse, spec.name, mode, window[1]))
+    judged = history.past(warehouse, spec.name, mode, window[1])
+    windows, requests = _history(judged)
+    # "since" always reads the live history (a what-if replay is measured against what on-call saw).
+    live = judged if mode == "live" else history.past(warehouse, spec.name, "live", window[1])
     canary = workspace.registry.canary(spec.name)
     if canary.version is None:
         summary = CanarySummary(status="none", summary="no challenger, no canary running")
@@ -112,7 +115,10 @@ def context(
     return Context(
         history=windows,
         requests=requests,
-        past_live=_past_live(workspace, spec.name, window[1]),
+        past_live=[
+            PastWindow(pd.Timestamp(row.window_start).to_pydatetime(), str(row.severity))
+            for row in live.iloc[::-1].itertuples(index=False)
+        ],
         canary=summary,
         canary_running=canary.running,
         new_labelled_rows=_new_labelled_rows(workspace, spec.name, run.data_window[1]),
@@ -133,15 +139,6 @@ def _history(frame: pd.DataFrame) -> tuple[list[WindowRecord], list[RetrainReque
         if row.action == "retrain":
             requests.append(RetrainRequest(end, str(row.trigger_kind), str(row.champion), drifted))
     return windows, requests
-
-
-def _past_live(workspace: Workspace, name: str, before: datetime) -> list[PastWindow]:
-    rows = workspace.warehouse.fetch_all(
-        f"select window_start, severity from {history.DECISIONS} where model = ? and mode = 'live' and window_end < ? "
-        "order by window_end desc",
-        (name, before),
-    )
-    return [PastWindow(pd.Timestamp(start).to_pydatetime(), str(severity)) for start, severity in rows]
 
 
 def _new_labelled_rows(workspace: Workspace, name: str, last_event: str) -> int:
