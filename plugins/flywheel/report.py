@@ -116,12 +116,13 @@ def _print_canary(console: Console, model: str, workspace: Workspace) -> None:
     if not state.running or evidence is None:
         console.print(f"canary: none running (last challenger state: {state.status})")
         return
-    steps = workspace.spec(model).canary.steps
+    policy = workspace.spec(model).canary
+    stages = [policy.stage_label(i) for i in range(len(policy.stages))]
     label = METRICS[evidence.metric].label
     console.print(
-        f"canary: v{state.version} at {state.share:.0%} (step {state.step + 1} of {len(steps)}: "
-        f"{' -> '.join(f'{x:g} %' for x in steps)} -> promotion), against champion v{state.champion}, "
-        f"step started {state.step_started_at}"
+        f"canary: v{state.version} at {stages[state.step]} (stage {state.step + 1} of {len(stages)}: "
+        f"{' -> '.join(stages)} -> promotion), against champion v{state.champion}, "
+        f"stage started {state.step_started_at} (data time)"
     )
     table = Table("arm", "version", "records", "errors", "labelled", label, "p95 ms", title="Canary evidence")
     for arm, e in (("champion", evidence.champion), ("challenger", evidence.challenger)):
@@ -132,7 +133,8 @@ def _print_canary(console: Console, model: str, workspace: Workspace) -> None:
     if evidence.interval:
         console.print(
             f"{label} advantage of the challenger {_fmt(evidence.difference)}, interval "
-            f"[{evidence.interval[0]:+.4f}, {evidence.interval[1]:+.4f}]"
+            f"[{evidence.interval[0]:+.4f}, {evidence.interval[1]:+.4f}] ({evidence.design} {evidence.method}, "
+            f"minimum detectable effect {_fmt(evidence.mde)} of the {policy.max_metric_drop} tolerated)"
         )
 
 

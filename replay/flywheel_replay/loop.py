@@ -4,10 +4,11 @@ Per model, the demo replays its own sources' bundled data (dbt lineage from its 
 ``INITIAL_MONTHS`` months train the first champion, every later month goes through the loop. Each month: its batch
 lands, is ingested, transformed and validated; its rows are replayed as requests to `flywheel serve` (its own
 process, champion/challenger routing, prediction log); `canary__<model>` loads the log and publishes the labels
-known by the month's end (an outcome is known once its event time has passed), and judges a running canary;
-`monitor__<model>` judges the month. When the monitor's policy requests a retrain (an Asset event),
-`train__<model>` runs next, as the scheduler would run it, and the new blessed challenger enters the canary on the
-following month's traffic.
+known by the month's end (an outcome is known once its event time has passed), and judges a running canary at the
+month's end (its ``as_of``: every canary time rule reads the replayed time); `monitor__<model>` judges the month.
+When the monitor's policy requests a retrain (an Asset event), `train__<model>` runs next, as the scheduler would
+run it, and the canary runs once more, as its hourly schedule would: the new blessed challenger enters its first
+stage (shadow) on the following month's traffic.
 
 The demo ends with a table per month and a chart of the live primary metric next to a never-retrained first
 model's.
@@ -92,12 +93,16 @@ def _serve_and_judge(
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     answered = post_records(url, month_records(spec, open_warehouse(settings), month))
     time.sleep(1.0)  # the service writes its prediction log
-    run_dags([f"canary__{model}"], {"labels_until": month_end(month)})
+    as_of = {"as_of": month_end(month)}  # the canary's one clock: the replayed month's end, not the wall clock
+    run_dags([f"canary__{model}"], as_of)
     start = pd.Timestamp(f"{month}-01")
     window = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
     run_dags([f"monitor__{model}"], window)
-    for event in asset_events_since(retrain_requested(model).name, since):
+    retrains = asset_events_since(retrain_requested(model).name, since)
+    for event in retrains:
         run_dags([f"train__{model}"], {"reason": event.get("reason", "retrain requested")})
+    if retrains:  # the hourly canary starts a new blessed challenger's first stage before the next month's traffic
+        run_dags([f"canary__{model}"], as_of)
     decision = history.decision_for(open_warehouse(settings), model, "live", pd.Timestamp(window["window_end"]))
     row = MonthRow(month, answered)
     if decision is not None:

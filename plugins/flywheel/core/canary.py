@@ -15,9 +15,13 @@ class CanaryState:
     status: str  # none | running | promoted | rolled_back (a tag's text: checked where it is read)
     step: int  # index into the spec's canary steps
     share: float  # 0..1 of entities routed to the challenger
-    started_at: str | None = None
-    step_started_at: str | None = None
+    started_at: str | None = None  # the data's time (the clock every time rule reads), ISO
+    step_started_at: str | None = None  # the data's time, ISO
     champion: str | None = None  # the champion version the evidence is gathered against
+    shadow: bool = False  # the challenger scores every record beside the champion and answers none
+    # The wall-clock time the stage's routing took effect: it selects the prediction-log rows served under it (the
+    # log's own clock). Never used for a time rule: in a replay the data's time and the wall clock differ.
+    logged_from: str | None = None
 
     @property
     def running(self) -> bool:

@@ -1,17 +1,25 @@
 """The canary's judgement: evidence from live, label-joined predictions, and a decision that is a pure function of
 the evidence, the canary's state, its policy and the time (passed in: no clock, no registry, no warehouse here).
 
-The champion and challenger arms see different entities (routing by entity id), so the challenger's advantage on
-the model's primary metric (challenger - champion for a score like ROC AUC, champion - challenger for an error like
-MAE: positive is always better) is judged with a bootstrap interval that resamples each arm on its own: it is wide
-while few labels have arrived and narrows as they do, so a decision waits for enough evidence instead of reacting
-to noise.
+A canary walks its policy's stages (``stages: [shadow, 50]``, or live shares only, ``[10, 50]``):
+
+- **shadow**: the challenger scores every record beside the champion and answers none. Both arms scored the same
+  records, so the challenger's advantage on the primary metric (challenger - champion for a score like ROC AUC,
+  champion - challenger for an error like MAE: positive is always better) is a paired comparison.
+- **live share**: the challenger answers a share of entities (routing by entity id). If a shadow stage already
+  settled the metric, a live stage checks what only real answers show (errors, latency) once each arm has answered
+  ``min_requests_for_latency`` requests; otherwise it judges the metric too, on independent arms.
+
+The metric is judged only once the evidence could detect the drop the policy tolerates (its minimum detectable
+effect, ``flywheel.decisions.comparison``): an interval from a handful of rows promotes nothing, whatever the
+configuration says. A stage that cannot get there by the deadline ends inconclusive, and the safe default applies
+(rollback). Every time here is the time of the data being judged (``now``), never the wall clock.
 """
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 import numpy as np
@@ -19,7 +27,8 @@ import pandas as pd
 
 from flywheel.core.canary import CanaryState
 from flywheel.core.tasks import METRICS, Metric
-from flywheel.specs import CanarySpec
+from flywheel.decisions import comparison
+from flywheel.specs import SHADOW, CanarySpec
 
 Action = Literal["wait", "advance", "promote", "rollback"]
 WAIT: Action = "wait"
@@ -49,8 +58,13 @@ class Evidence:
     challenger: ArmEvidence
     metric: str  # the primary metric's name (flywheel.core.tasks.METRICS)
     difference: float | None  # the challenger's advantage on it (positive = better)
-    interval: tuple[float, float] | None  # bootstrap interval of the advantage
+    interval: tuple[float, float] | None  # its interval at the policy's confidence, once the arms are large enough
     since: str | None
+    stage: str = ""  # "shadow" or the live share, "10 %"
+    design: str | None = None  # "paired" (shadow: the same records) or "independent" (live shares)
+    method: str | None = None  # "delong" (ROC AUC) or "bootstrap"
+    mde: float | None = None  # the smallest advantage this evidence detects (comparison.POWER), metric units
+    paired_records: int = 0  # records both arms scored (shadow)
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -83,43 +97,63 @@ def arm_evidence(version: str, frame: pd.DataFrame, metric: Metric) -> ArmEviden
     )
 
 
-def bootstrap_interval(
-    champion: pd.DataFrame, challenger: pd.DataFrame, spec: CanarySpec, metric: Metric, seed: int = 0
-) -> tuple[float, float] | None:
-    """Percentile interval of the challenger's advantage on ``metric``, each arm resampled independently."""
-    rng = np.random.default_rng(seed)
-    arms = [(f["label"].to_numpy(), f["score"].to_numpy()) for f in (champion, challenger)]
-    differences: list[float] = []
-    for _ in range(spec.bootstrap_resamples):
-        champion_value, challenger_value = (
-            metric.value(labels[idx], scores[idx])
-            for labels, scores in arms
-            for idx in [rng.integers(0, len(labels), len(labels))]
-        )
-        if champion_value is not None and challenger_value is not None:
-            differences.append(metric.advantage(challenger_value, champion_value))
-    if len(differences) < spec.bootstrap_resamples // 2:
-        return None
-    alpha = (1 - spec.confidence) / 2
-    return float(np.quantile(differences, alpha)), float(np.quantile(differences, 1 - alpha))
+def _ok_labelled(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame[(frame["status"] == "ok")].dropna(subset=["label"])
+
+
+def _compare(
+    spec: CanarySpec, champion: pd.DataFrame, challenger: pd.DataFrame, metric: Metric, shadow: bool
+) -> tuple[comparison.Comparison | None, int]:
+    """Paired on the records both scored (shadow), else independent arms; None until both arms have enough."""
+    champ, chall = _ok_labelled(champion), _ok_labelled(challenger)
+    if shadow:
+        both = champ.merge(chall, on=["request_id", "entity_id"], suffixes=("_champion", "_challenger"))
+        # The log's row order follows its file names: sort so that the same evidence always gives the same figures.
+        both = both.sort_values(["request_id", "entity_id"])
+        if len(both) < spec.min_labelled_per_arm:
+            return None, len(both)
+        return comparison.paired(
+            metric,
+            both["label_champion"].to_numpy(),
+            both["score_champion"].to_numpy(),
+            both["score_challenger"].to_numpy(),
+            spec.confidence,
+            spec.bootstrap_resamples,
+        ), len(both)
+    if min(len(champ), len(chall)) < spec.min_labelled_per_arm:
+        return None, 0
+    champ, chall = (f.sort_values(["request_id", "entity_id"]) for f in (champ, chall))
+    return comparison.independent(
+        metric,
+        (champ["label"].to_numpy(), champ["score"].to_numpy()),
+        (chall["label"].to_numpy(), chall["score"].to_numpy()),
+        spec.confidence,
+        spec.bootstrap_resamples,
+    ), 0
 
 
 def gather(
     spec: CanarySpec, champion: pd.DataFrame, challenger: pd.DataFrame, state: CanaryState, metric: Metric
 ) -> Evidence:
-    """Evidence from the two arms' predictions since the current step started, on the model's primary metric."""
+    """Evidence from the two arms' predictions at the current stage, on the model's primary metric."""
+    shadow = spec.is_shadow(state.step)
     champ = arm_evidence(state.champion or "", champion, metric)
     chall = arm_evidence(state.version or "", challenger, metric)
-    interval = None
-    if min(champ.labelled, chall.labelled) >= spec.min_labelled_per_arm:
-        interval = bootstrap_interval(
-            champion.dropna(subset=["label"]).query("status == 'ok'"),
-            challenger.dropna(subset=["label"]).query("status == 'ok'"),
-            spec,
-            metric,
-        )
+    compared, paired_records = _compare(spec, champion, challenger, metric, shadow)
     difference = None if champ.metric is None or chall.metric is None else metric.advantage(chall.metric, champ.metric)
-    return Evidence(champ, chall, metric.name, difference, interval, state.step_started_at)
+    return Evidence(
+        champ,
+        chall,
+        metric.name,
+        compared.advantage if compared else difference,
+        compared.interval if compared else None,
+        state.logged_from or state.step_started_at,
+        spec.stage_label(state.step),
+        compared.design if compared else None,
+        compared.method if compared else None,
+        compared.mde if compared else None,
+        paired_records,
+    )
 
 
 def _advantage(evidence: Evidence) -> str:
@@ -129,11 +163,16 @@ def _advantage(evidence: Evidence) -> str:
 
 
 def _hours_since(iso: str | None, now: datetime) -> float:
-    return (now - datetime.fromisoformat(iso)).total_seconds() / 3600 if iso else 0.0
+    """Hours from a recorded time to ``now``; both read as UTC (a naive time is UTC)."""
+    if not iso:
+        return 0.0
+    then, now = (t if t.tzinfo else t.replace(tzinfo=UTC) for t in (datetime.fromisoformat(iso), now))
+    return (now - then).total_seconds() / 3600
 
 
-def _failures(spec: CanarySpec, evidence: Evidence) -> list[str]:
-    """Every check the challenger fails at this step (any one of them rolls it back)."""
+def _failures(spec: CanarySpec, evidence: Evidence, live: bool) -> list[str]:
+    """Every check the challenger fails at this stage (any one of them rolls it back). A conclusive loss needs no
+    minimum detectable effect: stopping early on clear harm is always safe."""
     champ, chall, interval = evidence.champion, evidence.challenger, evidence.interval
     failures = []
     if interval is not None and interval[1] < -spec.max_metric_drop:
@@ -147,7 +186,8 @@ def _failures(spec: CanarySpec, evidence: Evidence) -> list[str]:
             f"(allowed +{spec.max_error_rate_increase:.2%})"
         )
     if (
-        min(champ.requests, chall.requests) >= spec.min_requests_for_latency
+        live  # a shadow model's time is spent off the answer's path: only live answers show the users' latency
+        and min(champ.requests, chall.requests) >= spec.min_requests_for_latency
         and champ.p95_latency_ms
         and chall.p95_latency_ms
         and chall.p95_latency_ms > spec.max_p95_latency_ratio * champ.p95_latency_ms
@@ -161,34 +201,68 @@ def _failures(spec: CanarySpec, evidence: Evidence) -> list[str]:
     return failures
 
 
+def _metric_verdict(spec: CanarySpec, evidence: Evidence) -> tuple[bool, str]:
+    """(passed, why): the metric passes once the evidence can detect the tolerated drop and rules it out."""
+    champ, chall, interval, mde = evidence.champion, evidence.challenger, evidence.interval, evidence.mde
+    if interval is None or mde is None:
+        counts = (
+            f"records both arms scored: {evidence.paired_records}"
+            if evidence.design == "paired" or evidence.stage == SHADOW
+            else f"champion {champ.labelled}, challenger {chall.labelled}"
+        )
+        return False, f"labelled predictions ({counts} of {spec.min_labelled_per_arm})"
+    sized = (
+        f"{evidence.design} {evidence.method}, minimum detectable effect {mde:.4f} "
+        f"(at {spec.confidence:.0%} confidence, {comparison.POWER:.0%} power)"
+    )
+    if mde > spec.max_metric_drop:
+        return False, f"evidence large enough to detect a drop of {spec.max_metric_drop}: {sized}"
+    if interval[0] <= -spec.max_metric_drop:
+        return (
+            False,
+            f"a conclusive interval ({_advantage(evidence)} [{interval[0]:+.4f}, {interval[1]:+.4f}]; {sized})",
+        )
+    return True, (
+        f"{_advantage(evidence)} {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
+        f"[{interval[0]:+.4f}, {interval[1]:+.4f}] above -{spec.max_metric_drop}; {sized}"
+    )
+
+
+def _health_verdict(spec: CanarySpec, evidence: Evidence) -> tuple[bool, str]:
+    """A live stage after a shadow stage: the metric is settled, real answers must show no harm."""
+    champ, chall = evidence.champion, evidence.challenger
+    if min(champ.records, chall.records) < spec.min_live_records:
+        return False, (
+            f"live answers for errors and latency: records champion {champ.records}, challenger {chall.records} "
+            f"of {spec.min_live_records}"
+        )
+    return True, (
+        f"live answers as healthy as the champion's on {chall.records} records (errors {chall.error_rate:.2%} vs "
+        f"{champ.error_rate:.2%}, p95 {chall.p95_latency_ms} vs {champ.p95_latency_ms} ms); the metric was settled "
+        "in shadow"
+    )
+
+
 def decide(spec: CanarySpec, state: CanaryState, evidence: Evidence, now: datetime) -> CanaryDecision:
-    """What to do with a running canary, given the evidence at its current step and the time (timezone-aware)."""
-    champ, chall, interval = evidence.champion, evidence.challenger, evidence.interval
+    """What to do with a running canary, given the evidence at its current stage and the time of the data judged
+    (timezone-aware or naive UTC, like the state's times)."""
+    champ, chall = evidence.champion, evidence.challenger
+    live = not spec.is_shadow(state.step)
     checks = (
         f"errors {chall.error_rate:.2%} vs {champ.error_rate:.2%}; p95 latency "
         f"{chall.p95_latency_ms} vs {champ.p95_latency_ms} ms",
     )
-    failures = _failures(spec, evidence)
+    failures = _failures(spec, evidence, live)
     if failures:
         return CanaryDecision(ROLLBACK, "; ".join(failures), checks)
+    settled_in_shadow = live and spec.has_shadow and state.step > 0
+    passed, why = (_health_verdict if settled_in_shadow else _metric_verdict)(spec, evidence)
     baked = _hours_since(state.step_started_at, now) * 60 >= spec.min_bake_minutes
-    if interval is not None and interval[0] > -spec.max_metric_drop and baked:
-        last = state.step >= len(spec.steps) - 1
-        return CanaryDecision(
-            PROMOTE if last else ADVANCE,
-            f"{_advantage(evidence)} {evidence.difference:+.4f}, {spec.confidence:.0%} interval "
-            f"[{interval[0]:+.4f}, {interval[1]:+.4f}] above -{spec.max_metric_drop}",
-            checks,
-        )
-    waiting_for = (
-        f"labelled predictions: champion {champ.labelled}, challenger {chall.labelled} of {spec.min_labelled_per_arm}"
-        if interval is None
-        else "bake time"
-        if not baked
-        else "a conclusive interval"
-    )
+    if passed and baked:
+        return CanaryDecision(PROMOTE if state.step >= len(spec.stages) - 1 else ADVANCE, why, checks)
+    waiting_for = why if not passed else f"bake time ({spec.min_bake_minutes:g} min of data)"
     if _hours_since(state.started_at, now) > spec.deadline_hours:
         return CanaryDecision(
-            ROLLBACK, f"inconclusive after {spec.deadline_hours} h (waiting for {waiting_for})", checks
+            ROLLBACK, f"inconclusive after {spec.deadline_hours:g} h (waiting for {waiting_for})", checks
         )
     return CanaryDecision(WAIT, f"waiting for {waiting_for}", checks)

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Literal
 
 from flywheel.core.canary import CanaryState
-from flywheel.core.clock import naive_utc, utc_now
+from flywheel.core.clock import iso_seconds, naive_utc, utc_now
 from flywheel.core.tasks import primary_metric
 from flywheel.data import predictions
 from flywheel.decisions import canary
 from flywheel.registry import canary_state, ledger
 from flywheel.registry.promote import PromotionError, promote, rollback
+from flywheel.serving.routing import CHALLENGER_ARM, CHAMPION_ARM, SHADOW_ARM
 from flywheel.specs import ModelSpec
 from flywheel.workspace import Workspace
 
@@ -60,26 +61,45 @@ def collect_predictions(workspace: Workspace, name: str, labels_until: datetime 
     return {"prediction_rows": rows, "labels": labels}
 
 
-def start_canary(workspace: Workspace, name: str, actor: str) -> CanaryState:
-    """Put a blessed @challenger on the first traffic step against today's @champion."""
+def _as_of(now: datetime | None) -> datetime:
+    """The time of the data being judged: what the orchestration passes (a replay's replayed time, a DAG run's
+    data interval end), else now. Aware UTC."""
+    return (now if now.tzinfo else now.replace(tzinfo=UTC)) if now else utc_now()
+
+
+def _stage_fields(spec: ModelSpec, stage: int, now: datetime) -> dict[str, object]:
+    """The state tags of a stage that begins at ``now`` (the data's time)."""
+    return {
+        "step": stage,
+        "share": spec.canary.share(stage),
+        "shadow": spec.canary.is_shadow(stage),
+        "step_started_at": iso_seconds(now),
+        "logged_from": iso_seconds(),  # the log's clock: rows from here on were served under this routing
+    }
+
+
+def start_canary(workspace: Workspace, name: str, actor: str, now: datetime | None = None) -> CanaryState:
+    """Put a blessed @challenger on the first stage against today's @champion, at ``now`` (the data's time)."""
     spec, registry = workspace.spec(name), workspace.registry
     challenger, champion = registry.challenger(name), registry.champion(name)
     if challenger is None or champion is None:
         raise PromotionError(f"{name}: a canary needs @champion and @challenger (have v{champion}, v{challenger})")
     if not registry.version(name, challenger).blessed:
         raise PromotionError(f"{name} v{challenger} has no blessing: only a blessed version enters the canary")
-    now = canary_state.now_iso()
-    share = spec.canary.steps[0] / 100
+    as_of = _as_of(now)
     canary_state.write(
         registry.mlflow,
         name,
         challenger,
         status="running",
-        step=0,
-        share=share,
-        started_at=now,
-        step_started_at=now,
+        started_at=iso_seconds(as_of),
         champion=champion,
+        **_stage_fields(spec, 0, as_of),
+    )
+    first = (
+        "in shadow (scores every record beside the champion, answers none)"
+        if spec.canary.has_shadow
+        else f"{spec.canary.share(0):.0%} of traffic"
     )
     ledger.record(
         workspace.warehouse,
@@ -88,8 +108,8 @@ def start_canary(workspace: Workspace, name: str, actor: str) -> CanaryState:
             challenger,
             "canary_started",
             actor,
-            f"{share:.0%} of traffic against champion v{champion}",
-            {"steps": list(spec.canary.steps), "champion": champion},
+            f"{first} against champion v{champion}",
+            {"stages": list(spec.canary.stages), "champion": champion, "as_of": iso_seconds(as_of)},
         ),
     )
     return canary_state.read(registry.mlflow, name, challenger)
@@ -100,16 +120,21 @@ def current_evidence(workspace: Workspace, name: str) -> tuple[CanaryState, cana
     spec, state = workspace.spec(name), workspace.registry.canary(name)
     if not state.running:
         return state, None
-    since = datetime.fromisoformat(state.step_started_at).replace(tzinfo=None) if state.step_started_at else None
+    mark = state.logged_from or state.step_started_at
+    since = naive_utc(datetime.fromisoformat(mark)) if mark else None
+    challenger_arm = SHADOW_ARM if state.shadow else CHALLENGER_ARM
     frames = [
         predictions.arm_predictions(workspace.warehouse, name, v or "", arm, since)
-        for v, arm in ((state.champion, "champion"), (state.version, "challenger"))
+        for v, arm in ((state.champion, CHAMPION_ARM), (state.version, challenger_arm))
     ]
     return state, canary.gather(spec.canary, frames[0], frames[1], state, primary_metric(spec))
 
 
 def analyse_canary(workspace: Workspace, name: str, actor: str, now: datetime | None = None) -> CanaryStep:
-    """Start the canary of a new blessed challenger, or judge the running one and act; returns what it did."""
+    """Start the canary of a new blessed challenger, or judge the running one and act; returns what it did.
+
+    ``now`` is the time of the data being judged (default: now): every time rule (bake, deadline) reads it."""
+    now = _as_of(now)
     registry = workspace.registry
     challenger = registry.challenger(name)
     state = registry.canary(name)
@@ -122,13 +147,14 @@ def analyse_canary(workspace: Workspace, name: str, actor: str, now: datetime | 
     if not state.running:
         if not registry.version(name, challenger).blessed:
             return CanaryStep("none", f"v{challenger} is not blessed: it cannot enter the canary")
-        state = start_canary(workspace, name, actor)
-        return CanaryStep("started", f"v{challenger} at {state.share:.0%}", challenger)
+        state = start_canary(workspace, name, actor, now)
+        stage = workspace.spec(name).canary.stage_label(0)
+        return CanaryStep("started", f"v{challenger} at {stage}", challenger)
     state, evidence = current_evidence(workspace, name)
     if evidence is None:  # a running canary always has evidence; none means its state was lost
         raise RuntimeError(f"{name}: a canary is running but its evidence cannot be gathered")
-    decision = canary.decide(workspace.spec(name).canary, state, evidence, now or utc_now())
-    _apply(workspace, workspace.spec(name), state, decision, evidence, actor)
+    decision = canary.decide(workspace.spec(name).canary, state, evidence, now)
+    _apply(workspace, workspace.spec(name), state, decision, evidence, actor, now)
     return CanaryStep(decision.action, decision.reason, challenger, state.step, decision.checks, evidence)
 
 
@@ -139,24 +165,30 @@ def _apply(
     decision: canary.CanaryDecision,
     evidence: canary.Evidence,
     actor: str,
+    now: datetime,
 ) -> None:
     name, version = spec.name, str(state.version)
     client, warehouse, settings = workspace.registry.mlflow, workspace.warehouse, workspace.settings
-    record = {"decision": decision.to_dict(), "evidence": evidence.to_dict(), "step": state.step, "share": state.share}
+    record = {
+        "decision": decision.to_dict(),
+        "evidence": evidence.to_dict(),
+        "step": state.step,
+        "stage": spec.canary.stage_label(state.step),
+        "share": state.share,
+        "as_of": iso_seconds(now),
+    }
     if decision.action == canary.ADVANCE:
         step = state.step + 1
-        canary_state.write(
-            client,
-            name,
-            version,
-            step=step,
-            share=spec.canary.steps[step] / 100,
-            step_started_at=canary_state.now_iso(),
-        )
+        canary_state.write(client, name, version, **_stage_fields(spec, step, now))
         ledger.record(
             warehouse,
             ledger.LedgerEntry(
-                name, version, "canary_advanced", actor, f"to {spec.canary.steps[step]:g} %: {decision.reason}", record
+                name,
+                version,
+                "canary_advanced",
+                actor,
+                f"to {spec.canary.stage_label(step)}: {decision.reason}",
+                record,
             ),
         )
     elif decision.action == canary.PROMOTE:

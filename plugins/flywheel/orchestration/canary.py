@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from airflow.sdk import DAG, task
@@ -31,32 +32,38 @@ def build_score_dag(spec: ModelSpec) -> DAG:
     return dag
 
 
+def data_time(context: Any) -> datetime:
+    """The one clock of the canary's time rules (bake, deadline) and of the labels known: the time of the data
+    judged. The run's data interval end (in production: now, to the hour); a replay passes its replayed time in the
+    run's conf (``as_of``)."""
+    conf = context["dag_run"].conf or {}
+    as_of = conf.get("as_of") or conf.get("labels_until")  # labels_until: the name before one clock
+    return datetime.fromisoformat(as_of) if as_of else context["data_interval_end"]
+
+
 def build_canary_dag(spec: ModelSpec) -> DAG:
     name = spec.name
-    steps = " -> ".join(f"{s:g} %" for s in spec.canary.steps)
+    steps = " -> ".join(spec.canary.stage_label(i) for i in range(len(spec.canary.stages)))
     doc = (
         f"Judges `{name}@challenger` on live traffic ({steps} -> promotion): loads the prediction log, publishes "
-        "the labels known by the end of the data interval, then starts the canary of a new blessed challenger, "
+        "the labels known by the end of the data interval (a replay's conf `as_of`: its replayed time), then "
+        "starts the canary of a new blessed challenger, "
         "or advances, promotes, rolls back or waits, writing every decision and its evidence to the ledger."
     )
     with flywheel_dag(f"canary__{name}", schedule="@hourly", doc_md=doc, tags=["canary", name]) as dag:
 
         @task
         def collect_predictions(**context: Any) -> dict[str, int]:
-            from datetime import datetime
-
             from flywheel.jobs.canary import collect_predictions
 
-            # A replay passes the simulated date in the run's conf: labels are known up to then, not up to today.
-            until = (context["dag_run"].conf or {}).get("labels_until")
-            labels_until = datetime.fromisoformat(until) if until else context["data_interval_end"]
-            return collect_predictions(task_workspace(), name, labels_until)
+            return collect_predictions(task_workspace(), name, data_time(context))
 
         @task(retries=0)  # a decision is not retried blindly: the next run judges fresh evidence
-        def judge_canary(_: dict[str, int]) -> dict[str, object]:
+        def judge_canary(_: dict[str, int], **context: Any) -> dict[str, object]:
             from flywheel.jobs.canary import analyse_canary
 
-            return analyse_canary(task_workspace(), name, actor=f"airflow:canary__{name}").to_dict()
+            step = analyse_canary(task_workspace(), name, actor=f"airflow:canary__{name}", now=data_time(context))
+            return step.to_dict()
 
         judge_canary(collect_predictions())  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
     return dag

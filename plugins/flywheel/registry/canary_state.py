@@ -30,9 +30,12 @@ def read(mlflow_client: Any, name: str, version: str | None) -> CanaryState:
         started_at=tags.get(f"{PREFIX}started_at"),
         step_started_at=tags.get(f"{PREFIX}step_started_at"),
         champion=tags.get(f"{PREFIX}champion"),
+        shadow=status == "running" and tags.get(f"{PREFIX}shadow") == "true",
+        logged_from=tags.get(f"{PREFIX}logged_from"),
     )
 
 
 def write(mlflow_client: Any, name: str, version: str, **fields: Any) -> None:
     for key, value in fields.items():
-        mlflow_client.set_model_version_tag(name, version, f"{PREFIX}{key}", str(value))
+        text = str(value).lower() if isinstance(value, bool) else str(value)
+        mlflow_client.set_model_version_tag(name, version, f"{PREFIX}{key}", text)

@@ -24,8 +24,9 @@ from flywheel.core.tasks import Task, task_of
 from flywheel.serving.guards import BodySizeLimit, RateLimiter, token_matches
 from flywheel.serving.models import LoadedModel, ModelPool, Routing
 from flywheel.serving.prediction_log import PredictionLogWriter
-from flywheel.serving.routing import CHAMPION_ARM, arm_for
+from flywheel.serving.routing import CHAMPION_ARM, SHADOW_ARM, arm_for
 from flywheel.serving.schema import Prediction, PredictResponse, request_model
+from flywheel.serving.shadow import ShadowScorer, ShadowWork
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec
 from flywheel.storage import open_store
@@ -51,6 +52,12 @@ class Metrics:
         self.requests = Counter(
             "flywheel_http_requests", "HTTP requests by path and status", ["path", "status"], registry=self.registry
         )
+        self.shadow_skipped = Counter(
+            "flywheel_shadow_skipped",
+            "Records the shadow model did not score because its queue was full (a slow or hung shadow model)",
+            ["model"],
+            registry=self.registry,
+        )
 
 
 def _score(task: Task, loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[int | None]]:
@@ -72,6 +79,26 @@ class Predictor:
         self.spec, self.pool, self.writer, self.metrics, self.source = spec, pool, writer, metrics, source
         self.task = task_of(spec)
         self.log_rows: list[dict[str, Any]] = []  # without a writer (batch scoring) the caller collects them
+        self.shadow = ShadowScorer(
+            self._score_records,
+            self._shadow_rows,
+            self._emit,
+            on_skipped=lambda n: metrics.shadow_skipped.labels(spec.name).inc(n),
+            synchronous=writer is None,  # batch scoring: no answer waits, score in line
+        )
+
+    def _score_records(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[float], list[Any]]:
+        return _score(self.task, loaded, pd.DataFrame(records)[self.spec.features.all])
+
+    def _shadow_rows(self, loaded: LoadedModel, records: list[dict[str, Any]], *rest: Any) -> list[dict[str, Any]]:
+        scores, decisions, latency_ms, status, request_id = rest
+        return self._log_rows(records, loaded, SHADOW_ARM, scores, decisions, latency_ms, status, request_id)
+
+    def _emit(self, rows: list[dict[str, Any]]) -> None:
+        if self.writer:
+            self.writer.log(rows)
+        else:
+            self.log_rows += rows
 
     def predict(self, records: list[dict[str, Any]], request_id: str) -> list[Prediction]:
         routing = self.pool.routing  # one snapshot for the whole request
@@ -84,10 +111,9 @@ class Predictor:
         log_rows: list[dict[str, Any]] = []
         for arm, indices in sorted(by_arm.items()):
             self._score_arm(routing, arm, [records[i] for i in indices], indices, answers, log_rows, request_id)
-        if self.writer:
-            self.writer.log(log_rows)
-        else:
-            self.log_rows += log_rows
+        self._emit(log_rows)
+        if routing.shadow is not None:  # after the answer is ready: a queue put, never a wait
+            self.shadow.submit(ShadowWork(routing.shadow, records, request_id))
         return [a for a in answers if a is not None]
 
     def _score_arm(

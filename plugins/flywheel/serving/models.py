@@ -31,6 +31,7 @@ class Routing:
     champion: LoadedModel | None
     challenger: LoadedModel | None
     challenger_share: float  # 0..1
+    shadow: LoadedModel | None = None  # the challenger in a shadow stage: scores every record, answers none
 
     def model_for(self, arm: str) -> tuple[LoadedModel, str]:
         if arm == "challenger" and self.challenger is not None:
@@ -68,17 +69,20 @@ class ModelPool:
         client = tracking.client(self.settings)
         champion_version = register.alias_version(client, self.name, register.CHAMPION)
         challenger_version = register.alias_version(client, self.name, register.CHALLENGER)
-        share = canary_state.read(client, self.name, challenger_version).share if challenger_version else 0.0
+        state = canary_state.read(client, self.name, challenger_version) if challenger_version else None
+        share = state.share if state else 0.0
         champion = self._load(client, champion_version) if champion_version else None
         challenger = self._load(client, challenger_version) if challenger_version and share > 0 else None
-        routing = Routing(champion, challenger, share if challenger else 0.0)
+        shadow = self._load(client, challenger_version) if challenger_version and state and state.shadow else None
+        routing = Routing(champion, challenger, share if challenger else 0.0, shadow if champion else None)
         if routing != self._routing:
             log.info(
-                "%s: routing champion v%s, challenger v%s at %.0f %%",
+                "%s: routing champion v%s, challenger v%s at %.0f %%%s",
                 self.name,
                 champion_version,
                 challenger_version,
                 100 * routing.challenger_share,
+                " (shadow)" if routing.shadow else "",
             )
             self._routing = routing
         self._cache = {v: m for v, m in self._cache.items() if v in (champion_version, challenger_version)}

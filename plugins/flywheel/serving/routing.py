@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 CHAMPION_ARM, CHALLENGER_ARM = "champion", "challenger"
+SHADOW_ARM = "shadow"  # the challenger's scores in a shadow stage: logged beside the champion's, never answered
 
 
 def position(model: str, entity_id: str) -> float:

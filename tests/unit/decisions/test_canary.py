@@ -1,5 +1,6 @@
 """The canary's decision is a pure function of the evidence: rollback on a conclusive loss, errors or latency;
-advance or promote on a conclusive non-inferiority after the bake; wait otherwise, until the deadline."""
+advance or promote on a conclusive non-inferiority, sized to detect the tolerated drop, after the bake; wait
+otherwise, until the deadline. Shadow evidence is paired (the same records); a live stage after it checks health."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ def _arm(n: int, quality: float, seed: int, errors: int = 0, latency: float = 10
     return pd.DataFrame(
         {
             "request_id": [f"r{i}" for i in range(n)],
+            "entity_id": [f"e{seed}-{i}" for i in range(n)],
             "score": score,
             "label": label.astype(float),
             "latency_ms": latency,
@@ -45,7 +47,7 @@ def _state(step: int = 0, started_hours_ago: float = 2, step_hours_ago: float = 
         "2",
         "running",
         step,
-        SPEC.steps[step] / 100,
+        SPEC.share(step),
         (NOW - timedelta(hours=started_hours_ago)).isoformat(),
         (NOW - timedelta(hours=step_hours_ago)).isoformat(),
         "1",
@@ -63,8 +65,16 @@ def test_a_clearly_worse_challenger_is_rolled_back():
 
 
 def test_an_equal_challenger_advances_then_promotes():
-    assert _decide(_arm(3000, 0.6, 1), _arm(1000, 0.6, 2)).action == canary.ADVANCE
+    advanced = _decide(_arm(3000, 0.6, 1), _arm(3000, 0.6, 2))
+    assert advanced.action == canary.ADVANCE and "independent delong, minimum detectable effect" in advanced.reason
     assert _decide(_arm(3000, 0.6, 1), _arm(3000, 0.6, 2), _state(step=1)).action == canary.PROMOTE
+
+
+def test_a_sample_too_small_to_detect_the_drop_waits_whatever_its_interval():
+    """250 rows per arm pass min_labelled_per_arm (200) but could not detect a 0.02 drop: no judgement yet."""
+    decision = _decide(_arm(250, 0.6, 1), _arm(250, 0.6, 2))
+    assert decision.action == canary.WAIT
+    assert "large enough to detect a drop of 0.02" in decision.reason and "minimum detectable effect" in decision.reason
 
 
 def test_too_few_labels_waits_and_says_for_what():
@@ -106,6 +116,7 @@ def _regression_arm(n: int, noise: float, seed: int, bias: float = 0.0) -> pd.Da
     return pd.DataFrame(
         {
             "request_id": [f"r{i}" for i in range(n)],
+            "entity_id": [f"e{seed}-{i}" for i in range(n)],
             "score": label + bias + rng.normal(0, noise, n),
             "label": label,
             "latency_ms": 10.0,
@@ -132,3 +143,103 @@ def test_the_advantage_points_the_metric_s_way():
     assert evidence.metric == "mae"
     assert evidence.challenger.metric < evidence.champion.metric  # a smaller error ...
     assert evidence.difference > 0  # ... is an advantage
+
+
+# -- shadow: the same records scored by both, then a live stage for errors and latency ---------------------------
+
+SHADOW_SPEC = SPEC.model_copy(update={"stages": ("shadow", 50.0), "min_live_records": 300})
+
+
+def _paired(n: int, champion_auc: float, challenger_auc: float, seed: int, correlation: float = 0.8):
+    """One sample of ``n`` records scored by two models of known ROC AUC (binormal: a class shift of
+    sqrt(2) * z(AUC) in unit-variance noise), their noises correlated as two models of the same data are."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(seed)
+    label = rng.integers(0, 2, n)
+    noise = rng.normal(0, 1, n)
+    other = correlation * noise + np.sqrt(1 - correlation**2) * rng.normal(0, 1, n)
+    frames = []
+    for auc, e, arm in ((champion_auc, noise, "champion"), (challenger_auc, other, "shadow")):
+        shift = np.sqrt(2) * norm.ppf(auc)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "request_id": [f"r{i // 10}" for i in range(n)],
+                    "entity_id": [f"e{i}" for i in range(n)],
+                    "score": label * shift + e,
+                    "label": label.astype(float),
+                    "latency_ms": 300.0 if arm == "shadow" else 10.0,  # a shadow's time is off the answer's path
+                    "status": "ok",
+                }
+            )
+        )
+    return frames
+
+
+def test_shadow_evidence_is_paired_and_advances_to_the_live_stage():
+    champion, shadow = _paired(2000, 0.85, 0.86, seed=3)
+    state = _state()
+    evidence = canary.gather(SHADOW_SPEC, champion, shadow, state, METRICS["roc_auc"])
+    assert (evidence.design, evidence.method, evidence.paired_records, evidence.stage) == (
+        "paired",
+        "delong",
+        2000,
+        "shadow",
+    )
+    decision = canary.decide(SHADOW_SPEC, state, evidence, NOW)
+    assert decision.action == canary.ADVANCE, decision
+    assert "p95 latency" not in decision.reason  # the shadow's 300 ms is not a latency regression
+
+
+def test_after_shadow_a_live_stage_passes_on_healthy_answers_not_on_labels():
+    live = _state(step=1)
+    few = _decide(_arm(3000, 0.6, 1), _arm(100, 0.6, 2), live, spec=SHADOW_SPEC)
+    assert few.action == canary.WAIT and "challenger 100 of 300" in few.reason
+    unlabelled = _arm(400, 0.6, 2).assign(label=np.nan)  # answers whose outcomes are not known yet
+    promoted = _decide(_arm(3000, 0.6, 1), unlabelled, live, spec=SHADOW_SPEC)
+    assert promoted.action == canary.PROMOTE and "settled in shadow" in promoted.reason
+    failing = _decide(_arm(3000, 0.6, 1), _arm(400, 0.6, 2, errors=40), live, spec=SHADOW_SPEC)
+    assert failing.action == canary.ROLLBACK and "error rate" in failing.reason
+
+
+def test_delong_agrees_with_a_paired_bootstrap():
+    """The closed-form standard error of the paired AUC difference against 2,000 paired resamples."""
+    from sklearn.metrics import roc_auc_score
+
+    from flywheel.decisions import comparison
+
+    champion, shadow = _paired(1500, 0.85, 0.84, seed=5)
+    y, a, b = champion["label"].to_numpy(), champion["score"].to_numpy(), shadow["score"].to_numpy()
+    delong = comparison.paired(METRICS["roc_auc"], y, a, b, 0.95, 100)
+    rng = np.random.default_rng(0)
+    draws = [rng.integers(0, len(y), len(y)) for _ in range(2000)]
+    bootstrap_se = np.std([roc_auc_score(y[i], b[i]) - roc_auc_score(y[i], a[i]) for i in draws], ddof=1)
+    assert delong.advantage == pytest.approx(roc_auc_score(y, b) - roc_auc_score(y, a), abs=1e-12)
+    assert delong.standard_error == pytest.approx(bootstrap_se, rel=0.1)
+    assert delong.mde == pytest.approx((1.959964 + 0.841621) * delong.standard_error, rel=1e-4)
+
+
+def test_a_challenger_truly_002_worse_is_never_promoted_on_a_small_sample():
+    """The issue's small daily data set: ~30 labelled records a month. 50 seeded replays of a six-month shadow
+    canary of a challenger whose true ROC AUC is 0.02 below the champion's, judged at every month's end on all the
+    evidence so far, with the smallest minimum the configuration allows (10 per arm): never promoted, never even
+    advanced; every replay ends in a rollback by its deadline. The interval alone (the rule before minimum
+    detectable effects) would have passed some of these looks."""
+    spec = SHADOW_SPEC.model_copy(update={"min_labelled_per_arm": 10, "deadline_hours": 5 * 30 * 24 + 1})
+    start = NOW - timedelta(days=180)
+    interval_alone_passed, outcomes = 0, []
+    for seed in range(50):
+        champion, shadow = _paired(6 * 30, 0.80, 0.78, seed=100 + seed)
+        state = CanaryState("2", "running", 0, 0.0, start.isoformat(), start.isoformat(), "1", shadow=True)
+        for month in range(1, 7):
+            seen = slice(0, 30 * month)  # the labelled records known by this month's end
+            evidence = canary.gather(spec, champion[seen], shadow[seen], state, METRICS["roc_auc"])
+            decision = canary.decide(spec, state, evidence, start + timedelta(days=30 * month + 1))
+            interval_alone_passed += bool(evidence.interval and evidence.interval[0] > -spec.max_metric_drop)
+            assert decision.action in (canary.WAIT, canary.ROLLBACK), (seed, month, decision)
+            if decision.action == canary.ROLLBACK:
+                outcomes.append(decision.reason)
+                break
+    assert len(outcomes) == 50  # each replay ended, none is left open
+    assert interval_alone_passed > 0  # the sizing rule, not luck, kept these out

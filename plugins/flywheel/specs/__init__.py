@@ -11,11 +11,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import Field, model_validator
 
+from flywheel.specs.canary import SHADOW, CanarySpec, Stage
+from flywheel.specs.strict import Strict as _Strict
 
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+__all__ = ["SHADOW", "CanarySpec", "ModelSpec", "MonitorSpec", "Stage", "load_monitor_spec", "load_spec"]
 
 
 class SourceSpec(_Strict):
@@ -48,8 +49,8 @@ class EstimatorSpec(_Strict):
     """A scikit-learn estimator by import path, its fixed params and a random-search space."""
 
     class_path: str = Field(pattern=r"^sklearn\.[\w.]+\.\w+$")
-    params: dict[str, Any] = {}
-    search_space: dict[str, list[Any]] = {}
+    params: dict[str, Any] = Field(default_factory=dict)
+    search_space: dict[str, list[Any]] = Field(default_factory=dict)
     search_iterations: int = Field(default=8, ge=1)
     one_hot_min_frequency: int = Field(default=20, ge=1)
     random_state: int = 0
@@ -97,38 +98,6 @@ class ServingSpec(_Strict):
 
     nullable: tuple[str, ...] = Field(default=(), description="features a request may leave null")
     max_records_per_request: int = Field(default=1000, ge=1)
-
-
-class CanarySpec(_Strict):
-    """How a blessed challenger earns @champion on live traffic.
-
-    At each step the challenger gets ``steps[i]`` % of entities (by a stable hash of the entity id). A step passes
-    when both arms have ``min_labelled_per_arm`` label-joined predictions, ``min_bake_minutes`` have passed, and the
-    bootstrap interval of the challenger's advantage on the primary metric (challenger - champion for a score,
-    champion - challenger for an error) lies above ``-max_metric_drop`` with no worse error
-    rate or p95 latency. It fails (rollback) when the interval lies wholly below ``-max_metric_drop``, its error rate
-    is worse, or its p95 latency is both ``max_p95_latency_ratio`` times and ``min_p95_latency_increase_ms``
-    above the champion's (a ratio alone is noise on a busy host). Otherwise it waits, until ``deadline_hours``
-    after the canary started: then it rolls back. Passing the last step promotes.
-    """
-
-    steps: tuple[float, ...] = Field(min_length=1, description="challenger traffic share per step, in %")
-    min_labelled_per_arm: int = Field(ge=10)
-    min_bake_minutes: float = Field(ge=0)
-    deadline_hours: float = Field(gt=0)
-    max_metric_drop: float = Field(ge=0, description="in the primary metric's units (gates.primary_metric)")
-    confidence: float = Field(default=0.95, gt=0.5, lt=1)
-    bootstrap_resamples: int = Field(default=1000, ge=100)
-    max_error_rate_increase: float = Field(default=0.01, ge=0)
-    max_p95_latency_ratio: float = Field(default=2.0, ge=1)
-    min_p95_latency_increase_ms: float = Field(default=100.0, ge=0, description="and slower by at least this")
-    min_requests_for_latency: int = Field(default=200, ge=1, description="requests per arm before latency counts")
-
-    @model_validator(mode="after")
-    def _increasing_steps_below_100(self) -> CanarySpec:
-        if list(self.steps) != sorted(set(self.steps)) or not all(0 < s < 100 for s in self.steps):
-            raise ValueError("canary steps must be increasing shares between 0 and 100 (promotion is the 100 %)")
-        return self
 
 
 class ModelSpec(_Strict):
