@@ -57,6 +57,9 @@ class Settings(BaseSettings):
     serve_timeout_seconds: float = 5.0
     serve_refresh_seconds: float = 5.0
     serve_log_flush_seconds: float = 1.0
+    serve_shadow_queue_requests: int = Field(
+        default=1000, ge=1, description="requests waiting for a shadow model before new ones are skipped (counted)"
+    )
 
     # Alert e-mail (the monitor's "email" routes). Webhook URLs are named per route in monitoring/<model>.yaml.
     smtp_host: str | None = None

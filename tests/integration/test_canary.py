@@ -1,11 +1,13 @@
 """Canary promotion on live evidence, with the real service (uvicorn on loopback) and a real MLflow registry:
-a better challenger is promoted, a worse one is rolled back before it reaches full traffic, and the ledger holds
-each decision with its numbers."""
+a better challenger goes through shadow (scoring every booking beside the champion, answering none) and a live
+share to promotion, a worse one is rolled back in shadow before it answers anyone, an inconclusive one ends at its
+deadline in the replayed time, and the ledger holds each decision with its numbers."""
 
 from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timedelta
 
 import pytest
 
@@ -46,14 +48,16 @@ def env(tmp_path_factory, template):
         yield settings, spec, url
 
 
-def _replay_and_judge(settings, spec, url, month):
-    from datetime import datetime
+def _as_of(month: str) -> datetime:
+    return datetime.fromisoformat(month_end(month))
 
+
+def _replay_and_judge(settings, spec, url, month):
     time.sleep(0.5)  # the service picks up the new routing (refresh every 0.2 s)
     answered = post_records(url, month_records(spec, open_warehouse(settings), month))
-    time.sleep(0.5)  # and writes its prediction log (every 0.1 s)
-    canary_job.collect_predictions(Workspace(settings), MODEL, datetime.fromisoformat(month_end(month)))
-    return answered, canary_job.analyse_canary(Workspace(settings), MODEL, "test").to_dict()
+    time.sleep(1.0)  # and writes its prediction log (every 0.1 s), the shadow's rows after the answers
+    canary_job.collect_predictions(Workspace(settings), MODEL, _as_of(month))
+    return answered, canary_job.analyse_canary(Workspace(settings), MODEL, "test", now=_as_of(month)).to_dict()
 
 
 def _ledger(settings):
@@ -65,7 +69,8 @@ def _ledger(settings):
 def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back(env):
     settings, spec, url = env
     client = tracking.client(settings)
-    started = canary_job.analyse_canary(Workspace(settings), MODEL, "test")
+    assert spec.canary.stages[0] == "shadow"
+    started = canary_job.analyse_canary(Workspace(settings), MODEL, "test", now=_as_of("2016-08"))
     assert started.action == "started"
     months = iter(TRAFFIC_MONTHS)
     decisions = []
@@ -74,24 +79,27 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back(env):
         decisions.append(decision)
         assert set(answered) <= {"champion v1", "challenger v2"}
     assert decisions[-1]["action"] == "promote", decisions
+    shadow = decisions[0]
+    assert shadow["action"] == "advance" and shadow["evidence"]["design"] == "paired", shadow
+    assert shadow["evidence"]["mde"] <= spec.canary.max_metric_drop
     assert register.alias_version(client, MODEL, register.CHAMPION) == "2"
     assert register.alias_version(client, MODEL, register.CHALLENGER) is None
     promoted = [row for row in _ledger(settings) if row[1] == "promoted" and row[0] == "2"]
     evidence = json.loads(promoted[0][3]).get("evidence")
     assert evidence, promoted
-    assert evidence["challenger"]["labelled"] >= spec.canary.min_labelled_per_arm
-    assert evidence["interval"][0] > -spec.canary.max_metric_drop
+    assert evidence["challenger"]["records"] >= spec.canary.min_live_records  # the live stage: real answers
 
     bad = register_shuffled_label_challenger(MODEL, settings)
-    assert canary_job.analyse_canary(Workspace(settings), MODEL, "test").action == "started"
-    shares = []
+    month = next(months)
+    assert canary_job.analyse_canary(Workspace(settings), MODEL, "test", now=_as_of(month)).action == "started"
     decision: dict[str, object] = {"action": "wait"}
     while decision["action"] == "wait":
-        shares.append(canary_state.read(client, MODEL, bad).share)
-        answered, decision = _replay_and_judge(settings, spec, url, next(months))
+        assert canary_state.read(client, MODEL, bad).shadow
+        month = next(months)
+        answered, decision = _replay_and_judge(settings, spec, url, month)
+        assert set(answered) == {"champion v2"}  # in shadow the bad challenger answered no one
     assert decision["action"] == "rollback", decision
-    assert max(shares) <= spec.canary.steps[0] / 100  # never past the first step, let alone 100 %
-    assert "below" in decision["reason"]
+    assert "below" in decision["reason"] and decision["evidence"]["design"] == "paired"
     assert register.alias_version(client, MODEL, register.CHAMPION) == "2"
     assert register.alias_version(client, MODEL, register.CHALLENGER) is None
     assert canary_state.read(client, MODEL, bad).status == "rolled_back"
@@ -108,3 +116,21 @@ def test_manual_rollback_needs_a_reason(env):
 
     with pytest.raises(PromotionError, match="reason"):
         canary_job.manual_rollback(Workspace(settings), MODEL, "someone", " ")
+
+
+def test_an_inconclusive_canary_ends_at_its_deadline_in_replayed_time(env):
+    """No traffic reaches the canary: 30 replayed days later it waits, past ``deadline_hours`` of replayed time
+    it rolls back as inconclusive, though only seconds passed on the wall clock."""
+    settings, spec, _ = env
+    client = tracking.client(settings)
+    version = register_shuffled_label_challenger(MODEL, settings)
+    start = datetime(2017, 3, 1)
+    assert canary_job.analyse_canary(Workspace(settings), MODEL, "test", now=start).action == "started"
+    waiting = canary_job.analyse_canary(Workspace(settings), MODEL, "test", now=start + timedelta(days=30))
+    assert waiting.action == "wait", waiting
+    assert "labelled predictions" in waiting.reason
+    late = start + timedelta(hours=spec.canary.deadline_hours + 1)
+    ended = canary_job.analyse_canary(Workspace(settings), MODEL, "test", now=late)
+    assert ended.action == "rollback" and f"inconclusive after {spec.canary.deadline_hours:g} h" in ended.reason
+    assert canary_state.read(client, MODEL, version).status == "rolled_back"
+    assert register.alias_version(client, MODEL, register.CHALLENGER) is None

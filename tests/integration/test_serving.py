@@ -8,6 +8,7 @@ import threading
 import time
 
 import httpx
+import pandas as pd
 import pytest
 import schemathesis
 from hypothesis import HealthCheck
@@ -178,3 +179,71 @@ def test_fuzzing_the_openapi_schema_finds_no_server_error(service):
             case.call_and_validate(base_url=service["url"], headers=AUTH, checks=[not_a_server_error])
 
         fuzz()
+
+
+class _BrokenModel:
+    """A shadow model that raises, or hangs (until the test releases it), on every call."""
+
+    def __init__(self, failure: str, release: threading.Event):
+        self.failure, self.release = failure, release
+
+    def predict_proba(self, features):
+        if self.failure == "raises":
+            raise RuntimeError("shadow model broken")
+        self.release.wait(120)  # hung: longer than any answer may take (serve_timeout_seconds)
+        raise RuntimeError("released")
+
+
+class _FixedRouting(ModelPool):
+    """The real pool's interface with one routing snapshot and no registry watch: the shadow under test."""
+
+    def __init__(self, name, settings, routing):
+        super().__init__(name, settings)
+        self._routing = routing
+
+    def start(self) -> None:
+        pass
+
+
+@pytest.mark.parametrize("failure", ["raises", "hangs"])
+def test_a_shadow_that_raises_or_hangs_never_changes_or_delays_an_answer(service, failure, tmp_path):
+    """The same 60 single-record requests to the service without a shadow and with a broken one: every answer is
+    the champion's, identical, and none waits for the shadow (a hung shadow holds 120 s, the answer's timeout is
+    5 s); a raising shadow's failures are logged as its errors, a hung shadow's backlog is skipped and counted."""
+    from fastapi.testclient import TestClient
+
+    from flywheel.registry.artifacts import load_verified_model
+    from flywheel.serving.models import LoadedModel, Routing
+
+    settings = service["settings"].model_copy(update={"serve_token": None, "serve_shadow_queue_requests": 5})
+    champion = LoadedModel(MODEL, "1", load_verified_model(service["client"], MODEL, "1"))
+    release = threading.Event()
+    shadow = LoadedModel(MODEL, service["v2"], _BrokenModel(failure, release))
+    stores = [tmp_path / "plain", tmp_path / "shadowed"]
+    writers = [PredictionLogWriter(open_store(str(store)), MODEL, flush_seconds=0.1) for store in stores]
+    plain, shadowed = (
+        create_app(service["spec"], settings, _FixedRouting(MODEL, settings, routing), writer)
+        for routing, writer in zip(
+            (Routing(champion, None, 0.0), Routing(champion, None, 0.0, shadow)), writers, strict=True
+        )
+    )
+    bodies = [{"records": [r]} for r in _requests(service["records"], 60, 1)]
+    try:
+        with TestClient(plain) as a, TestClient(shadowed) as b:
+            expected = [a.post("/predict", json=body).json()["predictions"] for body in bodies]
+            answers = [b.post("/predict", json=body) for body in bodies]
+            assert [r.status_code for r in answers] == [200] * 60
+            assert [r.json()["predictions"] for r in answers] == expected
+            assert {p["alias"] for r in answers for p in r.json()["predictions"]} == {"champion"}
+            time.sleep(0.5)  # the shadow thread takes what is queued
+            metrics = b.get("/metrics").text
+        logged = pd.concat(pd.read_parquet(f) for f in stores[1].rglob("*.parquet"))
+        by_arm = logged.groupby(["arm", "status"]).size().to_dict()
+        if failure == "raises":
+            assert by_arm == {("champion", "ok"): 60, ("shadow", "error"): 60}  # errors count against the shadow
+        else:
+            assert by_arm == {("champion", "ok"): 60}  # the hung shadow logged nothing ...
+            skipped = [line for line in metrics.splitlines() if line.startswith("flywheel_shadow_skipped_total")]
+            assert skipped and float(skipped[0].split()[-1]) >= 50  # ... and its backlog was skipped, counted
+    finally:
+        release.set()

@@ -75,6 +75,7 @@ class Predictor:
         writer: PredictionLogWriter | None,
         metrics: Metrics,
         source: str = "api",
+        shadow_queue_requests: int = 1000,
     ):
         self.spec, self.pool, self.writer, self.metrics, self.source = spec, pool, writer, metrics, source
         self.task = task_of(spec)
@@ -85,6 +86,7 @@ class Predictor:
             self._emit,
             on_skipped=lambda n: metrics.shadow_skipped.labels(spec.name).inc(n),
             synchronous=writer is None,  # batch scoring: no answer waits, score in line
+            queue_requests=shadow_queue_requests,
         )
 
     def _score_records(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[float], list[Any]]:
@@ -230,7 +232,7 @@ def create_app(
         open_store(settings.predictions_uri, settings.s3_endpoint_url), spec.name, settings.serve_log_flush_seconds
     )
     metrics = Metrics()
-    predictor = Predictor(spec, pool, writer, metrics)
+    predictor = Predictor(spec, pool, writer, metrics, shadow_queue_requests=settings.serve_shadow_queue_requests)
     RequestModel = request_model(spec)
 
     @asynccontextmanager
