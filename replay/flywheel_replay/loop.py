@@ -70,7 +70,7 @@ def _ledger_events_since(model: str, settings: Settings, since: datetime) -> lis
     from flywheel.registry import ledger
 
     entries = ledger.history(open_warehouse(settings), model, limit=50)
-    wanted = {"canary_started", "promoted", "rolled_back", "blessed", "rejected", "paged"}
+    wanted = {"canary_started", "canary_advanced", "promoted", "rolled_back", "blessed", "rejected", "paged"}
     return [
         f"{e['event']} v{e['version']}"
         for e in reversed(entries)

@@ -109,7 +109,8 @@ def _behaves_like_a_cancellation_model(client, run_id: str) -> None:
 
     model = mlflow.sklearn.load_model(f"models:/{MODEL}@{register.CHAMPION}")
     holdout = pd.read_parquet(client.download_artifacts(run_id, tracking.HOLDOUT_ARTIFACT, str(get_settings().home)))
-    sample = holdout[holdout["deposit_type"] == "No Deposit"].head(500).drop(columns=["booking_key", "is_canceled"])
+    extra = ["booking_key", "arrival_date", "is_canceled", tracking.EVALUATED_SCORE_COLUMN]
+    sample = holdout[holdout["deposit_type"] == "No Deposit"].head(500).drop(columns=extra)
     score = model.predict_proba(sample)[:, 1]
     # Directional: a non-refundable deposit is the strongest cancellation signal in this data.
     non_refund = model.predict_proba(sample.assign(deposit_type="Non Refund"))[:, 1]

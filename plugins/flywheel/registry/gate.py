@@ -19,7 +19,7 @@ from flywheel.data.warehouse import Warehouse
 from flywheel.registry import artifacts, ledger
 from flywheel.registry.client import BLESSED_TAG
 from flywheel.registry.register import CHAMPION, alias_version
-from flywheel.registry.tracking import HOLDOUT_ARTIFACT
+from flywheel.registry.tracking import EVALUATED_SCORE_COLUMN, FITTED_UNTIL_PARAM, HOLDOUT_ARTIFACT
 from flywheel.specs import ModelSpec
 from flywheel.training.evaluate import segment_metrics
 
@@ -63,6 +63,20 @@ def _scores(
     return task.score(artifacts.load_verified_model(mlflow_client, name, version), frame[features])
 
 
+def _unseen_by(spec: ModelSpec, mlflow_client: Any, champion: str, holdout: pd.DataFrame) -> np.ndarray:
+    """The holdout rows the champion was not fitted on (a champion refitted on its own holdout may have seen the
+    first months of a newer holdout: comparing there would flatter it). All rows when that cannot be told (an
+    older run or holdout) or when the champion saw them all (nothing left to compare on fairly)."""
+    column = spec.source.event_time_column
+    params = mlflow_client.get_run(mlflow_client.get_model_version(spec.name, champion).run_id).data.params
+    until = params.get(FITTED_UNTIL_PARAM) or (params.get("train_months") or "").rpartition("..")[2]
+    if column not in holdout or not until:
+        return np.ones(len(holdout), dtype=bool)
+    months = pd.to_datetime(holdout[column]).dt.strftime("%Y-%m").to_numpy()
+    unseen = months > until
+    return unseen if unseen.sum() >= spec.gates.min_segment_rows else np.ones(len(holdout), dtype=bool)
+
+
 def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     """Compare ``version`` with the baseline and with @champion (if any) on ``version``'s holdout."""
     import mlflow
@@ -73,7 +87,11 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     holdout = pd.read_parquet(mlflow.artifacts.download_artifacts(run_id=mv.run_id, artifact_path=HOLDOUT_ARTIFACT))
     y = task.label(holdout[spec.source.target_column])
     features = spec.features.all
-    challenger = _scores(task, mlflow_client, name, version, holdout, features)
+    if EVALUATED_SCORE_COLUMN in holdout:  # the model as evaluated, before its final fit on these very rows
+        artifacts.verify(mlflow_client, name, version)  # the registered files are still checked
+        challenger = holdout[EVALUATED_SCORE_COLUMN].to_numpy(dtype=float)
+    else:
+        challenger = _scores(task, mlflow_client, name, version, holdout, features)
     run_metrics = mlflow_client.get_run(mv.run_id).data.metrics
     challenger_metric = task.evaluate(y, challenger)[metric.name]
     baseline_metric = run_metrics[f"baseline_holdout_{metric.name}"]
@@ -93,20 +111,23 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     champion_version = alias_version(mlflow_client, name, CHAMPION)
     champion_metric = None
     if champion_version and champion_version != version:
-        champion = _scores(task, mlflow_client, name, champion_version, holdout, features)
-        champion_metric = task.evaluate(y, champion)[metric.name]
-        drop = -metric.advantage(challenger_metric, champion_metric)
+        unseen = _unseen_by(spec, mlflow_client, champion_version, holdout)
+        rows, ys, ours = holdout[unseen].reset_index(drop=True), y[unseen], challenger[unseen]
+        champion = _scores(task, mlflow_client, name, champion_version, rows, features)
+        ours_metric, champion_metric = task.evaluate(ys, ours)[metric.name], task.evaluate(ys, champion)[metric.name]
+        drop = -metric.advantage(ours_metric, champion_metric)
+        where = "" if unseen.all() else f" on the {int(unseen.sum())} holdout rows after v{champion_version}'s data"
         checks.append(
             Check(
                 "not_worse_than_champion",
                 drop <= gates.max_drop_vs_champion,
                 -drop,
                 -gates.max_drop_vs_champion,
-                f"{metric.label} {challenger_metric:.4f} vs champion v{champion_version} "
-                f"{champion_metric:.4f} (allowed drop {gates.max_drop_vs_champion})",
+                f"{metric.label} {ours_metric:.4f} vs champion v{champion_version} "
+                f"{champion_metric:.4f}{where} (allowed drop {gates.max_drop_vs_champion})",
             )
         )
-        checks += _segment_checks(spec, task, holdout, y, challenger, champion)
+        checks += _segment_checks(spec, task, rows, ys, ours, champion)
     else:
         checks.append(Check("not_worse_than_champion", True, None, None, "no champion yet: nothing to compare"))
     return Verdict(

@@ -20,6 +20,10 @@ log = logging.getLogger(__name__)
 
 MODEL_ARTIFACT = "model"
 HOLDOUT_ARTIFACT = "evaluation/holdout.parquet"
+# In the holdout artifact: the scores of the evaluated model (fitted without the holdout), which the gate compares;
+# the registered model may have been refitted on the holdout too (spec split.final_fit).
+EVALUATED_SCORE_COLUMN = "flywheel_evaluated_score"
+FITTED_UNTIL_PARAM = "fitted_until"  # the last month the registered model was fitted on
 
 
 def client(settings: Settings) -> Any:
@@ -122,7 +126,10 @@ def log_training_run(
     task = task_of(spec)
     example = split.holdout[features].head(5)
     signature = infer_signature(example, task.score(result.model, example))
-    holdout = split.holdout[[spec.source.id_column, *features, spec.source.target_column]]
+    source = spec.source
+    holdout = split.holdout[[source.id_column, source.event_time_column, *features, source.target_column]].assign(
+        **{EVALUATED_SCORE_COLUMN: result.holdout_scores}
+    )
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}@{snapshot.last_event}") as run:
         mlflow.set_tags(lineage)
         mlflow.log_params({f"model.{k}": v for k, v in result.best_params.items()})
@@ -133,6 +140,8 @@ def log_training_run(
                 "estimator": spec.estimator.class_path,
                 "baseline": f"{spec.baseline.kind}:{spec.baseline.column or ''}",
                 "features": len(features),
+                "fitted_from": result.fitted_months[0],
+                FITTED_UNTIL_PARAM: result.fitted_months[1],
             }
         )
         mlflow.log_metrics(_metrics(spec, result))

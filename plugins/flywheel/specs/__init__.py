@@ -38,11 +38,18 @@ class FeatureSpec(_Strict):
 
 class SplitSpec(_Strict):
     """Time-aware split: the most recent ``holdout_months`` of labelled data are the holdout; the months before
-    are cut into ``cv_folds`` expanding-window folds for the search."""
+    are cut into ``cv_folds`` expanding-window folds for the search.
+
+    ``final_fit``: what the registered model is fitted on once it has been evaluated. ``train_and_holdout`` (the
+    default) refits the chosen hyper-parameters (and decision threshold) on every labelled month, so the model
+    that serves has seen the latest months, as a cron retrain's would; its holdout figures are those of the same
+    configuration fitted without the holdout (an honest estimate), and the gate compares those scores.
+    ``train``: serve the evaluated model itself."""
 
     holdout_months: int = Field(ge=1)
     cv_folds: int = Field(ge=2)
     train_months: int | None = Field(default=None, ge=1, description="at most this many months before holdout")
+    final_fit: Literal["train_and_holdout", "train"] = "train_and_holdout"
 
 
 class EstimatorSpec(_Strict):

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -35,6 +35,7 @@ class TrainingResult:
     seconds: float
     business: BusinessOutcome | None = None  # binary classification only
     baseline_business: BusinessOutcome | None = None
+    fitted_months: tuple[str, str] = ("", "")  # the first and last month the served model was fitted on
 
 
 def fit_model(spec: ModelSpec, split: TimeSplit, n_jobs: int = 1) -> TrainingResult:
@@ -52,7 +53,8 @@ def _fit_regressor(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingRe
     baseline = build_baseline(spec).fit(X, y)
     best_params, cv_score = _search(spec, split, X, y, n_jobs)
     model = build_pipeline(spec, **best_params).fit(X, y)
-    return _evaluated(spec, split, model, baseline, best_params, cv_score, started)
+    result = _evaluated(spec, split, model, baseline, best_params, cv_score, started)
+    return _final_fit(spec, split, result, lambda X_all, y_all: build_pipeline(spec, **best_params).fit(X_all, y_all))
 
 
 def _evaluated(
@@ -70,7 +72,7 @@ def _evaluated(
     task = task_of(spec)
     X_holdout, y_holdout = split.holdout[spec.features.all], task.label(split.holdout[spec.source.target_column])
     score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
-    business = {}
+    business: dict[str, BusinessOutcome] = {}
     if thresholds is not None and spec.business is not None:
         business = {
             "business": BusinessOutcome.of(y_holdout, score, thresholds[0], spec.business),
@@ -87,7 +89,8 @@ def _evaluated(
         ),
         holdout_scores=score,
         seconds=time.monotonic() - started,
-        **business,
+        business=business.get("business"),
+        baseline_business=business.get("baseline_business"),
     )
     _log_result(spec, result)
     return result
@@ -136,7 +139,40 @@ def _fit_classifier(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingR
     ).fit(X, y)
 
     thresholds = (float(tuned.best_threshold_), float(baseline.best_threshold_))
-    return _evaluated(spec, split, model, baseline, best_params, cv_score, started, thresholds)
+    result = _evaluated(spec, split, model, baseline, best_params, cv_score, started, thresholds)
+
+    def refit(X_all: pd.DataFrame, y_all: Any) -> Any:
+        pipeline = build_pipeline(spec, **best_params).fit(X_all, y_all)
+        return FixedThresholdClassifier(
+            FrozenEstimator(pipeline), threshold=thresholds[0], response_method="predict_proba"
+        ).fit(X_all, y_all)
+
+    return _final_fit(spec, split, result, refit)
+
+
+def _final_fit(spec: ModelSpec, split: TimeSplit, result: TrainingResult, refit: Any) -> TrainingResult:
+    """The model that serves: the evaluated configuration refitted on train + holdout (``split.final_fit``), so
+    it has seen the latest months. Everything measured stays as measured, on the holdout it had not seen."""
+    if spec.split.final_fit == "train":
+        return replace(result, fitted_months=(split.train_months[0], split.train_months[-1]))
+    started = time.monotonic()
+    every = pd.concat([split.train, split.holdout], ignore_index=True)
+    X_all, y_all = every[spec.features.all], task_of(spec).label(every[spec.source.target_column])
+    model = refit(X_all, y_all)
+    log.info(
+        "%s: final fit on %d rows (%s..%s: train and holdout), %.0f s",
+        spec.name,
+        len(X_all),
+        split.train_months[0],
+        split.holdout_months[-1],
+        time.monotonic() - started,
+    )
+    return replace(
+        result,
+        model=model,
+        seconds=result.seconds + time.monotonic() - started,
+        fitted_months=(split.train_months[0], split.holdout_months[-1]),
+    )
 
 
 def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any, n_jobs: int) -> tuple[dict[str, Any], float]:

@@ -132,3 +132,22 @@ def test_a_spec_must_match_its_task(change, message):
 
     with pytest.raises(ValueError, match=message):
         ModelSpec.model_validate({**BIKE.model_dump(), **change})
+
+
+def test_the_served_model_is_refitted_on_the_holdout_and_its_figures_stay_those_measured_without_it():
+    """split.final_fit: train_and_holdout (the default) serves the evaluated configuration refitted on every
+    labelled month; the holdout figures and the scores the gate compares are the evaluated model's."""
+    from flywheel.training.fit import fit_model
+
+    split = time_split(_bike_snapshot(), BIKE)
+    served = fit_model(BIKE, split)
+    evaluated_only = fit_model(
+        BIKE.model_copy(update={"split": BIKE.split.model_copy(update={"final_fit": "train"})}), split
+    )
+    assert served.fitted_months == (split.train_months[0], split.holdout_months[-1])
+    assert evaluated_only.fitted_months == (split.train_months[0], split.train_months[-1])
+    assert served.holdout_metrics == evaluated_only.holdout_metrics  # measured on rows neither had seen
+    assert np.array_equal(served.holdout_scores, evaluated_only.holdout_scores)
+    task, X = task_of(BIKE), split.holdout[BIKE.features.all]
+    assert np.array_equal(task.score(evaluated_only.model, X), evaluated_only.holdout_scores)
+    assert not np.allclose(task.score(served.model, X), served.holdout_scores)  # the served model saw these rows
