@@ -3,12 +3,12 @@
 Per model, the demo replays its own sources' bundled data (dbt lineage from its mart to the raw tables): the first
 ``INITIAL_MONTHS`` months train the first champion, every later month goes through the loop. Each month: its batch
 lands, is ingested, transformed and validated; its rows are replayed as requests to `flywheel serve` (its own
-process, champion/challenger routing, prediction log); `canary__<model>` loads the log and publishes the labels
-known by the month's end (an outcome is known once its event time has passed), and judges a running canary at the
-month's end (its ``as_of``: every canary time rule reads the replayed time); `monitor__<model>` judges the month.
-When the monitor's policy requests a retrain (an Asset event), `train__<model>` runs next, as the scheduler would
-run it, and the canary runs once more, as its hourly schedule would: the new blessed challenger enters its first
-stage (shadow) on the following month's traffic.
+process, champion/challenger/shadow routing, prediction log), half a month at a time; after each half,
+`canary__<model>` loads the log, publishes the labels known by then (an outcome is known once its event time has
+passed) and judges a running canary at that replayed time (its ``as_of``: every canary time rule reads it);
+`monitor__<model>` judges the month. When the monitor's policy requests a retrain (an Asset event),
+`train__<model>` runs next, as the scheduler would run it, and the canary runs once more, as its hourly schedule
+would: the new blessed challenger enters its first stage (shadow) on the following month's traffic.
 
 The demo ends with a table per month and a chart of the live primary metric next to a never-retrained first
 model's.
@@ -88,13 +88,20 @@ def _serve_and_judge(
     from flywheel.orchestration.assets import retrain_requested
     from flywheel.orchestration.runner import asset_events_since
     from flywheel.specs import load_spec
-    from flywheel_replay.traffic import month_end, month_records, post_records
+    from flywheel_replay.traffic import month_halves, period_records, post_records
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
-    answered = post_records(url, month_records(spec, open_warehouse(settings), month))
-    time.sleep(1.0)  # the service writes its prediction log
-    as_of = {"as_of": month_end(month)}  # the canary's one clock: the replayed month's end, not the wall clock
-    run_dags([f"canary__{model}"], as_of)
+    answered: dict[str, int] = {}
+    # Each half month's traffic, then the canary at its end (its replayed time: `as_of`). The canary runs hourly in
+    # production; twice a month is the replay's coarse stand-in, so that a stage that has its evidence by the
+    # middle of a month moves on then, not a month later.
+    for first_day, end_day, half_end in month_halves(month):
+        part = post_records(url, period_records(spec, open_warehouse(settings), first_day, end_day))
+        answered = {k: answered.get(k, 0) + part.get(k, 0) for k in {*answered, *part}}
+        time.sleep(1.0)  # the service writes its prediction log (the shadow's rows after the answers)
+        as_of = {"as_of": half_end}  # the canary's one clock: the replayed time, not the wall clock
+        run_dags([f"canary__{model}"], as_of)
+        time.sleep(1.0)  # the service picks up a stage that moved
     start = pd.Timestamp(f"{month}-01")
     window = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
     run_dags([f"monitor__{model}"], window)

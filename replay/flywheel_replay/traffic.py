@@ -14,14 +14,36 @@ log = logging.getLogger(__name__)
 
 def month_records(spec: ModelSpec, warehouse: Warehouse, month: str) -> list[dict[str, Any]]:
     """The records of ``month`` (YYYY-MM) as the service expects them: entity_id + features, no label."""
+    import pandas as pd
+
+    start = pd.Timestamp(f"{month}-01")
+    return period_records(
+        spec, warehouse, start.date().isoformat(), (start + pd.offsets.MonthBegin(1)).date().isoformat()
+    )
+
+
+def period_records(spec: ModelSpec, warehouse: Warehouse, first_day: str, end_day: str) -> list[dict[str, Any]]:
+    """The records whose event date is in [``first_day``, ``end_day``), in event-time order."""
     s = spec.source
     frame = warehouse.query_df(
         f"select cast({s.id_column} as varchar) as entity_id, {', '.join(spec.features.all)} from marts.{s.mart} "
         f"where cast({s.event_time_column} as date) >= cast(? as date) and "
-        f"cast({s.event_time_column} as date) < cast(? as date) + interval '1 month' order by {s.event_time_column}, 1",
-        (f"{month}-01", f"{month}-01"),
+        f"cast({s.event_time_column} as date) < cast(? as date) order by {s.event_time_column}, 1",
+        (first_day, end_day),
     )
     return as_records(spec, frame)
+
+
+def month_halves(month: str) -> list[tuple[str, str, str]]:
+    """``month``'s two halves as (first day, end day exclusive, as_of: the half's last second)."""
+    import pandas as pd
+
+    start = pd.Timestamp(f"{month}-01")
+    middle, end = start + pd.Timedelta(days=15), start + pd.offsets.MonthBegin(1)
+    return [
+        (a.date().isoformat(), b.date().isoformat(), (b - pd.Timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S"))
+        for a, b in ((start, middle), (middle, end))
+    ]
 
 
 def month_end(month: str) -> str:
