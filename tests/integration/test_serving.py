@@ -247,3 +247,29 @@ def test_a_shadow_that_raises_or_hangs_never_changes_or_delays_an_answer(service
             assert skipped and float(skipped[0].split()[-1]) >= 50  # ... and its backlog was skipped, counted
     finally:
         release.set()
+
+
+def test_batch_scoring_scores_the_shadow_in_line_beside_the_champion(service):
+    """score__<model>'s path (no writer, source 'batch'): every record answered by the champion, every record
+    also scored by the shadow model and logged with the arm 'shadow', paired by request and entity."""
+    from flywheel.registry.artifacts import load_verified_model
+    from flywheel.serving.app import Metrics, Predictor
+    from flywheel.serving.models import LoadedModel, Routing
+
+    settings, client, v2 = service["settings"], service["client"], service["v2"]
+    champion = LoadedModel(MODEL, "1", load_verified_model(client, MODEL, "1"))
+    shadow = LoadedModel(MODEL, v2, load_verified_model(client, MODEL, v2))
+    pool = _FixedRouting(MODEL, settings, Routing(champion, None, 0.0, shadow))
+    predictor = Predictor(service["spec"], pool, writer=None, metrics=Metrics(), source="batch")
+    records = _requests(service["records"], 300, 1)
+    answers = predictor.predict(records, "batch-1")
+    assert len(answers) == 300 and {a.alias for a in answers} == {"champion"}
+    rows = pd.DataFrame(predictor.log_rows)
+    assert rows.groupby(["arm", "version", "status"]).size().to_dict() == {
+        ("champion", "1", "ok"): 300,
+        ("shadow", v2, "ok"): 300,
+    }
+    shadow_rows = rows[rows.arm == "shadow"]
+    assert list(shadow_rows.entity_id) == [r["entity_id"] for r in records]
+    expected = shadow.model.predict_proba(pd.DataFrame(records)[service["spec"].features.all])[:, 1]
+    assert shadow_rows.score.to_numpy() == pytest.approx(expected)
