@@ -271,6 +271,7 @@ def create_app(
             "champion": routing.champion.version if routing.champion else None,
             "challenger": routing.challenger.version if routing.challenger else None,
             "challenger_share": routing.challenger_share,
+            "shadow": routing.shadow.version if routing.shadow else None,
             "registry_error": pool.last_refresh_error,
         }
         return _json(200 if routing.champion else 503, body)
