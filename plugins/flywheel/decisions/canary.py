@@ -11,7 +11,7 @@ A canary walks its policy's stages (``stages: [shadow, 50]``, or live shares onl
   ``min_requests_for_latency`` requests; otherwise it judges the metric too, on independent arms.
 
 The metric is judged only once the evidence could detect the drop the policy tolerates (its minimum detectable
-effect, ``flywheel.decisions.comparison``): an interval from a handful of rows promotes nothing, whatever the
+effect, ``flywheel.core.comparison``): an interval from a handful of rows promotes nothing, whatever the
 configuration says. A stage that cannot get there by the deadline ends inconclusive, and the safe default applies
 (rollback). Every time here is the time of the data being judged (``now``), never the wall clock.
 """
@@ -25,9 +25,9 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from flywheel.core import comparison
 from flywheel.core.canary import CanaryState
 from flywheel.core.tasks import METRICS, Metric
-from flywheel.decisions import comparison
 from flywheel.specs import SHADOW, CanarySpec
 
 Action = Literal["wait", "advance", "promote", "rollback"]
@@ -228,6 +228,29 @@ def _metric_verdict(spec: CanarySpec, evidence: Evidence) -> tuple[bool, str]:
     )
 
 
+def settled_by_gate(spec: CanarySpec, metric: str, gate: comparison.Comparison | None) -> tuple[bool, str]:
+    """(settled, why): does the gate's paired comparison (the challenger as evaluated against the champion, on
+    holdout rows the champion was not fitted on) already show what a shadow stage would? The same rule as in shadow:
+    enough records, evidence that could detect the tolerated drop, an interval above it."""
+    if not (spec.has_shadow and spec.count_gate_evidence):
+        return False, "the policy does not count the gate's evidence"
+    if gate is None:
+        return False, "the gate had no paired comparison on rows the champion was not fitted on"
+    label = f"{METRICS[metric].label} advantage"
+    bounds = f"[{gate.interval[0]:+.4f}, {gate.interval[1]:+.4f}]"
+    sized = f"{gate.records} holdout records, {gate.design} {gate.method}, minimum detectable effect {gate.mde:.4f}"
+    if gate.records < spec.min_labelled_per_arm:
+        return False, f"the gate compared {gate.records} records (of {spec.min_labelled_per_arm})"
+    if gate.mde > spec.max_metric_drop:
+        return False, f"the gate's evidence could not detect a drop of {spec.max_metric_drop} ({sized})"
+    if gate.interval[0] <= -spec.max_metric_drop:
+        return False, f"the gate's interval is not conclusive ({label} {bounds}; {sized})"
+    return True, (
+        f"the gate's paired holdout comparison settles the shadow stage: {label} {gate.advantage:+.4f}, "
+        f"{spec.confidence:.0%} interval {bounds} above -{spec.max_metric_drop}; {sized}"
+    )
+
+
 def _health_verdict(spec: CanarySpec, evidence: Evidence) -> tuple[bool, str]:
     """A live stage after a shadow stage: the metric is settled, real answers must show no harm."""
     champ, chall = evidence.champion, evidence.challenger
@@ -239,7 +262,7 @@ def _health_verdict(spec: CanarySpec, evidence: Evidence) -> tuple[bool, str]:
     return True, (
         f"live answers as healthy as the champion's on {chall.records} records (errors {chall.error_rate:.2%} vs "
         f"{champ.error_rate:.2%}, p95 {chall.p95_latency_ms} vs {champ.p95_latency_ms} ms); the metric was settled "
-        "in shadow"
+        "before this stage (in shadow, or by the gate's paired evidence)"
     )
 
 

@@ -9,17 +9,20 @@ Also the manual path for people (``flywheel promote`` / ``flywheel rollback``), 
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
+from flywheel.core import comparison
 from flywheel.core.canary import CanaryState
 from flywheel.core.clock import iso_seconds, naive_utc, utc_now
 from flywheel.core.tasks import primary_metric
 from flywheel.data import predictions
 from flywheel.decisions import canary
-from flywheel.registry import canary_state, ledger
+from flywheel.registry import canary_state, gate, ledger
 from flywheel.registry.promote import PromotionError, promote, rollback
 from flywheel.serving.routing import CHALLENGER_ARM, CHAMPION_ARM, SHADOW_ARM
 from flywheel.specs import ModelSpec
@@ -78,15 +81,26 @@ def _stage_fields(spec: ModelSpec, stage: int, now: datetime) -> dict[str, objec
     }
 
 
+def _gate_comparison(tags: Mapping[str, str], champion: str) -> comparison.Comparison | None:
+    """The gate's paired comparison, if the version was gated against today's champion."""
+    if tags.get(gate.GATED_AGAINST_TAG) != champion:
+        return None
+    return comparison.from_record(json.loads(tags.get(gate.GATE_PAIRED_TAG) or "null"))
+
+
 def start_canary(workspace: Workspace, name: str, actor: str, now: datetime | None = None) -> CanaryState:
     """Put a blessed @challenger on the first stage against today's @champion, at ``now`` (the data's time)."""
     spec, registry = workspace.spec(name), workspace.registry
     challenger, champion = registry.challenger(name), registry.champion(name)
     if challenger is None or champion is None:
         raise PromotionError(f"{name}: a canary needs @champion and @challenger (have v{champion}, v{challenger})")
-    if not registry.version(name, challenger).blessed:
+    version = registry.version(name, challenger)
+    if not version.blessed:
         raise PromotionError(f"{name} v{challenger} has no blessing: only a blessed version enters the canary")
     as_of = _as_of(now)
+    gate_evidence = _gate_comparison(version.tags, champion)
+    settled, why = canary.settled_by_gate(spec.canary, spec.gates.primary_metric, gate_evidence)
+    first_stage = 1 if settled and len(spec.canary.stages) > 1 else 0
     canary_state.write(
         registry.mlflow,
         name,
@@ -94,10 +108,12 @@ def start_canary(workspace: Workspace, name: str, actor: str, now: datetime | No
         status="running",
         started_at=iso_seconds(as_of),
         champion=champion,
-        **_stage_fields(spec, 0, as_of),
+        **_stage_fields(spec, first_stage, as_of),
     )
     first = (
-        "in shadow (scores every record beside the champion, answers none)"
+        f"at {spec.canary.stage_label(first_stage)}: {why}"
+        if first_stage
+        else "in shadow (scores every record beside the champion, answers none)"
         if spec.canary.has_shadow
         else f"{spec.canary.share(0):.0%} of traffic"
     )
@@ -109,7 +125,13 @@ def start_canary(workspace: Workspace, name: str, actor: str, now: datetime | No
             "canary_started",
             actor,
             f"{first} against champion v{champion}",
-            {"stages": list(spec.canary.stages), "champion": champion, "as_of": iso_seconds(as_of)},
+            {
+                "stages": list(spec.canary.stages),
+                "champion": champion,
+                "as_of": iso_seconds(as_of),
+                "gate_comparison": None if gate_evidence is None else asdict(gate_evidence),
+                "gate_settles_shadow": settled,
+            },
         ),
     )
     return canary_state.read(registry.mlflow, name, challenger)
@@ -148,8 +170,8 @@ def analyse_canary(workspace: Workspace, name: str, actor: str, now: datetime | 
         if not registry.version(name, challenger).blessed:
             return CanaryStep("none", f"v{challenger} is not blessed: it cannot enter the canary")
         state = start_canary(workspace, name, actor, now)
-        stage = workspace.spec(name).canary.stage_label(0)
-        return CanaryStep("started", f"v{challenger} at {stage}", challenger)
+        stage = workspace.spec(name).canary.stage_label(state.step)
+        return CanaryStep("started", f"v{challenger} at {stage}", challenger, state.step)
     state, evidence = current_evidence(workspace, name)
     if evidence is None:  # a running canary always has evidence; none means its state was lost
         raise RuntimeError(f"{name}: a canary is running but its evidence cannot be gathered")

@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from flywheel.core import comparison
 from flywheel.core.tasks import Task, primary_metric, task_of
 from flywheel.data.warehouse import Warehouse
 from flywheel.registry import artifacts, ledger
@@ -27,6 +28,7 @@ log = logging.getLogger(__name__)
 
 # BLESSED_TAG: the tag this module alone sets to "true" (defined with the registry's typed reads)
 GATED_AGAINST_TAG = "flywheel.gated_against_champion"
+GATE_PAIRED_TAG = "flywheel.gate_paired_comparison"  # JSON of Verdict.paired: what a shadow stage may count
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class Verdict:
     baseline_metric: float
     champion_metric: float | None
     checks: list[Check] = field(default_factory=list)
+    # The challenger (as evaluated) against the champion on the same holdout rows the champion was not fitted on,
+    # sized like the canary's evidence (core.comparison): a shadow stage may count it (canary.count_gate_evidence).
+    paired: comparison.Comparison | None = None
 
     def summary(self) -> str:
         failed = [c.detail for c in self.checks if not c.passed]
@@ -63,18 +68,24 @@ def _scores(
     return task.score(artifacts.load_verified_model(mlflow_client, name, version), frame[features])
 
 
-def _unseen_by(spec: ModelSpec, mlflow_client: Any, champion: str, holdout: pd.DataFrame) -> np.ndarray:
-    """The holdout rows the champion was not fitted on (a champion refitted on its own holdout may have seen the
-    first months of a newer holdout: comparing there would flatter it). All rows when that cannot be told (an
-    older run or holdout) or when the champion saw them all (nothing left to compare on fairly)."""
+def _fitted_until(mlflow_client: Any, name: str, version: str) -> str | None:
+    """The last month ``version`` was fitted on (YYYY-MM), from its run's parameters; None if not recorded."""
+    params = mlflow_client.get_run(mlflow_client.get_model_version(name, version).run_id).data.params
+    return params.get(FITTED_UNTIL_PARAM) or (params.get("train_months") or "").rpartition("..")[2] or None
+
+
+def _unseen_by(spec: ModelSpec, mlflow_client: Any, champion: str, holdout: pd.DataFrame) -> tuple[np.ndarray, bool]:
+    """The holdout rows the champion was not fitted on, and whether that is known (a champion refitted on its own
+    holdout may have seen the first months of a newer holdout: comparing there would flatter it). All rows, not
+    known, when it cannot be told (an older run or holdout) or when too few remain to compare on."""
     column = spec.source.event_time_column
-    params = mlflow_client.get_run(mlflow_client.get_model_version(spec.name, champion).run_id).data.params
-    until = params.get(FITTED_UNTIL_PARAM) or (params.get("train_months") or "").rpartition("..")[2]
+    until = _fitted_until(mlflow_client, spec.name, champion)
+    every = np.ones(len(holdout), dtype=bool)
     if column not in holdout or not until:
-        return np.ones(len(holdout), dtype=bool)
+        return every, False
     months = pd.to_datetime(holdout[column]).dt.strftime("%Y-%m").to_numpy()
     unseen = months > until
-    return unseen if unseen.sum() >= spec.gates.min_segment_rows else np.ones(len(holdout), dtype=bool)
+    return (unseen, True) if unseen.sum() >= spec.gates.min_segment_rows else (every, False)
 
 
 def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
@@ -111,7 +122,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     champion_version = alias_version(mlflow_client, name, CHAMPION)
     champion_metric = None
     if champion_version and champion_version != version:
-        unseen = _unseen_by(spec, mlflow_client, champion_version, holdout)
+        unseen, known = _unseen_by(spec, mlflow_client, champion_version, holdout)
         rows, ys, ours = holdout[unseen].reset_index(drop=True), y[unseen], challenger[unseen]
         champion = _scores(task, mlflow_client, name, champion_version, rows, features)
         ours_metric, champion_metric = task.evaluate(ys, ours)[metric.name], task.evaluate(ys, champion)[metric.name]
@@ -128,7 +139,14 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
             )
         )
         checks += _segment_checks(spec, task, rows, ys, ours, champion)
+        policy = spec.canary
+        paired = (
+            comparison.paired(metric, ys, champion, ours, policy.confidence, policy.bootstrap_resamples)
+            if known
+            else None
+        )
     else:
+        paired = None
         checks.append(Check("not_worse_than_champion", True, None, None, "no champion yet: nothing to compare"))
     return Verdict(
         name,
@@ -140,6 +158,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
         baseline_metric,
         champion_metric,
         checks,
+        paired,
     )
 
 
@@ -175,6 +194,9 @@ def record_verdict(verdict: Verdict, mlflow_client: Any, warehouse: Warehouse, a
     mlflow_client.set_model_version_tag(verdict.model, verdict.version, BLESSED_TAG, str(verdict.blessed).lower())
     mlflow_client.set_model_version_tag(
         verdict.model, verdict.version, GATED_AGAINST_TAG, verdict.champion_version or "none"
+    )
+    mlflow_client.set_model_version_tag(
+        verdict.model, verdict.version, GATE_PAIRED_TAG, json.dumps(asdict(verdict.paired) if verdict.paired else None)
     )
     ledger.record(
         warehouse,

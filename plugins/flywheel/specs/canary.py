@@ -26,8 +26,11 @@ class CanarySpec(Strict):
     ``min_requests_for_latency`` requests). Any stage fails (rollback) when the
     interval lies wholly below ``-max_metric_drop``, the error rate is worse, or p95 latency is both
     ``max_p95_latency_ratio`` times and ``min_p95_latency_increase_ms`` above the champion's (a ratio alone is
-    noise on a busy host). Otherwise it waits, until ``deadline_hours`` after the start (in the data's time): then
-    it rolls back, inconclusive. Passing the last stage promotes.
+    noise on a busy host). With ``count_gate_evidence`` (default), the gate's paired comparison (the challenger as
+    evaluated, against the champion, on holdout rows the champion was not fitted on) settles the shadow stage when
+    it passes the same rule: the canary then starts at the first live stage. A stage waits otherwise, until
+    ``deadline_hours`` after the start (in the data's time): then it rolls back, inconclusive. Passing the last
+    stage promotes.
     """
 
     stages: tuple[Stage, ...] = Field(
@@ -45,6 +48,10 @@ class CanarySpec(Strict):
     max_p95_latency_ratio: float = Field(default=2.0, ge=1)
     min_p95_latency_increase_ms: float = Field(default=100.0, ge=0, description="and slower by at least this")
     min_requests_for_latency: int = Field(default=200, ge=1, description="requests per arm before latency counts")
+    count_gate_evidence: bool = Field(
+        default=True,
+        description="a shadow stage is settled by the gate's paired holdout comparison when that passes its rule",
+    )
     min_live_records: int = Field(
         default=200, ge=1, description="after a shadow stage: records each arm answers before a live stage passes"
     )

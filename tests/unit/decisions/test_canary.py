@@ -198,7 +198,7 @@ def test_after_shadow_a_live_stage_passes_on_healthy_answers_not_on_labels():
     assert few.action == canary.WAIT and "challenger 100 of 300" in few.reason
     unlabelled = _arm(400, 0.6, 2).assign(label=np.nan)  # answers whose outcomes are not known yet
     promoted = _decide(_arm(3000, 0.6, 1), unlabelled, live, spec=SHADOW_SPEC)
-    assert promoted.action == canary.PROMOTE and "settled in shadow" in promoted.reason
+    assert promoted.action == canary.PROMOTE and "settled before this stage" in promoted.reason
     failing = _decide(_arm(3000, 0.6, 1), _arm(400, 0.6, 2, errors=40), live, spec=SHADOW_SPEC)
     assert failing.action == canary.ROLLBACK and "error rate" in failing.reason
 
@@ -207,7 +207,7 @@ def test_delong_agrees_with_a_paired_bootstrap():
     """The closed-form standard error of the paired AUC difference against 2,000 paired resamples."""
     from sklearn.metrics import roc_auc_score
 
-    from flywheel.decisions import comparison
+    from flywheel.core import comparison
 
     champion, shadow = _paired(1500, 0.85, 0.84, seed=5)
     y, a, b = champion["label"].to_numpy(), champion["score"].to_numpy(), shadow["score"].to_numpy()
@@ -243,3 +243,21 @@ def test_a_challenger_truly_002_worse_is_never_promoted_on_a_small_sample():
                 break
     assert len(outcomes) == 50  # each replay ended, none is left open
     assert interval_alone_passed > 0  # the sizing rule, not luck, kept these out
+
+
+def test_the_gate_s_paired_holdout_comparison_settles_the_shadow_stage_only_when_it_passes_the_same_rule():
+    from flywheel.core import comparison
+
+    def gate(records: int, advantage: float, se: float) -> comparison.Comparison:
+        return comparison._sized("paired", "delong", records, advantage, se, 0.95)
+
+    settled, why = canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(4000, 0.01, 0.004))
+    assert settled and "settles the shadow stage" in why and "minimum detectable effect 0.0112" in why
+    too_noisy = canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(4000, 0.01, 0.01))
+    assert too_noisy == (False, too_noisy[1]) and "could not detect a drop of 0.02" in too_noisy[1]
+    assert not canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(4000, -0.015, 0.004))[0]  # not conclusive
+    assert not canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(150, 0.01, 0.004))[0]  # too few records
+    assert not canary.settled_by_gate(SHADOW_SPEC, "roc_auc", None)[0]
+    assert not canary.settled_by_gate(SPEC, "roc_auc", gate(4000, 0.01, 0.004))[0]  # no shadow stage to settle
+    opted_out = SHADOW_SPEC.model_copy(update={"count_gate_evidence": False})
+    assert not canary.settled_by_gate(opted_out, "roc_auc", gate(4000, 0.01, 0.004))[0]

@@ -21,7 +21,7 @@ AUC), so it is written out here (about twenty lines, checked against a bootstrap
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from scipy.stats import norm, rankdata
@@ -43,6 +43,14 @@ class Comparison:
     interval: tuple[float, float]
     standard_error: float
     mde: float  # minimum detectable effect, in the metric's units
+
+
+def from_record(record: dict[str, Any] | None) -> Comparison | None:
+    """A comparison read back from JSON (a registry tag, a ledger entry)."""
+    if not record:
+        return None
+    interval = record["interval"]
+    return Comparison(**{**record, "interval": (float(interval[0]), float(interval[1]))})
 
 
 def z_values(confidence: float) -> tuple[float, float]:
