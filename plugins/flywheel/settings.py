@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     serve_shadow_queue_requests: int = Field(
         default=1000, ge=1, description="requests waiting for a shadow model before new ones are skipped (counted)"
     )
+    serve_shadow_batch_seconds: float = Field(
+        default=0.5, ge=0, description="a shadow model scores what arrived in this long in one call"
+    )
 
     # Alert e-mail (the monitor's "email" routes). Webhook URLs are named per route in monitoring/<model>.yaml.
     smtp_host: str | None = None

@@ -176,6 +176,7 @@ def loop_demo(plans: list[DemoPlan], settings: Settings, console: Console, run_d
     env = {
         "FLYWHEEL_SERVE_REFRESH_SECONDS": "0.5",
         "FLYWHEEL_SERVE_LOG_FLUSH_SECONDS": "0.2",
+        "FLYWHEEL_SERVE_SHADOW_BATCH_SECONDS": "0.1",  # the shadow's rows are in the log before the canary runs
         "FLYWHEEL_SERVE_TIMEOUT_SECONDS": "30",
     }
     rows: dict[str, list[MonthRow]] = {p.model: [] for p in plans}

@@ -39,7 +39,9 @@ def _train_challenger(settings: Settings) -> str:
 @pytest.fixture(scope="module")
 def env(tmp_path_factory, template):
     # The champion v1 (2015-07 .. 2016-06, the small spec: the canary's decisions are under test, not the model).
-    settings = template("hotel_first_year", tmp_path_factory.mktemp("canary"), serve_refresh_seconds=0.2)
+    settings = template(
+        "hotel_first_year", tmp_path_factory.mktemp("canary"), serve_refresh_seconds=0.2, serve_shadow_batch_seconds=0.1
+    )
     build_loop_until(settings, "2016-08", "2016-07")
     assert _train_challenger(settings) == "2"  # a challenger that has seen two more months
     build_loop_until(settings, TRAFFIC_MONTHS[-1], TRAFFIC_MONTHS[0])  # traffic (and, later, its labels)

@@ -76,6 +76,7 @@ class Predictor:
         metrics: Metrics,
         source: str = "api",
         shadow_queue_requests: int = 1000,
+        shadow_batch_seconds: float = 0.5,
     ):
         self.spec, self.pool, self.writer, self.metrics, self.source = spec, pool, writer, metrics, source
         self.task = task_of(spec)
@@ -87,6 +88,7 @@ class Predictor:
             on_skipped=lambda n: metrics.shadow_skipped.labels(spec.name).inc(n),
             synchronous=writer is None,  # batch scoring: no answer waits, score in line
             queue_requests=shadow_queue_requests,
+            batch_seconds=shadow_batch_seconds,
         )
 
     def _score_records(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[float], list[Any]]:
@@ -232,7 +234,14 @@ def create_app(
         open_store(settings.predictions_uri, settings.s3_endpoint_url), spec.name, settings.serve_log_flush_seconds
     )
     metrics = Metrics()
-    predictor = Predictor(spec, pool, writer, metrics, shadow_queue_requests=settings.serve_shadow_queue_requests)
+    predictor = Predictor(
+        spec,
+        pool,
+        writer,
+        metrics,
+        shadow_queue_requests=settings.serve_shadow_queue_requests,
+        shadow_batch_seconds=settings.serve_shadow_batch_seconds,
+    )
     RequestModel = request_model(spec)
 
     @asynccontextmanager

@@ -1,9 +1,11 @@
 """The shadow stage's scorer: the challenger scores every record beside the champion, off the answer's path.
 
 The answer never waits for the shadow model. A request hands its records to a bounded queue (a constant-time,
-non-blocking put: that is the whole cost the shadow adds to an answer, the budget ``docs/serving-benchmark.md``
-measures) and returns; one background thread takes everything queued, scores it in one frame (one call for many
-requests: scikit-learn's per-call overhead dominates one-row predictions) and logs it with the arm ``shadow``.
+non-blocking put) and returns; one background thread collects what arrives for ``batch_seconds`` after the first
+record, scores it in one frame and logs it with the arm ``shadow``. Collecting first matters: scikit-learn's
+per-call overhead dominates a one-row prediction, and scoring each request as it came competed with the next
+answers for the CPU (and the GIL): single-record p50 latency went from 17 ms to 32 ms (benchmarks/shadow.py);
+one call per half second costs the answers next to nothing (docs/shadow-benchmark.md).
 A shadow model that raises logs error rows (they count against its canary); one that hangs holds only this
 thread: the queue fills, further records are skipped and counted, and answers go on as before.
 
@@ -23,6 +25,7 @@ from typing import Any
 log = logging.getLogger(__name__)
 
 QUEUE_REQUESTS = 1000  # requests waiting for the shadow model before new ones are skipped
+BATCH_SECONDS = 0.5  # how long the shadow collects records before scoring them in one call
 
 
 @dataclass(frozen=True)
@@ -47,7 +50,9 @@ class ShadowScorer:
         on_skipped: Callable[[int], None] = lambda n: None,
         synchronous: bool = False,
         queue_requests: int = QUEUE_REQUESTS,
+        batch_seconds: float = BATCH_SECONDS,
     ):
+        self.batch_seconds = batch_seconds
         self._score, self._rows, self._emit, self._on_skipped = score, rows, emit, on_skipped
         self.synchronous = synchronous
         self._queue: queue.Queue[ShadowWork] = queue.Queue(maxsize=queue_requests)
@@ -76,9 +81,10 @@ class ShadowScorer:
     def _loop(self) -> None:
         while True:
             batch = [self._queue.get()]
-            while True:
+            until = time.monotonic() + self.batch_seconds
+            while (left := until - time.monotonic()) > 0:
                 try:
-                    batch.append(self._queue.get_nowait())
+                    batch.append(self._queue.get(timeout=left))
                 except queue.Empty:
                     break
             self._run(batch)
