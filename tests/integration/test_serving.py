@@ -244,7 +244,8 @@ def test_a_shadow_that_raises_or_hangs_never_changes_or_delays_an_answer(service
         else:
             assert by_arm == {("champion", "ok"): 60}  # the hung shadow logged nothing ...
             skipped = [line for line in metrics.splitlines() if line.startswith("flywheel_shadow_skipped_total")]
-            assert skipped and float(skipped[0].split()[-1]) >= 50  # ... and its backlog was skipped, counted
+            # ... and what did not fit its queue (5 requests) behind the hung batch was skipped, and counted
+            assert skipped and 0 < float(skipped[0].split()[-1]) <= 55
     finally:
         release.set()
 
