@@ -147,7 +147,11 @@ def test_retrains_stay_within_the_policy_and_every_suppression_is_explained(demo
     policy = load_monitor_spec(settings.monitoring_dir / f"{model}.yaml").retrain
     assert 1 <= len(requests) <= policy.max_retrains  # one budget period at most in six months
     guards = ("canary is running", "cooldown", "budget", "new labelled rows")
-    assert len(suppressed) >= 1 and all(any(g in reason for g in guards) for reason in suppressed.reason)
+    assert all(any(g in reason for g in guards) for reason in suppressed.reason)
+    if model == MODEL:  # hotel: its critical windows come back inside the cooldown after each retrain
+        assert len(suppressed) >= 1
+    # bike_demand: its canary now ends within the month after a retrain, and no request came back inside the
+    # cooldown in these six months, so it may have nothing to suppress (with the 10 % / 50 % canary it had).
     promoted = entries[entries.event == "promoted"]
     assert (promoted.version != "1").sum() >= 1, "the loop promotes a retrained version through the canary"
 
