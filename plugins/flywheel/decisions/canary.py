@@ -228,12 +228,19 @@ def _metric_verdict(spec: CanarySpec, evidence: Evidence) -> tuple[bool, str]:
     )
 
 
-def settled_by_gate(spec: CanarySpec, metric: str, gate: comparison.Comparison | None) -> tuple[bool, str]:
+def settled_by_gate(
+    spec: CanarySpec, metric: str, gate: comparison.Comparison | None, served_is_evaluated: bool
+) -> tuple[bool, str]:
     """(settled, why): does the gate's paired comparison (the challenger as evaluated against the champion, on
-    holdout rows the champion was not fitted on) already show what a shadow stage would? The same rule as in shadow:
+    holdout rows the champion was not fitted on) already show what a shadow stage would? Only if the model that
+    would serve is the one the gate compared (``split.final_fit: train``): a model refitted on the holdout after
+    the gate has no labelled rows left that it has not seen, and the evaluated one, fitted on the months the
+    champion was fitted on, says nothing about what the newest months changed. Then the same rule as in shadow:
     enough records, evidence that could detect the tolerated drop, an interval above it."""
     if not (spec.has_shadow and spec.count_gate_evidence):
         return False, "the policy does not count the gate's evidence"
+    if not served_is_evaluated:
+        return False, "the gate compared the model as evaluated, not the one refitted on the holdout to serve"
     if gate is None:
         return False, "the gate had no paired comparison on rows the champion was not fitted on"
     label = f"{METRICS[metric].label} advantage"

@@ -99,7 +99,8 @@ def start_canary(workspace: Workspace, name: str, actor: str, now: datetime | No
         raise PromotionError(f"{name} v{challenger} has no blessing: only a blessed version enters the canary")
     as_of = _as_of(now)
     gate_evidence = _gate_comparison(version.tags, champion)
-    settled, why = canary.settled_by_gate(spec.canary, spec.gates.primary_metric, gate_evidence)
+    served_is_evaluated = spec.split.final_fit == "train"  # else the gate compared a model that will not serve
+    settled, why = canary.settled_by_gate(spec.canary, spec.gates.primary_metric, gate_evidence, served_is_evaluated)
     first_stage = 1 if settled and len(spec.canary.stages) > 1 else 0
     canary_state.write(
         registry.mlflow,

@@ -28,9 +28,10 @@ class CanarySpec(Strict):
     ``max_p95_latency_ratio`` times and ``min_p95_latency_increase_ms`` above the champion's (a ratio alone is
     noise on a busy host). With ``count_gate_evidence`` (default), the gate's paired comparison (the challenger as
     evaluated, against the champion, on holdout rows the champion was not fitted on) settles the shadow stage when
-    it passes the same rule: the canary then starts at the first live stage. A stage waits otherwise, until
-    ``deadline_hours`` after the start (in the data's time): then it rolls back, inconclusive. Passing the last
-    stage promotes.
+    it passes the same rule and the model that serves is the one compared (``split.final_fit: train``; a model
+    refitted on its holdout always goes through shadow): the canary then starts at the first live stage. A stage
+    waits otherwise, until ``deadline_hours`` after the start (in the data's time): then it rolls back,
+    inconclusive. Passing the last stage promotes.
     """
 
     stages: tuple[Stage, ...] = Field(
@@ -50,7 +51,8 @@ class CanarySpec(Strict):
     min_requests_for_latency: int = Field(default=200, ge=1, description="requests per arm before latency counts")
     count_gate_evidence: bool = Field(
         default=True,
-        description="a shadow stage is settled by the gate's paired holdout comparison when that passes its rule",
+        description="a shadow stage is settled by the gate's paired holdout comparison when that passes its rule "
+        "and the gate compared the model that will serve (split.final_fit: train)",
     )
     min_live_records: int = Field(
         default=200, ge=1, description="after a shadow stage: records each arm answers before a live stage passes"

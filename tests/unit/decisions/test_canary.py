@@ -251,13 +251,17 @@ def test_the_gate_s_paired_holdout_comparison_settles_the_shadow_stage_only_when
     def gate(records: int, advantage: float, se: float) -> comparison.Comparison:
         return comparison._sized("paired", "delong", records, advantage, se, 0.95)
 
-    settled, why = canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(4000, 0.01, 0.004))
+    def settles(spec, evidence, served_is_evaluated=True):
+        return canary.settled_by_gate(spec, "roc_auc", evidence, served_is_evaluated)
+
+    settled, why = settles(SHADOW_SPEC, gate(4000, 0.01, 0.004))
     assert settled and "settles the shadow stage" in why and "minimum detectable effect 0.0112" in why
-    too_noisy = canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(4000, 0.01, 0.01))
-    assert too_noisy == (False, too_noisy[1]) and "could not detect a drop of 0.02" in too_noisy[1]
-    assert not canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(4000, -0.015, 0.004))[0]  # not conclusive
-    assert not canary.settled_by_gate(SHADOW_SPEC, "roc_auc", gate(150, 0.01, 0.004))[0]  # too few records
-    assert not canary.settled_by_gate(SHADOW_SPEC, "roc_auc", None)[0]
-    assert not canary.settled_by_gate(SPEC, "roc_auc", gate(4000, 0.01, 0.004))[0]  # no shadow stage to settle
-    opted_out = SHADOW_SPEC.model_copy(update={"count_gate_evidence": False})
-    assert not canary.settled_by_gate(opted_out, "roc_auc", gate(4000, 0.01, 0.004))[0]
+    too_noisy = settles(SHADOW_SPEC, gate(4000, 0.01, 0.01))
+    assert not too_noisy[0] and "could not detect a drop of 0.02" in too_noisy[1]
+    assert not settles(SHADOW_SPEC, gate(4000, -0.015, 0.004))[0]  # not conclusive
+    assert not settles(SHADOW_SPEC, gate(150, 0.01, 0.004))[0]  # too few records
+    assert not settles(SHADOW_SPEC, None)[0]
+    assert not settles(SPEC, gate(4000, 0.01, 0.004))[0]  # no shadow stage to settle
+    assert not settles(SHADOW_SPEC.model_copy(update={"count_gate_evidence": False}), gate(4000, 0.01, 0.004))[0]
+    refitted = settles(SHADOW_SPEC, gate(4000, 0.01, 0.004), served_is_evaluated=False)
+    assert not refitted[0] and "not the one refitted on the holdout to serve" in refitted[1]
