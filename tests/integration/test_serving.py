@@ -254,7 +254,8 @@ def test_batch_scoring_scores_the_shadow_in_line_beside_the_champion(service):
     """score__<model>'s path (no writer, source 'batch'): every record answered by the champion, every record
     also scored by the shadow model and logged with the arm 'shadow', paired by request and entity."""
     from flywheel.registry.artifacts import load_verified_model
-    from flywheel.serving.app import Metrics, Predictor
+    from flywheel.serving.app import Predictor
+    from flywheel.serving.metrics import Metrics
     from flywheel.serving.models import LoadedModel, Routing
 
     settings, client, v2 = service["settings"], service["client"], service["v2"]

@@ -8,7 +8,8 @@ import uuid
 
 from flywheel.data import predictions
 from flywheel.data.validation import quarantined_batches
-from flywheel.serving.app import Metrics, Predictor
+from flywheel.serving.app import Predictor
+from flywheel.serving.metrics import Metrics
 from flywheel.serving.models import ModelPool
 from flywheel.serving.prediction_log import write_log_file
 from flywheel.serving.schema import as_records

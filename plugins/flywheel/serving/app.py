@@ -18,10 +18,11 @@ import pandas as pd
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from flywheel.core.tasks import Task, task_of
 from flywheel.serving.guards import BodySizeLimit, RateLimiter, token_matches
+from flywheel.serving.metrics import Metrics
 from flywheel.serving.models import LoadedModel, ModelPool, Routing
 from flywheel.serving.prediction_log import PredictionLogWriter
 from flywheel.serving.routing import CHAMPION_ARM, SHADOW_ARM, arm_for
@@ -32,32 +33,6 @@ from flywheel.specs import ModelSpec
 from flywheel.storage import open_store
 
 log = logging.getLogger(__name__)
-
-
-class Metrics:
-    def __init__(self) -> None:
-        self.registry = CollectorRegistry()
-        labels = ["model", "version", "arm"]
-        self.predictions = Counter("flywheel_predictions", "Records scored", labels, registry=self.registry)
-        self.errors = Counter(
-            "flywheel_prediction_errors", "Records a model failed to score", labels, registry=self.registry
-        )
-        self.latency = Histogram(
-            "flywheel_model_latency_seconds",
-            "Model time per request and arm",
-            labels,
-            registry=self.registry,
-            buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-        )
-        self.requests = Counter(
-            "flywheel_http_requests", "HTTP requests by path and status", ["path", "status"], registry=self.registry
-        )
-        self.shadow_skipped = Counter(
-            "flywheel_shadow_skipped",
-            "Records the shadow model did not score because its queue was full (a slow or hung shadow model)",
-            ["model"],
-            registry=self.registry,
-        )
 
 
 def _score(task: Task, loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[int | None]]:
