@@ -82,14 +82,12 @@ def test_a_better_challenger_is_promoted_and_a_worse_one_rolled_back(env):
         assert set(answered) <= {"champion v1", "challenger v2"}
     assert decisions[-1]["action"] == "promote", decisions
     start = next(json.loads(e) for v, event, _, e in _ledger(settings) if (v, event) == ("2", "canary_started"))
-    if start["gate_settles_shadow"]:  # the gate's paired holdout comparison already showed what shadow would
-        gate = start["gate_comparison"]
-        assert gate["mde"] <= spec.canary.max_metric_drop and gate["interval"][0] > -spec.canary.max_metric_drop
-        assert decisions[0]["step"] == 1 and "settled before this stage" in decisions[0]["reason"], decisions
-    else:  # shadow first: paired evidence, sized to detect the tolerated drop
-        shadow = decisions[0]
-        assert shadow["action"] == "advance" and shadow["evidence"]["design"] == "paired", shadow
-        assert shadow["evidence"]["mde"] <= spec.canary.max_metric_drop
+    # The served v2 was refitted on its holdout (split.final_fit), so the gate's comparison cannot stand in for
+    # shadow: shadow first, paired evidence sized to detect the tolerated drop, then 50 %, then promotion.
+    assert start["gate_settles_shadow"] is False
+    shadow = decisions[0]
+    assert shadow["action"] == "advance" and shadow["evidence"]["design"] == "paired", shadow
+    assert shadow["evidence"]["mde"] <= spec.canary.max_metric_drop
     assert register.alias_version(client, MODEL, register.CHAMPION) == "2"
     assert register.alias_version(client, MODEL, register.CHALLENGER) is None
     promoted = [row for row in _ledger(settings) if row[1] == "promoted" and row[0] == "2"]

@@ -20,6 +20,7 @@ AUC), so it is written out here (about twenty lines, checked against a bootstrap
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -111,8 +112,9 @@ def paired(
         se = float(np.sqrt(max(cov[0, 0] + cov[1, 1] - 2 * cov[0, 1], 0.0)))
         return _sized("paired", "delong", len(labels), float(aucs[1] - aucs[0]), se, confidence)
     rng = np.random.default_rng(seed)
-    draws = [rng.integers(0, len(labels), len(labels)) for _ in range(resamples)]
-    return _bootstrapped("paired", metric, [(labels, champion, challenger)], draws, confidence, len(labels))
+    draws = ((idx, idx) for idx in (rng.integers(0, len(labels), len(labels)) for _ in range(resamples)))
+    arms = ((labels, champion), (labels, challenger))
+    return _bootstrapped("paired", metric, arms, draws, resamples, confidence, len(labels))
 
 
 def independent(
@@ -136,47 +138,36 @@ def independent(
     if records == 0:
         return None
     rng = np.random.default_rng(seed)
-    champion_value, challenger_value = metric.value(cl, cs), metric.value(hl, hs)
-    if champion_value is None or challenger_value is None:
-        return None
-    differences = []
-    for _ in range(resamples):
-        i, j = rng.integers(0, len(cl), len(cl)), rng.integers(0, len(hl), len(hl))
-        a, b = metric.value(cl[i], cs[i]), metric.value(hl[j], hs[j])
-        if a is not None and b is not None:
-            differences.append(metric.advantage(b, a))
-    return _from_draws(
-        "independent", metric.advantage(challenger_value, champion_value), differences, resamples, confidence, records
-    )
+    draws = ((rng.integers(0, len(cl), len(cl)), rng.integers(0, len(hl), len(hl))) for _ in range(resamples))
+    return _bootstrapped("independent", metric, ((cl, cs), (hl, hs)), draws, resamples, confidence, records)
+
+
+Arm = tuple[np.ndarray, np.ndarray]  # (labels, scores)
 
 
 def _bootstrapped(
     design: Design,
     metric: Metric,
-    arms: list[tuple[np.ndarray, np.ndarray, np.ndarray]],
-    draws: list[np.ndarray],
+    arms: tuple[Arm, Arm],
+    draws: Iterator[tuple[np.ndarray, np.ndarray]],
+    resamples: int,
     confidence: float,
     records: int,
 ) -> Comparison | None:
-    ((labels, champion, challenger),) = arms
-    champion_value, challenger_value = metric.value(labels, champion), metric.value(labels, challenger)
+    """Percentile interval of the advantage over ``draws`` (row indices into the champion's and the challenger's
+    arm: the same indices for a paired design)."""
+    (cl, cs), (hl, hs) = arms
+    champion_value, challenger_value = metric.value(cl, cs), metric.value(hl, hs)
     if champion_value is None or challenger_value is None:
         return None
     differences = []
-    for idx in draws:
-        a, b = metric.value(labels[idx], champion[idx]), metric.value(labels[idx], challenger[idx])
+    for i, j in draws:
+        a, b = metric.value(cl[i], cs[i]), metric.value(hl[j], hs[j])
         if a is not None and b is not None:
             differences.append(metric.advantage(b, a))
-    return _from_draws(
-        design, metric.advantage(challenger_value, champion_value), differences, len(draws), confidence, records
-    )
-
-
-def _from_draws(
-    design: Design, advantage: float, differences: list[float], resamples: int, confidence: float, records: int
-) -> Comparison | None:
     if len(differences) < resamples // 2:
         return None
     alpha = (1 - confidence) / 2
     interval = (float(np.quantile(differences, alpha)), float(np.quantile(differences, 1 - alpha)))
+    advantage = metric.advantage(challenger_value, champion_value)
     return _sized(design, "bootstrap", records, advantage, float(np.std(differences, ddof=1)), confidence, interval)

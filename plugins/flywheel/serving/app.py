@@ -69,8 +69,16 @@ class Predictor:
     def _score_records(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[float], list[Any]]:
         return _score(self.task, loaded, pd.DataFrame(records)[self.spec.features.all])
 
-    def _shadow_rows(self, loaded: LoadedModel, records: list[dict[str, Any]], *rest: Any) -> list[dict[str, Any]]:
-        scores, decisions, latency_ms, status, request_id = rest
+    def _shadow_rows(
+        self,
+        loaded: LoadedModel,
+        records: list[dict[str, Any]],
+        scores: list[Any],
+        decisions: list[Any],
+        latency_ms: float,
+        status: str,
+        request_id: str,
+    ) -> list[dict[str, Any]]:
         return self._log_rows(records, loaded, SHADOW_ARM, scores, decisions, latency_ms, status, request_id)
 
     def _emit(self, rows: list[dict[str, Any]]) -> None:

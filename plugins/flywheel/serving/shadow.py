@@ -37,8 +37,8 @@ class ShadowWork:
 
 # Scores one LoadedModel on many records: returns (scores, decisions); raises what the model raises.
 ScoreFn = Callable[[Any, list[dict[str, Any]]], tuple[list[float], list[int | None]]]
-# Builds the log rows of scored (or failed) records: (model, records, scores, decisions, ms, status, request_id).
-RowsFn = Callable[..., list[dict[str, Any]]]
+# The log rows of scored (or failed) records: (model, records, scores, decisions, latency ms, status, request_id).
+RowsFn = Callable[[Any, list[dict[str, Any]], list[Any], list[Any], float, str, str], list[dict[str, Any]]]
 
 
 class ShadowScorer:
@@ -58,7 +58,6 @@ class ShadowScorer:
         self._queue: queue.Queue[ShadowWork] = queue.Queue(maxsize=queue_requests)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self.skipped = 0
 
     def submit(self, work: ShadowWork) -> None:
         """Never raises, never blocks (unless ``synchronous``: batch scoring)."""
@@ -69,7 +68,6 @@ class ShadowScorer:
         try:
             self._queue.put_nowait(work)
         except queue.Full:
-            self.skipped += len(work.records)
             self._on_skipped(len(work.records))
 
     def _ensure_thread(self) -> None:
@@ -124,10 +122,3 @@ class ShadowScorer:
                 self._emit(rows)
             except Exception:  # the log is the shadow's only output: a failure here must not reach an answer
                 log.exception("shadow rows of v%s could not be logged", works[0].model.version)
-
-    def wait_idle(self, timeout: float = 10.0) -> bool:
-        """For tests and shutdown: True once everything queued has been taken (not necessarily scored)."""
-        deadline = time.monotonic() + timeout
-        while not self._queue.empty() and time.monotonic() < deadline:
-            time.sleep(0.01)
-        return self._queue.empty()

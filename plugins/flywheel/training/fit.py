@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -150,7 +151,9 @@ def _fit_classifier(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingR
     return _final_fit(spec, split, result, refit)
 
 
-def _final_fit(spec: ModelSpec, split: TimeSplit, result: TrainingResult, refit: Any) -> TrainingResult:
+def _final_fit(
+    spec: ModelSpec, split: TimeSplit, result: TrainingResult, refit: Callable[[pd.DataFrame, Any], Any]
+) -> TrainingResult:
     """The model that serves: the evaluated configuration refitted on train + holdout (``split.final_fit``), so
     it has seen the latest months. Everything measured stays as measured, on the holdout it had not seen."""
     if spec.split.final_fit == "train":
