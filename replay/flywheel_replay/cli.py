@@ -40,6 +40,9 @@ def demo(
     loop_months: Annotated[
         int | None, typer.Option(min=1, help="replay at most this many months of each model's loop (default: all)")
     ] = None,
+    canary_runs_per_month: Annotated[
+        int, typer.Option(min=1, max=31, help="canary runs per replayed month, each after its part of the traffic")
+    ] = 4,
 ) -> None:
     """The main job, per model: land its first year of real data, ingest, dbt build, validate, train, gate,
     register a champion; then replay the later months through the loop (traffic, labels, canary, monitor,
@@ -75,6 +78,7 @@ def demo(
             console,
             run_dags=lambda dags, conf=None: run_dags(dags, settings, conf),
             land=lambda first, last, tables: replay_months(first, last, settings, tables),
+            canary_runs=canary_runs_per_month,
         )
     print_summary(console, models, Workspace(settings))
     for chart in charts:

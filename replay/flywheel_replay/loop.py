@@ -3,10 +3,10 @@
 Per model, the demo replays its own sources' bundled data (dbt lineage from its mart to the raw tables): the first
 ``INITIAL_MONTHS`` months train the first champion, every later month goes through the loop. Each month: its batch
 lands, is ingested, transformed and validated; its rows are replayed as requests to `flywheel serve` (its own
-process, champion/challenger/shadow routing, prediction log), half a month at a time; after each half,
-`canary__<model>` loads the log, publishes the labels known by then (an outcome is known once its event time has
-passed) and judges a running canary at that replayed time (its ``as_of``: every canary time rule reads it);
-`monitor__<model>` judges the month. When the monitor's policy requests a retrain (an Asset event),
+process, champion/challenger/shadow routing, prediction log), a part of the month at a time (a week by default);
+after each part, `canary__<model>` loads the log, publishes the labels known by then (an outcome is known once its
+event time has passed) and judges a running canary at that replayed time (its ``as_of``: every canary time rule
+reads it); `monitor__<model>` judges the month. When the monitor's policy requests a retrain (an Asset event),
 `train__<model>` runs next, as the scheduler would run it, and the canary runs once more, as its hourly schedule
 would: the new blessed challenger enters its first stage (shadow) on the following month's traffic.
 
@@ -79,7 +79,7 @@ def _ledger_events_since(model: str, settings: Settings, since: datetime) -> lis
 
 
 def _serve_and_judge(
-    model: str, month: str, url: str, settings: Settings, run_dags: RunDags, since: datetime
+    model: str, month: str, url: str, settings: Settings, run_dags: RunDags, since: datetime, canary_runs: int
 ) -> MonthRow:
     """After the month's batch went through ingest and transform: its rows as requests to the model's service,
     labels and the canary, the monitor, and the training a retrain request asks for."""
@@ -88,18 +88,18 @@ def _serve_and_judge(
     from flywheel.orchestration.assets import retrain_requested
     from flywheel.orchestration.runner import asset_events_since
     from flywheel.specs import load_spec
-    from flywheel_replay.traffic import month_halves, period_records, post_records
+    from flywheel_replay.traffic import month_parts, period_records, post_records
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     answered: dict[str, int] = {}
-    # Each half month's traffic, then the canary at its end (its replayed time: `as_of`). The canary runs hourly in
-    # production; twice a month is the replay's coarse stand-in, so that a stage that has its evidence by the
-    # middle of a month moves on then, not a month later.
-    for first_day, end_day, half_end in month_halves(month):
+    # Each part's traffic, then the canary at its end (its replayed time: `as_of`). The canary runs hourly in
+    # production; ``canary_runs`` a month is the replay's coarse stand-in, so that a stage that has its evidence
+    # after a week moves on then, not at the month's end (each run costs a canary DAG run of a few seconds).
+    for first_day, end_day, part_end in month_parts(month, canary_runs):
         part = post_records(url, period_records(spec, open_warehouse(settings), first_day, end_day))
         answered = {k: answered.get(k, 0) + part.get(k, 0) for k in {*answered, *part}}
         time.sleep(1.0)  # the service writes its prediction log (the shadow's rows after the answers)
-        as_of = {"as_of": half_end}  # the canary's one clock: the replayed time, not the wall clock
+        as_of = {"as_of": part_end}  # the canary's one clock: the replayed time, not the wall clock
         run_dags([f"canary__{model}"], as_of)
         time.sleep(1.0)  # the service picks up a stage that moved
     start = pd.Timestamp(f"{month}-01")
@@ -160,11 +160,14 @@ def _alerts_for(model: str, settings: Settings, window_end: pd.Timestamp) -> int
     return int(rows[0][0])
 
 
-def loop_demo(plans: list[DemoPlan], settings: Settings, console: Console, run_dags: RunDags, land) -> list[Path]:
+def loop_demo(
+    plans: list[DemoPlan], settings: Settings, console: Console, run_dags: RunDags, land, canary_runs: int = 4
+) -> list[Path]:
     """Replay every plan's loop side by side: step i lands each model's i-th loop month, one ``ingest`` and one
     ``transform`` run take all of them (as in production, where every source delivers and one dbt run builds),
     then each model's own service, canary and monitor take its month. Prints one table per model and returns the
-    charts' paths. ``land(first, last, tables)`` lands months of the given raw tables."""
+    charts' paths. ``land(first, last, tables)`` lands months of the given raw tables; ``canary_runs``: canary
+    runs per replayed month, each after its share of the month's traffic."""
     from contextlib import ExitStack
 
     from flywheel.serving.process import flywheel_serve
@@ -204,7 +207,7 @@ def loop_demo(plans: list[DemoPlan], settings: Settings, console: Console, run_d
             run_dags(["ingest", "transform"])
             time.sleep(1.0)  # the services pick up canary shares that moved
             for plan, month in due:
-                row = _serve_and_judge(plan.model, month, urls[plan.model], settings, run_dags, since)
+                row = _serve_and_judge(plan.model, month, urls[plan.model], settings, run_dags, since, canary_runs)
                 rows[plan.model].append(row)
                 _print_row(console, plan.model, row)
     charts = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from typing import Any
 
@@ -34,15 +35,17 @@ def period_records(spec: ModelSpec, warehouse: Warehouse, first_day: str, end_da
     return as_records(spec, frame)
 
 
-def month_halves(month: str) -> list[tuple[str, str, str]]:
-    """``month``'s two halves as (first day, end day exclusive, as_of: the half's last second)."""
+def month_parts(month: str, parts: int = 2) -> list[tuple[str, str, str]]:
+    """``month`` cut into ``parts`` runs of whole days (the last ones a day longer when the days do not divide), as
+    (first day, end day exclusive, as_of: the part's last second)."""
     import pandas as pd
 
     start = pd.Timestamp(f"{month}-01")
-    middle, end = start + pd.Timedelta(days=15), start + pd.offsets.MonthBegin(1)
+    days = (start + pd.offsets.MonthBegin(1) - start).days
+    bounds = [start + pd.Timedelta(days=days * i // parts) for i in range(parts + 1)]
     return [
         (a.date().isoformat(), b.date().isoformat(), (b - pd.Timedelta(seconds=1)).strftime("%Y-%m-%dT%H:%M:%S"))
-        for a, b in ((start, middle), (middle, end))
+        for a, b in itertools.pairwise(bounds)
     ]
 
 
@@ -83,3 +86,4 @@ def _post_with_retry(http: Any, body: dict[str, Any], headers: dict[str, str], a
         log.warning("HTTP %d from the service, retrying in %d s", response.status_code, 2**attempt)
         time.sleep(2**attempt)
     raise AssertionError("unreachable")
+

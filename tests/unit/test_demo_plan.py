@@ -3,6 +3,8 @@ first year before the first training, the rest through the loop."""
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
 from flywheel.settings import get_settings
@@ -41,3 +43,20 @@ def test_the_loop_can_be_cut_to_its_first_months_per_model():
     hotel, bike = (demo_plan(m, get_settings(), loop_months=6) for m in ("hotel_cancellation", "bike_demand"))
     assert (hotel.loop[0], hotel.loop[-1], len(hotel.loop)) == ("2016-07", "2016-12", 6)
     assert (bike.loop[0], bike.loop[-1], len(bike.loop)) == ("2012-01", "2012-06", 6)
+
+
+@pytest.mark.parametrize(("month", "parts", "days"), [("2016-07", 2, [15, 16]), ("2016-02", 4, [7, 7, 7, 8])])
+def test_the_canary_runs_after_parts_of_a_month_that_cover_it_exactly(month, parts, days):
+    """Each part's traffic is replayed, then the canary judges at the part's last second (its ``as_of``)."""
+    import pandas as pd
+
+    from flywheel_replay.traffic import month_parts
+
+    cut = month_parts(month, parts)
+    assert (
+        cut[0][0] == f"{month}-01"
+        and cut[-1][1] == (pd.Timestamp(f"{month}-01") + pd.offsets.MonthBegin(1)).date().isoformat()
+    )
+    assert [(pd.Timestamp(end) - pd.Timestamp(first)).days for first, end, _ in cut] == days
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(cut))  # contiguous: no day twice, none left out
+    assert all(pd.Timestamp(as_of) == pd.Timestamp(end) - pd.Timedelta(seconds=1) for _, end, as_of in cut)
