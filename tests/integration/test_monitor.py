@@ -98,3 +98,17 @@ def test_a_what_if_replay_leaves_the_live_history_alone(settings):
     assert len(ledger.history(warehouse, MODEL, limit=1000)) == before
     store = open_store(settings.reports_uri, settings.s3_endpoint_url)
     assert store.exists(f"{MODEL}/monitor-what-if/2016-08-01_2016-09-01/report.html")
+
+
+def test_a_window_without_a_report_links_none(settings):
+    """A day of bookings is below the policy's `drift.min_rows`: no Evidently report is written, and neither the
+    packet nor the decision links one (they point at the verdict, which exists)."""
+    day = (datetime(2016, 8, 31), datetime(2016, 9, 1))
+    result = monitor_job.run_monitor(Workspace(settings), MODEL, day, mode="what_if")
+    assert result.severity == "insufficient_data"
+    store = open_store(settings.reports_uri, settings.s3_endpoint_url)
+    prefix = f"{MODEL}/monitor-what-if/2016-08-31_2016-09-01/"
+    assert set(store.list(prefix + "*")) == {prefix + "verdict.json"}
+    packet = json.loads(store.read_bytes(prefix + "verdict.json"))
+    assert packet["report"]["html"] is None and packet["report"]["json"] is None
+    assert packet["report"]["verdict"] == result.report_uri == f"s3://reports/flywheel/{prefix}verdict.json"

@@ -83,11 +83,19 @@ class RetrainSummary(_Frozen):
 
 
 class ReportLinks(_Frozen):
+    """Where a window's documents are. A packet links only files that were written: a window with too few rows
+    for a drift verdict has no Evidently report (``html`` and ``json`` are None), only its verdict."""
+
     model_config = ConfigDict(frozen=True, extra="forbid", populate_by_name=True)
 
-    html: str
-    evidently_json: str = Field(alias="json")  # the document's key is "json"
+    html: str | None = None
+    evidently_json: str | None = Field(default=None, alias="json")  # the document's key is "json"
     verdict: str
+
+    @property
+    def main(self) -> str:
+        """What a person opens: the report, or the verdict when there is no report."""
+        return self.html or self.verdict
 
 
 class Window(_Frozen):

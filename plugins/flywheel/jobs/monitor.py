@@ -100,16 +100,15 @@ def _judge(
     history.write_metrics(workspace.warehouse, name, mode, champion, window, rows)
 
     store, prefix = workspace.store("reports"), report_prefix(name, mode, window)
-    report = ReportLinks(
-        html=store.uri(prefix + "report.html"),
-        json=store.uri(prefix + "evidently.json"),
-        verdict=store.uri(prefix + "verdict.json"),
-    )
+    report = ReportLinks(verdict=store.uri(prefix + "verdict.json"))  # no report without a verdict: none linked
     if evidence.verdict.severity != "insufficient_data":
         numeric, categorical = judged_features(spec, monitor)
         rendered = render(windows.reference, windows.current, evidence.verdict, numeric, categorical, LABEL, spec.task)
         store.write_bytes(prefix + "report.html", rendered.html)
         store.write_bytes(prefix + "evidently.json", rendered.json)
+        report = ReportLinks(
+            html=store.uri(prefix + "report.html"), json=store.uri(prefix + "evidently.json"), verdict=report.verdict
+        )
 
     inputs = context(workspace, spec, monitor, evidence, mode, run, report)
     judged = judgement.judge(evidence, inputs, monitor)
@@ -127,7 +126,7 @@ def _judge(
         action=decision.action,
         trigger_kind=decision.trigger,
         reason=decision.reason,
-        report_uri=report.html,
+        report_uri=report.main,
         packet=prefix + "verdict.json" if judged.alerting else "",
     )
     history.record_decision(workspace.warehouse, name, mode, result.record())
@@ -141,7 +140,7 @@ def _judge(
                 _LEDGER_EVENTS[decision.action],
                 actor,
                 decision.reason,
-                {**extra, "report": report.html},
+                {**extra, "report": report.main},
             ),
         )
     log.info(

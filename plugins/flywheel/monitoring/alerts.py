@@ -85,7 +85,12 @@ def summary_lines(packet: AlertPacket) -> list[str]:
         lines.append("Upstream dbt: " + ", ".join(upstream))
     lines.append(f"Canary: {packet.canary.summary}")
     lines.append(f"Retraining: {packet.retrain.action}, {packet.retrain.reason}")
-    lines.append(f"Report: {packet.report.html}")
+    if packet.report.html:
+        lines.append(f"Report: {packet.report.html}")
+    else:
+        lines.append(
+            f"Report: none for this window (too few rows for a drift verdict); verdict: {packet.report.verdict}"
+        )
     lines.append(f"What to do: {packet.runbook}")
     return lines
 

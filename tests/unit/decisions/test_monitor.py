@@ -190,3 +190,16 @@ def test_the_decisions_import_no_registry_store_warehouse_or_airflow():
     )
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert loaded.strip() == "[]"
+
+
+def test_an_alert_names_the_report_or_says_there_is_none():
+    """The text on-call reads links only what exists: the report, or, without one, the verdict."""
+    from dataclasses import replace
+
+    from flywheel.monitoring.alerts import summary_lines
+
+    with_report = monitor.judge(_evidence(), _context(), POLICY).packet
+    assert "Report: reports/r.html" in summary_lines(with_report)
+    verdict_only = replace(_context(), report=ReportLinks(verdict="reports/v.json"))
+    lines = summary_lines(monitor.judge(_evidence(), verdict_only, POLICY).packet)
+    assert "Report: none for this window (too few rows for a drift verdict); verdict: reports/v.json" in lines
