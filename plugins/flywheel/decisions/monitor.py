@@ -147,7 +147,25 @@ def since(severity: str, window: tuple[datetime, datetime], past_live: Sequence[
     return start
 
 
-def what_to_do(severity: str, action: str, runbook: str) -> list[str]:
+def impact_severity(evidence: WindowEvidence, decision: retrain.RetrainDecision) -> str:
+    """The packet's severity: critical when the model's quality is measured below its limit (whatever the inputs
+    did) or a person is paged; otherwise the drift verdict's."""
+    if decision.action == "page" or (evidence.quality is not None and evidence.quality.dropped):
+        return "critical"
+    return evidence.verdict.severity
+
+
+def what_to_do(severity: str, action: str, runbook: str, quality: Quality | None = None) -> list[str]:
+    if quality is not None and quality.dropped and action != "page":
+        return [
+            f"Live {quality.metric} is {quality.live:.4f} against the champion's holdout {quality.champion_holdout:.4f}"
+            f" ({quality.change:+.4f}, limit {quality.limit:+.4f}) on {quality.labelled_rows:,} labelled rows: the "
+            "model answers worse now.",
+            "If the labels or the target's definition changed upstream (target drift, dbt models), fix that first: "
+            "a retrain on broken labels makes it worse.",
+            "Otherwise the retrain policy acts (see Retraining); watch the canary of the retrained version.",
+            f"Runbook: {runbook}#quality-dropped-labels-arrived",
+        ]
     if action == "page":
         return [
             "Retraining did not absorb this drift: do not retrain again until the cause is known.",
@@ -186,7 +204,7 @@ def decide_retrain(evidence: WindowEvidence, context: Context, monitor: MonitorS
 def build_packet(evidence: WindowEvidence, context: Context, decision: retrain.RetrainDecision) -> AlertPacket:
     """Everything on-call needs, in one document (docs/runbooks/drift.md explains each field)."""
     verdict, window = evidence.verdict, evidence.window
-    severity = "critical" if decision.action == "page" else verdict.severity
+    severity = impact_severity(evidence, decision)
     prediction = verdict.prediction
     return AlertPacket(
         model=evidence.model,
@@ -235,7 +253,7 @@ def build_packet(evidence: WindowEvidence, context: Context, decision: retrain.R
         retrain=RetrainSummary(action=decision.action, reason=decision.reason, trigger=decision.trigger),
         report=context.report,
         runbook=context.runbook,
-        what_to_do=what_to_do(severity, decision.action, context.runbook),
+        what_to_do=what_to_do(severity, decision.action, context.runbook, evidence.quality),
     )
 
 

@@ -45,7 +45,9 @@ class Delivery:
 
 
 def fingerprint(packet: AlertPacket) -> str:
-    return f"{packet.model}:v{packet.version}:{packet.severity}:{packet.action}"
+    """What the quiet period deduplicates: a quality drop is never silenced by an earlier drift alert."""
+    cause = "quality" if packet.quality is not None and packet.quality.dropped else "drift"
+    return f"{packet.model}:v{packet.version}:{packet.severity}:{packet.action}:{cause}"
 
 
 def route_name(route: AlertRouteSpec) -> str:

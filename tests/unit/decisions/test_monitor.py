@@ -126,6 +126,10 @@ def test_a_quality_drop_retrains_even_without_drift_and_is_flagged():
     assert judged.decision.action == "retrain" and judged.decision.trigger == "quality"
     assert next(r for r in judged.metrics if r.metric == "quality.roc_auc").flagged
     assert judged.packet.quality is not None and judged.packet.quality.dropped
+    # Quality at risk is what on-call is for: it alerts as critical with the numbers, however calm the inputs.
+    assert judged.alerting and judged.packet.severity == "critical"
+    assert judged.packet.what_to_do[0].startswith("Live roc_auc is 0.8500 against the champion's holdout 0.9000")
+    assert "(-0.0500, limit -0.0300) on 5,000 labelled rows" in judged.packet.what_to_do[0]
 
 
 def test_a_running_canary_suppresses_the_retrain_and_says_so():
