@@ -57,7 +57,8 @@ def test_a_window_is_judged_reported_and_recorded(settings):
 
     store = open_store(settings.reports_uri, settings.s3_endpoint_url)
     prefix = f"{MODEL}/monitor/2016-07-01_2016-08-01/"
-    assert set(store.list(prefix + "*")) == {prefix + n for n in ("report.html", "evidently.json", "verdict.json")}
+    written = ("report.html", "evidently.json", "verdict.json", "quality.html", "quality.json")
+    assert set(store.list(prefix + "*")) == {prefix + n for n in written}
     assert b"<html" in store.read_bytes(prefix + "report.html")[:2000].lower()
     assert result.report_uri == f"s3://reports/flywheel/{prefix}report.html"
     evidently = json.loads(store.read_bytes(prefix + "evidently.json"))
@@ -65,6 +66,9 @@ def test_a_window_is_judged_reported_and_recorded(settings):
 
     packet = json.loads(store.read_bytes(prefix + "verdict.json"))
     assert packet["quality"]["metric"] == "roc_auc" and packet["quality"]["labelled_rows"] > 4000
+    assert packet["report"]["quality_html"] == f"s3://reports/flywheel/{prefix}quality.html"
+    assert "RocAuc" not in json.dumps(evidently)  # quality is not shown against the champion's own training rows
+    assert "RocAuc" in store.read_bytes(prefix + "quality.json").decode()  # but against its out-of-sample holdout
     assert packet["target_drift"] is not None and packet["prediction_drift"]["rescored"] > 0  # no traffic logged here
     assert packet["upstream_dbt"][packet["drifted_features"][0]["column"]], "drifted columns name their dbt models"
     assert "arrival_month" not in {f["column"] for f in packet["drifted_features"]}  # ignored by the policy
@@ -103,11 +107,11 @@ def test_a_what_if_replay_leaves_the_live_history_alone(settings):
 def test_a_window_without_a_report_links_none(settings):
     """A day of bookings is below the policy's `drift.min_rows`: no Evidently report is written, and neither the
     packet nor the decision links one (they point at the verdict, which exists)."""
-    day = (datetime(2016, 8, 31), datetime(2016, 9, 1))
+    day = (datetime(2016, 8, 15), datetime(2016, 8, 16))  # a window end no other test judges
     result = monitor_job.run_monitor(Workspace(settings), MODEL, day, mode="what_if")
     assert result.severity == "insufficient_data"
     store = open_store(settings.reports_uri, settings.s3_endpoint_url)
-    prefix = f"{MODEL}/monitor-what-if/2016-08-31_2016-09-01/"
+    prefix = f"{MODEL}/monitor-what-if/2016-08-15_2016-08-16/"
     assert set(store.list(prefix + "*")) == {prefix + "verdict.json"}
     packet = json.loads(store.read_bytes(prefix + "verdict.json"))
     assert packet["report"]["html"] is None and packet["report"]["json"] is None

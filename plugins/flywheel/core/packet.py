@@ -91,6 +91,7 @@ class ReportLinks(_Frozen):
     html: str | None = None
     evidently_json: str | None = Field(default=None, alias="json")  # the document's key is "json"
     verdict: str
+    quality_html: str | None = None  # live quality against the champion's out-of-sample holdout, once labelled
 
     @property
     def main(self) -> str:

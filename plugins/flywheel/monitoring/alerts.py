@@ -89,6 +89,8 @@ def summary_lines(packet: AlertPacket) -> list[str]:
     lines.append(f"Retraining: {packet.retrain.action}, {packet.retrain.reason}")
     if packet.report.html:
         lines.append(f"Report: {packet.report.html}")
+        if packet.report.quality_html:
+            lines.append(f"Quality report (live against the champion's holdout): {packet.report.quality_html}")
     else:
         lines.append(
             f"Report: none for this window (too few rows for a drift verdict); verdict: {packet.report.verdict}"

@@ -23,6 +23,8 @@ PREDICTION = "prediction"
 class RenderedReport:
     html: bytes
     json: bytes
+    quality_html: bytes | None = None  # live quality against the champion's out-of-sample holdout, once labelled
+    quality_json: bytes | None = None
 
 
 def render(
@@ -33,22 +35,22 @@ def render(
     categorical: list[str],
     target: str | None,
     task: str,
+    quality_reference: pd.DataFrame | None = None,
 ) -> RenderedReport:
-    """Data drift per feature and of the prediction; with labels, target drift and model quality too."""
-    from evidently import BinaryClassification, DataDefinition, Dataset, Regression, Report
-    from evidently.presets import ClassificationPreset, DataDriftPreset, RegressionPreset
+    """Data drift per feature and of the prediction, and with labels target drift, against ``reference``; with
+    labels and ``quality_reference`` (the champion's holdout with its out-of-sample scores in ``prediction`` and the
+    label in ``target``) a second report of model quality. Quality is never shown against ``reference``: the
+    champion was fitted on those rows, and its fit on them (e.g. ROC AUC 0.95 where the holdout had 0.90) would
+    make every window look like a drop."""
+    from evidently import DataDefinition
+    from evidently.presets import DataDriftPreset
 
     judged = [*verdict.columns, *([verdict.prediction] if verdict.prediction else [])]
     drift_columns = [c.column for c in judged]
-    # Quality needs labels on (nearly) every row: the presets share one dataset, and drift is judged on all rows.
+    # Target drift and quality need labels on (nearly) every row: drift is judged on all rows of the window.
     labelled = target is not None and target in current and current[target].notna().mean() >= 0.95
-    columns = drift_columns + ([target] if labelled else [])
     numerical_columns = [c for c in [*numeric, PREDICTION] if c in drift_columns]
     categorical_columns = [c for c in categorical if c in drift_columns]
-    definition_args: dict[str, object] = {
-        "numerical_columns": numerical_columns,
-        "categorical_columns": categorical_columns,
-    }
     presets: list[object] = [
         DataDriftPreset(
             columns=drift_columns,
@@ -57,30 +59,58 @@ def render(
         )
     ]
     if labelled and target is not None:
-        if task == "regression":
-            numerical_columns.append(target)
-            definition_args["regression"] = [Regression(target=target, prediction=PREDICTION)]
-            presets.append(RegressionPreset())
-        else:
-            categorical_columns.append(target)
-            definition_args["classification"] = [BinaryClassification(target=target, prediction_probas=PREDICTION)]
-            presets.append(ClassificationPreset())
+        (numerical_columns if task == "regression" else categorical_columns).append(target)
         presets.append(DataDriftPreset(columns=[target]))  # target drift, Evidently's default method
-    definition = DataDefinition(**definition_args)
+    definition = DataDefinition(numerical_columns=numerical_columns, categorical_columns=categorical_columns)
+    columns = drift_columns + ([target] if labelled and target is not None else [])
+    html, document = _run(presets, definition, columns, current, reference, target if labelled else None, task)
+    if not labelled or target is None or quality_reference is None or quality_reference.empty:
+        return RenderedReport(html, document)
+    quality_html, quality_document = _quality(current, quality_reference, target, task)
+    return RenderedReport(html, document, quality_html, quality_document)
+
+
+def _quality(current: pd.DataFrame, holdout: pd.DataFrame, target: str, task: str) -> tuple[bytes, bytes]:
+    from evidently import BinaryClassification, DataDefinition, Regression
+    from evidently.presets import ClassificationPreset, RegressionPreset
+
+    if task == "regression":
+        definition = DataDefinition(
+            numerical_columns=[target, PREDICTION], regression=[Regression(target=target, prediction=PREDICTION)]
+        )
+        preset: object = RegressionPreset()
+    else:
+        definition = DataDefinition(
+            numerical_columns=[PREDICTION],
+            categorical_columns=[target],
+            classification=[BinaryClassification(target=target, prediction_probas=PREDICTION)],
+        )
+        preset = ClassificationPreset()
+    return _run([preset], definition, [target, PREDICTION], current, holdout, target, task)
+
+
+def _run(
+    presets: list[object],
+    definition: object,
+    columns: list[str],
+    current: pd.DataFrame,
+    reference: pd.DataFrame,
+    target: str | None,
+    task: str,
+) -> tuple[bytes, bytes]:
+    """One Evidently report (with its tests) of ``columns``; with ``target``, only the rows that have a label."""
+    from evidently import Dataset, Report
 
     def dataset(frame: pd.DataFrame) -> object:
-        part = frame[[c for c in columns if c in frame]].copy()
-        if labelled and task != "regression":
+        part = frame[frame[target].notna()] if target is not None else frame
+        part = part[[c for c in columns if c in part]].copy()
+        if target is not None and task != "regression":
             part[target] = part[target].astype("int64")
         return Dataset.from_pandas(part, data_definition=definition)
 
-    reference_labelled = reference[reference[target].notna()] if labelled else reference
-    snapshot = Report(presets, include_tests=True).run(
-        current_data=dataset(current[current[target].notna()] if labelled else current),
-        reference_data=dataset(reference_labelled),
-    )
+    snapshot = Report(presets, include_tests=True).run(current_data=dataset(current), reference_data=dataset(reference))
     with tempfile.TemporaryDirectory() as folder:
         html_path = Path(folder) / "report.html"
         snapshot.save_html(str(html_path))
         html = html_path.read_bytes()
-    return RenderedReport(html=html, json=json.dumps(snapshot.dict(), default=str).encode())
+    return html, json.dumps(snapshot.dict(), default=str).encode()

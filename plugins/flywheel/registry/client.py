@@ -47,6 +47,19 @@ class Registry:
     def __init__(self, mlflow_client: Any) -> None:
         self.mlflow = mlflow_client
 
+    def evaluated_holdout(self, run_id: str) -> Any:
+        """The version's holdout rows with the scores of the model as evaluated (out of sample: fitted before
+        them), as a DataFrame; None for a version trained before those scores were kept."""
+        import tempfile
+
+        import pandas as pd
+
+        from flywheel.registry.tracking import EVALUATED_SCORE_COLUMN, HOLDOUT_ARTIFACT
+
+        with tempfile.TemporaryDirectory() as folder:
+            holdout = pd.read_parquet(self.mlflow.download_artifacts(run_id, HOLDOUT_ARTIFACT, folder))
+        return holdout if EVALUATED_SCORE_COLUMN in holdout else None
+
     def alias(self, name: str, alias: str) -> str | None:
         """The version ``alias`` points at; None if there is none (an unreachable registry raises)."""
         return alias_version(self.mlflow, name, alias)
