@@ -19,8 +19,9 @@ test: $(STAMP)  ## lint and type-check, then the whole suite: unit, config, DAG 
 
 # What needs more than a test run: the whole two-model replay (does the looped model beat a never-retrained
 # one?) and the kill loops at their full size. Prints the figures docs/measurements.md quotes.
-bench: $(STAMP)  ## the full replay of both models, then the kill loops with 20 kills / 5 per step
-	$(BIN)/python benchmarks/full_loop.py
+bench: $(STAMP)  ## the full replay of both models and its retrain ceiling, then the kill loops with 20 kills / 5 per step
+	home=$$(mktemp -d) && $(BIN)/python benchmarks/full_loop.py --keep $$home/replay && \
+	  $(BIN)/python benchmarks/retrain_ceiling.py $$home/replay
 	FLYWHEEL_RELIABILITY_KILLS=20 FLYWHEEL_RELIABILITY_KILLS_PER_STEP=5 $(BIN)/pytest -q -s -p no:cacheprovider \
 	  tests/reliability/test_kill_training.py tests/reliability/test_kill_ingest_and_dbt.py
 
