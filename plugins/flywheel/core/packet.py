@@ -126,6 +126,7 @@ class AlertPacket(_Frozen):
     report: ReportLinks
     runbook: str
     what_to_do: list[str]
+    unmonitored_windows: int = 0  # windows in a row without a drift verdict, this one included (alerts from K)
 
     def to_json(self) -> bytes:
         return self.model_dump_json(indent=2, by_alias=True).encode()

@@ -28,6 +28,7 @@ from flywheel.core.packet import (
 from flywheel.core.severity import SEVERITY_ORDER
 from flywheel.core.tasks import Metric
 from flywheel.decisions import retrain
+from flywheel.decisions.alert_text import unmonitored_steps, what_to_do
 from flywheel.monitoring.drift import ColumnDrift, DriftVerdict
 from flywheel.specs import MonitorSpec, QualityPolicySpec
 
@@ -147,39 +148,29 @@ def since(severity: str, window: tuple[datetime, datetime], past_live: Sequence[
     return start
 
 
-def impact_severity(evidence: WindowEvidence, decision: retrain.RetrainDecision) -> str:
+def unmonitored_windows(evidence: WindowEvidence, past_live: Sequence[PastWindow]) -> int:
+    """How many windows in a row, ending with this one, got no drift verdict (too few rows): 0 if this one got one."""
+    if evidence.verdict.severity != "insufficient_data":
+        return 0
+    count = 1
+    for past in past_live:
+        if past.severity != "insufficient_data":
+            break
+        count += 1
+    return count
+
+
+def impact_severity(
+    evidence: WindowEvidence, decision: retrain.RetrainDecision, unmonitored: int = 0, alert_from: int = 0
+) -> str:
     """The packet's severity: critical when the model's quality is measured below its limit (whatever the inputs
-    did) or a person is paged; otherwise the drift verdict's."""
+    did) or a person is paged; a warning when the model has gone ``alert_from`` windows in a row without a drift
+    verdict (unmonitored); otherwise the drift verdict's."""
     if decision.action == "page" or (evidence.quality is not None and evidence.quality.dropped):
         return "critical"
+    if alert_from and unmonitored >= alert_from:
+        return "warning"
     return evidence.verdict.severity
-
-
-def what_to_do(severity: str, action: str, runbook: str, quality: Quality | None = None) -> list[str]:
-    if quality is not None and quality.dropped and action != "page":
-        return [
-            f"Live {quality.metric} is {quality.live:.4f} against the champion's holdout {quality.champion_holdout:.4f}"
-            f" ({quality.change:+.4f}, limit {quality.limit:+.4f}) on {quality.labelled_rows:,} labelled rows: the "
-            "model answers worse now.",
-            "If the labels or the target's definition changed upstream (target drift, dbt models), fix that first: "
-            "a retrain on broken labels makes it worse.",
-            "Otherwise the retrain policy acts (see Retraining); watch the canary of the retrained version.",
-            f"Runbook: {runbook}#quality-dropped-labels-arrived",
-        ]
-    if action == "page":
-        return [
-            "Retraining did not absorb this drift: do not retrain again until the cause is known.",
-            "Check the upstream dbt models listed for the drifted columns (a changed source, a broken join?).",
-            f"Follow '{runbook}#drift-persists-after-a-retrain'.",
-        ]
-    steps = ["Open the report and compare the drifted columns' distributions (reference vs current)."]
-    if severity == "critical":
-        steps.append("If the change is real (prices, markets), let the retrain policy act; watch the canary.")
-        steps.append("If it is a data problem, quarantine the batch and fix the upstream model first.")
-    else:
-        steps.append("No action needed unless it turns critical; it is recorded for trends.")
-    steps.append(f"Runbook: {runbook}")
-    return steps
 
 
 def decide_retrain(evidence: WindowEvidence, context: Context, monitor: MonitorSpec) -> retrain.RetrainDecision:
@@ -201,10 +192,20 @@ def decide_retrain(evidence: WindowEvidence, context: Context, monitor: MonitorS
     )
 
 
-def build_packet(evidence: WindowEvidence, context: Context, decision: retrain.RetrainDecision) -> AlertPacket:
+def build_packet(
+    evidence: WindowEvidence, context: Context, decision: retrain.RetrainDecision, monitor: MonitorSpec
+) -> AlertPacket:
     """Everything on-call needs, in one document (docs/runbooks/drift.md explains each field)."""
     verdict, window = evidence.verdict, evidence.window
-    severity = impact_severity(evidence, decision)
+    unmonitored = unmonitored_windows(evidence, context.past_live)
+    severity = impact_severity(evidence, decision, unmonitored, monitor.alerts.unmonitored_after_windows)
+    steps = what_to_do(severity, decision.action, context.runbook, evidence.quality)
+    started = since(verdict.severity, window, context.past_live)
+    if severity == "warning" and verdict.severity == "insufficient_data":  # unmonitored
+        steps = unmonitored_steps(
+            unmonitored, evidence.model, verdict.current_rows, monitor.drift.min_rows, context.runbook
+        )
+        started = context.past_live[unmonitored - 2].start if unmonitored > 1 else window[0]
     prediction = verdict.prediction
     return AlertPacket(
         model=evidence.model,
@@ -212,7 +213,7 @@ def build_packet(evidence: WindowEvidence, context: Context, decision: retrain.R
         action="page" if decision.action == "page" else "alert",
         severity=severity,
         window=Window(start=window[0].isoformat(), end=window[1].isoformat()),
-        since=since(verdict.severity, window, context.past_live).isoformat(),
+        since=started.isoformat(),
         verdict=verdict.reason,
         reference=evidence.reference_description,
         current_rows=verdict.current_rows,
@@ -253,11 +254,12 @@ def build_packet(evidence: WindowEvidence, context: Context, decision: retrain.R
         retrain=RetrainSummary(action=decision.action, reason=decision.reason, trigger=decision.trigger),
         report=context.report,
         runbook=context.runbook,
-        what_to_do=what_to_do(severity, decision.action, context.runbook, evidence.quality),
+        what_to_do=steps,
+        unmonitored_windows=unmonitored,
     )
 
 
 def judge(evidence: WindowEvidence, context: Context, monitor: MonitorSpec) -> Judgement:
     """The window's figures, the retrain policy's action and the alert packet."""
     decision = decide_retrain(evidence, context, monitor)
-    return Judgement(decision, build_packet(evidence, context, decision), metric_rows(evidence))
+    return Judgement(decision, build_packet(evidence, context, decision, monitor), metric_rows(evidence))

@@ -46,7 +46,10 @@ class Delivery:
 
 def fingerprint(packet: AlertPacket) -> str:
     """What the quiet period deduplicates: a quality drop is never silenced by an earlier drift alert."""
-    cause = "quality" if packet.quality is not None and packet.quality.dropped else "drift"
+    if packet.quality is not None and packet.quality.dropped:
+        cause = "quality"
+    else:
+        cause = "unmonitored" if packet.unmonitored_windows else "drift"
     return f"{packet.model}:v{packet.version}:{packet.severity}:{packet.action}:{cause}"
 
 

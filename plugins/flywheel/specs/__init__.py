@@ -223,6 +223,9 @@ class AlertRouteSpec(_Strict):
 
 class AlertPolicySpec(_Strict):
     quiet_period_hours: float = Field(ge=0, description="the same condition does not re-alert within this")
+    unmonitored_after_windows: int = Field(
+        default=3, ge=1, description="windows in a row without a drift verdict (too few rows) before an alert"
+    )
     runbook: str = "docs/runbooks/drift.md"
     routes: tuple[AlertRouteSpec, ...] = Field(min_length=1)
 

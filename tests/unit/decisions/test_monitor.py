@@ -207,3 +207,28 @@ def test_an_alert_names_the_report_or_says_there_is_none():
     verdict_only = replace(_context(), report=ReportLinks(verdict="reports/v.json"))
     lines = summary_lines(monitor.judge(_evidence(), verdict_only, POLICY).packet)
     assert "Report: none for this window (too few rows for a drift verdict); verdict: reports/v.json" in lines
+
+
+def test_windows_without_a_verdict_raise_unmonitored_from_the_third_in_a_row():
+    """A small model whose windows all fall below `drift.min_rows` is not silently unwatched (default: 3 windows)."""
+    small = WindowEvidence(
+        **{
+            **vars(_evidence("insufficient_data", ())),
+            "verdict": DriftVerdict("insufficient_data", "30 rows < min_rows 500", 5000, 30, []),
+        }
+    )
+    one_before = [PastWindow(datetime(2016, 6, 1), "insufficient_data"), PastWindow(datetime(2016, 5, 1), "none")]
+    quiet = monitor.judge(small, _context(past_live=one_before), POLICY)
+    assert not quiet.alerting and quiet.packet.unmonitored_windows == 2
+
+    two_before = [
+        PastWindow(datetime(2016, 6, 1), "insufficient_data"),
+        PastWindow(datetime(2016, 5, 1), "insufficient_data"),
+    ]
+    judged = monitor.judge(small, _context(past_live=two_before), POLICY)
+    packet = judged.packet
+    assert judged.alerting and packet.severity == "warning" and packet.unmonitored_windows == 3
+    assert packet.since == "2016-05-01T00:00:00"  # the first window of the run without a verdict
+    assert packet.what_to_do[0].startswith("No drift verdict for 3 windows in a row: this one has 30 rows")
+    assert "drift.min_rows" in packet.what_to_do[1] and packet.what_to_do[2].endswith("#unmonitored")
+    assert judged.decision.action == "none"  # nothing to retrain on: it is a person's problem

@@ -1,0 +1,43 @@
+"""What on-call is told to do, in order, for each kind of alert (docs/runbooks/drift.md has the long form)."""
+
+from __future__ import annotations
+
+from flywheel.core.packet import Quality
+
+
+def what_to_do(severity: str, action: str, runbook: str, quality: Quality | None = None) -> list[str]:
+    if quality is not None and quality.dropped and action != "page":
+        return [
+            f"Live {quality.metric} is {quality.live:.4f} against the champion's holdout {quality.champion_holdout:.4f}"
+            f" ({quality.change:+.4f}, limit {quality.limit:+.4f}) on {quality.labelled_rows:,} labelled rows: the "
+            "model answers worse now.",
+            "If the labels or the target's definition changed upstream (target drift, dbt models), fix that first: "
+            "a retrain on broken labels makes it worse.",
+            "Otherwise the retrain policy acts (see Retraining); watch the canary of the retrained version.",
+            f"Runbook: {runbook}#quality-dropped-labels-arrived",
+        ]
+    if action == "page":
+        return [
+            "Retraining did not absorb this drift: do not retrain again until the cause is known.",
+            "Check the upstream dbt models listed for the drifted columns (a changed source, a broken join?).",
+            f"Follow '{runbook}#drift-persists-after-a-retrain'.",
+        ]
+    steps = ["Open the report and compare the drifted columns' distributions (reference vs current)."]
+    if severity == "critical":
+        steps.append("If the change is real (prices, markets), let the retrain policy act; watch the canary.")
+        steps.append("If it is a data problem, quarantine the batch and fix the upstream model first.")
+    else:
+        steps.append("No action needed unless it turns critical; it is recorded for trends.")
+    steps.append(f"Runbook: {runbook}")
+    return steps
+
+
+def unmonitored_steps(windows: int, model: str, rows: int, min_rows: int, runbook: str) -> list[str]:
+    """A model whose last ``windows`` windows were all below ``drift.min_rows`` (``rows`` in this one)."""
+    return [
+        f"No drift verdict for {windows} windows in a row: this one has {rows:,} rows, below drift.min_rows "
+        f"({min_rows}). Nobody is watching this model's inputs.",
+        f"Lower drift.min_rows in monitoring/{model}.yaml (small windows get wider noise thresholds), or judge "
+        "longer windows (the monitor's schedule and window), or check why the traffic fell.",
+        f"Runbook: {runbook}#unmonitored",
+    ]
