@@ -99,6 +99,17 @@ class ReportLinks(_Frozen):
         return self.html or self.verdict
 
 
+class ChangedCategory(_Frozen):
+    """A category that appeared, vanished or collapsed in the window (reported whatever the window's size)."""
+
+    column: str
+    category: str
+    change: str  # appeared | vanished | collapsed
+    reference_share: float
+    current_share: float
+    current_rows: int
+
+
 class Window(_Frozen):
     start: str
     end: str
@@ -126,6 +137,7 @@ class AlertPacket(_Frozen):
     report: ReportLinks
     runbook: str
     what_to_do: list[str]
+    category_changes: list[ChangedCategory] = []
     unmonitored_windows: int = 0  # windows in a row without a drift verdict, this one included (alerts from K)
 
     def to_json(self) -> bytes:

@@ -35,7 +35,8 @@ def what_to_do(severity: str, action: str, runbook: str, quality: Quality | None
 def unmonitored_steps(windows: int, model: str, rows: int, min_rows: int, runbook: str) -> list[str]:
     """A model whose last ``windows`` windows were all below ``drift.min_rows`` (``rows`` in this one)."""
     return [
-        f"No drift verdict for {windows} windows in a row: this one has {rows:,} rows, below drift.min_rows "
+        f"No drift verdict for {f'{windows} windows in a row' if windows > 1 else 'this window'}: this one has "
+        f"{rows:,} rows, below drift.min_rows "
         f"({min_rows}). Nobody is watching this model's inputs.",
         f"Lower drift.min_rows in monitoring/{model}.yaml (small windows get wider noise thresholds), or judge "
         "longer windows (the monitor's schedule and window), or check why the traffic fell.",

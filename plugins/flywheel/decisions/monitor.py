@@ -9,13 +9,14 @@ model, a registry, a store or a warehouse, so every branch is unit-tested on han
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Literal
 
 from flywheel.core.packet import (
     AlertPacket,
     CanarySummary,
+    ChangedCategory,
     DriftedFeature,
     PredictionDrift,
     Quality,
@@ -170,6 +171,8 @@ def impact_severity(
         return "critical"
     if alert_from and unmonitored >= alert_from:
         return "warning"
+    if evidence.verdict.severity == "insufficient_data" and evidence.verdict.categories:
+        return "warning"  # too small for a verdict, yet a category came, went or collapsed beyond chance
     return evidence.verdict.severity
 
 
@@ -201,11 +204,12 @@ def build_packet(
     severity = impact_severity(evidence, decision, unmonitored, monitor.alerts.unmonitored_after_windows)
     steps = what_to_do(severity, decision.action, context.runbook, evidence.quality)
     started = since(verdict.severity, window, context.past_live)
-    if severity == "warning" and verdict.severity == "insufficient_data":  # unmonitored
+    if severity == "warning" and verdict.severity == "insufficient_data":  # unmonitored, or categories changed
         steps = unmonitored_steps(
             unmonitored, evidence.model, verdict.current_rows, monitor.drift.min_rows, context.runbook
         )
         started = context.past_live[unmonitored - 2].start if unmonitored > 1 else window[0]
+        steps = [*(c.describe() for c in verdict.categories[:3]), *steps] if verdict.categories else steps
     prediction = verdict.prediction
     return AlertPacket(
         model=evidence.model,
@@ -255,6 +259,7 @@ def build_packet(
         report=context.report,
         runbook=context.runbook,
         what_to_do=steps,
+        category_changes=[ChangedCategory(**asdict(c)) for c in verdict.categories],
         unmonitored_windows=unmonitored,
     )
 

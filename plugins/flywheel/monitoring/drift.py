@@ -18,7 +18,7 @@ costs seconds per call (docs/monitoring.md has the figures), so the verdict uses
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Literal
 
 import numpy as np
@@ -27,6 +27,7 @@ from scipy import stats
 from scipy.spatial import distance
 
 from flywheel.core.severity import Severity
+from flywheel.monitoring.categories import CategoryChange, window_category_changes
 
 NUMERIC_METHOD = "wasserstein"  # Evidently's name for the normalised Wasserstein distance
 CATEGORICAL_METHOD = "jensenshannon"
@@ -66,6 +67,7 @@ class DriftVerdict:
     current_rows: int
     columns: list[ColumnDrift] = field(default_factory=list)
     prediction: ColumnDrift | None = None
+    categories: list[CategoryChange] = field(default_factory=list)  # appeared, vanished, collapsed: any size
 
     @property
     def drifted(self) -> list[ColumnDrift]:
@@ -84,6 +86,7 @@ class DriftVerdict:
             "drifted_share": round(self.drifted_share, 4),
             "columns": [asdict(c) for c in self.columns],
             "prediction": asdict(self.prediction) if self.prediction else None,
+            "categories": [asdict(c) for c in self.categories],
         }
 
 
@@ -227,13 +230,16 @@ def check_drift(
     settings: DriftSettings,
     prediction_column: str | None = None,
 ) -> DriftVerdict:
-    """Judge ``current`` against ``reference`` column by column and roll the results up into a severity."""
+    """Judge ``current`` against ``reference`` column by column and roll the results up into a severity; categories
+    that appeared, vanished or collapsed are reported whatever the size (``flywheel.monitoring.categories``)."""
+    categories = window_category_changes(reference, current, categorical)
     if len(current) < settings.min_rows or len(reference) < settings.min_rows:
         return DriftVerdict(
             "insufficient_data",
             f"{len(current):,} current and {len(reference):,} reference rows; a verdict needs {settings.min_rows:,}",
             len(reference),
             len(current),
+            categories=categories,
         )
     rng = np.random.default_rng(settings.seed)
     columns = [column_drift(c, "numeric", reference[c], current[c], settings, rng) for c in numeric]
@@ -247,7 +253,8 @@ def check_drift(
         prediction = column_drift(
             prediction_column, "numeric", reference[prediction_column], current[prediction_column], settings, rng
         )
-    return _roll_up(columns, prediction, settings, len(reference), len(current))
+    verdict = _roll_up(columns, prediction, settings, len(reference), len(current))
+    return replace(verdict, categories=categories)
 
 
 def _roll_up(

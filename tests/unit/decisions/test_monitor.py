@@ -232,3 +232,19 @@ def test_windows_without_a_verdict_raise_unmonitored_from_the_third_in_a_row():
     assert packet.what_to_do[0].startswith("No drift verdict for 3 windows in a row: this one has 30 rows")
     assert "drift.min_rows" in packet.what_to_do[1] and packet.what_to_do[2].endswith("#unmonitored")
     assert judged.decision.action == "none"  # nothing to retrain on: it is a person's problem
+
+
+def test_a_window_too_small_for_a_verdict_still_reports_a_vanished_category():
+    from flywheel.monitoring.categories import CategoryChange
+
+    gone = CategoryChange("agent", "9", "vanished", 0.4, 0.0, 30)
+    verdict = DriftVerdict("insufficient_data", "30 rows < min_rows 500", 5000, 30, [], categories=[gone])
+    small = WindowEvidence(**{**vars(_evidence("insufficient_data", ())), "verdict": verdict})
+    judged = monitor.judge(small, _context(), POLICY)
+    assert judged.alerting and judged.packet.severity == "warning" and judged.decision.action == "none"
+    assert [(c.column, c.category, c.change) for c in judged.packet.category_changes] == [("agent", "9", "vanished")]
+    assert judged.packet.what_to_do[0] == "agent '9' vanished (40.0% -> 0.0% of 30 rows)"
+    assert judged.packet.what_to_do[1].startswith("No drift verdict for this window: this one has 30 rows")
+    from flywheel.monitoring.alerts import summary_lines
+
+    assert "Categories: agent '9' vanished (40.0% -> 0.0%)" in summary_lines(judged.packet)

@@ -114,3 +114,27 @@ def test_statistics_equal_evidently_report_values(reference: pd.DataFrame) -> No
         value, threshold = evidently[column.column]
         assert value == pytest.approx(column.statistic, abs=1e-5), column.column
         assert threshold == pytest.approx(column.threshold, abs=1e-5), column.column
+
+
+@pytest.mark.parametrize("rows", [30, 1_000, 10_000])
+def test_categories_that_appear_vanish_or_collapse_are_reported_at_any_size(rows):
+    """Exact for the window's size: nothing when the shares hold (200 windows each), the change when they do not,
+    even below `min_rows` where the window gets no verdict."""
+    from flywheel.monitoring.categories import category_changes
+
+    categories, shares = list("ABCDEFGH"), [0.3, 0.2, 0.15, 0.1, 0.1, 0.05, 0.05, 0.05]
+    reference = pd.Series(np.random.default_rng(0).choice(categories, 5000, p=shares))
+    same = [pd.Series(np.random.default_rng(s).choice(categories, rows, p=shares)) for s in range(1, 201)]
+    assert sum(bool(category_changes(reference, window, "agent")) for window in same) == 0
+
+    moved = pd.Series(np.random.default_rng(7).choice(["A", "B", "Z"], rows, p=[0.5, 0.3, 0.2]))
+    found = {(c.category, c.change) for c in category_changes(reference, moved, "agent")}
+    assert ("Z", "appeared") in found  # a new value
+    assert not {c for c, _ in found} & {"A", "B"}  # still there (more of them): nothing to report
+    if rows >= 1_000:  # 15 % of the reference and none of the window's rows (at 30 rows chance does that 0.8 %)
+        assert ("C", "vanished") in found
+    verdict = check_drift(
+        pd.DataFrame({"agent": reference}), pd.DataFrame({"agent": moved}), [], ["agent"], DriftSettings(min_rows=500)
+    )
+    assert {c.category for c in verdict.categories} == {c for c, _ in found}
+    assert (verdict.severity == "insufficient_data") == (rows < 500)
