@@ -203,6 +203,19 @@ def test_after_shadow_a_live_stage_passes_on_healthy_answers_not_on_labels():
     assert failing.action == canary.ROLLBACK and "error rate" in failing.reason
 
 
+def test_a_shadow_only_policy_promotes_on_the_paired_metric_and_rolls_back_a_raising_model():
+    """`stages: [shadow]` (a model whose answers feed a plan, not a person waiting): the paired metric promotes;
+    the shadow's error rows still count against it."""
+    only_shadow = SPEC.model_copy(update={"stages": ("shadow",)})
+    champion, shadow = _paired(2000, 0.85, 0.86, seed=3)
+    evidence = canary.gather(only_shadow, champion, shadow, _state(), METRICS["roc_auc"])
+    assert canary.decide(only_shadow, _state(), evidence, NOW).action == canary.PROMOTE
+    raising = shadow.assign(status=["error" if i % 10 == 0 else "ok" for i in range(len(shadow))])
+    evidence = canary.gather(only_shadow, champion, raising, _state(), METRICS["roc_auc"])
+    decision = canary.decide(only_shadow, _state(), evidence, NOW)
+    assert decision.action == canary.ROLLBACK and "error rate" in decision.reason, decision
+
+
 def test_delong_agrees_with_a_paired_bootstrap():
     """The closed-form standard error of the paired AUC difference against 2,000 paired resamples."""
     from sklearn.metrics import roc_auc_score
