@@ -142,7 +142,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("home", type=Path, help="a home where flywheel-replay demo ran")
     parser.add_argument("--model", action="append", help="default: every model with a demo summary")
-    parser.add_argument("--budget", type=int, action="append", help="retrain counts (default: 2, 4, half the cron)")
+    parser.add_argument(
+        "--budget", type=int, action="append", help="retrain counts (default: 2, 4, the loop's, half the cron's)"
+    )
     args = parser.parse_args()
     os.environ["FLYWHEEL_HOME"] = str(args.home)
     from flywheel.settings import Settings, apply_environment
@@ -171,7 +173,7 @@ def main() -> int:
         if args.model and model not in args.model:
             continue
         months = facts["months"]
-        budgets = args.budget or sorted({2, 4, len(months) // 2})
+        budgets = args.budget or sorted({2, 4, facts["looped"]["retrains"], len(months) // 2} - {0})
         lines += ceiling(model, settings, months, budgets, facts["looped"])
     text = "\n".join(lines)
     print(text)
