@@ -58,6 +58,8 @@ PACKET_FIELDS = {
     "report",
     "runbook",
     "what_to_do",
+    "category_changes",
+    "unmonitored_windows",
 }
 
 
