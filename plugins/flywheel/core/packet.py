@@ -109,6 +109,12 @@ class ChangedCategory(_Frozen):
     current_share: float
     current_rows: int
 
+    def describe(self, rows: bool = True) -> str:
+        shares = f"{self.reference_share:.1%} -> {self.current_share:.1%}"
+        return f"{self.column} {self.category!r} {self.change} ({shares}" + (
+            f" of {self.current_rows:,} rows)" if rows else ")"
+        )
+
 
 class Window(_Frozen):
     start: str

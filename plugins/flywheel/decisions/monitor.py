@@ -209,7 +209,9 @@ def build_packet(
             unmonitored, evidence.model, verdict.current_rows, monitor.drift.min_rows, context.runbook
         )
         started = context.past_live[unmonitored - 2].start if unmonitored > 1 else window[0]
-        steps = [*(c.describe() for c in verdict.categories[:3]), *steps] if verdict.categories else steps
+    changed = [ChangedCategory(**asdict(c)) for c in verdict.categories]
+    if changed and severity == "warning" and verdict.severity == "insufficient_data":
+        steps = [*(c.describe() for c in changed[:3]), *steps]
     prediction = verdict.prediction
     return AlertPacket(
         model=evidence.model,
@@ -259,7 +261,7 @@ def build_packet(
         report=context.report,
         runbook=context.runbook,
         what_to_do=steps,
-        category_changes=[ChangedCategory(**asdict(c)) for c in verdict.categories],
+        category_changes=changed,
         unmonitored_windows=unmonitored,
     )
 

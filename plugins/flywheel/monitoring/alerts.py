@@ -86,13 +86,7 @@ def summary_lines(packet: AlertPacket) -> list[str]:
     else:
         lines.append("Quality: no labels for this window yet")
     if packet.category_changes:
-        lines.append(
-            "Categories: "
-            + "; ".join(
-                f"{c.column} {c.category!r} {c.change} ({c.reference_share:.1%} -> {c.current_share:.1%})"
-                for c in packet.category_changes[:5]
-            )
-        )
+        lines.append("Categories: " + "; ".join(c.describe(rows=False) for c in packet.category_changes[:5]))
     upstream = sorted({u.node for nodes in packet.upstream_dbt.values() for u in nodes})
     if upstream:
         lines.append("Upstream dbt: " + ", ".join(upstream))

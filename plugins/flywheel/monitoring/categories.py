@@ -31,12 +31,6 @@ class CategoryChange:
     current_share: float
     current_rows: int
 
-    def describe(self) -> str:
-        return (
-            f"{self.column} {self.category!r} {self.change} "
-            f"({self.reference_share:.1%} -> {self.current_share:.1%} of {self.current_rows:,} rows)"
-        )
-
 
 def category_changes(reference: pd.Series, current: pd.Series, column: str) -> list[CategoryChange]:
     """What appeared, vanished or collapsed in ``current`` against ``reference`` (missing values are not a
