@@ -89,8 +89,24 @@ def live_quality_by_month(model: str, settings: Settings, months: list[str], fir
         _earlier_cron(model, settings),
     )
     figures = figures.join(yardsticks)
-    figures.attrs.update(metric=metric.name, loop=loop, **yardsticks.attrs)
+    figures.attrs.update(metric=metric.name, loop=loop, alerts=_alert_score(model, settings, metric.name, months))
+    figures.attrs.update(yardsticks.attrs)
     return figures
+
+
+def _alert_score(model: str, settings: Settings, metric: str, months: list[str]) -> dict[str, Any]:
+    """The monitor's live windows scored against the drops the labels showed (``alert_score``)."""
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.monitoring import history
+    from flywheel_replay.alert_score import score_alerts, scored_windows
+
+    warehouse = open_warehouse(settings)
+    history.ensure_tables(warehouse)
+    metrics = warehouse.query_df(
+        f"select window_start, metric, subject, value, flagged from {history.METRICS} where model = ? and mode = ?",
+        (model, "live"),
+    )
+    return score_alerts(scored_windows(metrics, metric, months))
 
 
 def _earlier_cron(model: str, settings: Settings) -> dict[str, float]:
@@ -128,6 +144,7 @@ def summary(model: str, figures: pd.DataFrame) -> dict[str, Any]:
         values = figures[column].dropna()
         return round(float(values.mean()), 4) if len(values) else None
 
+    alerts = figures.attrs.get("alerts", {})
     return {
         "model": model,
         "metric": metric.name,
@@ -141,6 +158,8 @@ def summary(model: str, figures: pd.DataFrame) -> dict[str, Any]:
             "retrains": figures.attrs["budget_retrains"],
             "retrained_in": figures.attrs["schedule"],
         },
+        "alerts": {k: alerts.get(k) for k in ("critical", "drops", "precision", "recall", "recall_before_labels")},
+        "estimate_mae": alerts.get("estimate_mae"),
     }
 
 
@@ -167,6 +186,12 @@ def print_table(console: Console, model: str, rows: list[MonthRow], figures: pd.
         versus = "" if arm == "looped" else f" ({metric.advantage(facts['looped']['mean'], figure['mean']):+.4g} "
         versus += "" if arm == "looped" else "in the loop's favour)"
         console.print(f"  {figure['mean']:.4g}  {what}: {figure['retrains']} retrains{versus}")
+    alerts = facts["alerts"]
+    console.print(
+        f"  alerts: {alerts['critical']} critical windows, {alerts['drops']} quality drops on labels; precision "
+        f"{alerts['precision']}, recall {alerts['recall']}, flagged before labels {alerts['recall_before_labels']}; "
+        f"estimate MAE {facts['estimate_mae']} (docs/monitoring.md: how each is counted)"
+    )
 
 
 def save_chart(model: str, settings: Settings, figures: pd.DataFrame, rows: list[MonthRow] | None = None) -> Path:

@@ -86,4 +86,3 @@ def _post_with_retry(http: Any, body: dict[str, Any], headers: dict[str, str], a
         log.warning("HTTP %d from the service, retrying in %d s", response.status_code, 2**attempt)
         time.sleep(2**attempt)
     raise AssertionError("unreachable")
-

@@ -60,6 +60,8 @@ PACKET_FIELDS = {
     "what_to_do",
     "category_changes",
     "unmonitored_windows",
+    "quality_estimate",
+    "drift_impact",
 }
 
 

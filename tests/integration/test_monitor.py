@@ -72,14 +72,31 @@ def test_a_window_is_judged_reported_and_recorded(settings):
     assert packet["target_drift"] is not None and packet["prediction_drift"]["rescored"] > 0  # no traffic logged here
     assert packet["upstream_dbt"][packet["drifted_features"][0]["column"]], "drifted columns name their dbt models"
     assert "arrival_month" not in {f["column"] for f in packet["drifted_features"]}  # ignored by the policy
+    # Before labels: CBPE from the window's scores alone, shown beside the realised figure once labels are in.
+    estimate = packet["quality_estimate"]
+    assert estimate["live"] == packet["quality"]["live"] and 0.5 < estimate["estimate"] < 1.0
+    assert estimate["method"].startswith("CBPE") and estimate["rows"] == packet["current_rows"]
+    # The drift weighed by the importance the champion's training recorded on its holdout.
+    impact = packet["drift_impact"]
+    assert impact["weighted"] is True and 0.0 <= impact["importance_share"] <= 1.0
+    expected = "critical" if packet["quality"]["change"] < packet["quality"]["limit"] else "warning"
+    assert packet["severity"] == expected  # labels are in: they alone decide whether this pages
 
     metrics = open_warehouse(settings).query_df(
         f"select metric, subject, value, threshold, flagged from {history.METRICS} where model = ? and mode = 'live'",
         (MODEL,),
     )
-    assert {"drift.wasserstein", "drift.jensenshannon", "prediction_drift", "severity", "drifted_share"} <= set(
-        metrics["metric"]
-    )
+    assert {
+        "drift.wasserstein",
+        "drift.jensenshannon",
+        "prediction_drift",
+        "severity",
+        "drifted_share",
+        "quality_estimate.roc_auc",
+        "drift_importance_share",
+        "at_risk_before_labels",
+        "alert_severity",
+    } <= set(metrics["metric"])
     assert len(metrics[metrics.metric.str.startswith("drift.")]) == 22  # 24 features, 2 calendar ones ignored
 
 

@@ -39,6 +39,39 @@ class Quality(_Frozen):
         return -self.change
 
 
+class EstimatedQuality(_Frozen):
+    """The primary metric estimated from the window's scores alone, before any label (CBPE on the champion's
+    holdout calibration: flywheel.monitoring.estimate). ``live`` is the realised figure once labels arrived."""
+
+    metric: str
+    method: str  # "CBPE (isotonic calibration on the champion's holdout)"
+    estimate: float
+    champion_holdout: float
+    change: float
+    limit: float
+    threshold: float  # the worst estimate that is not a drop
+    rows: int
+    live: float | None = None
+
+    @property
+    def dropped(self) -> bool:
+        return self.change < self.limit
+
+
+class DriftImpact(_Frozen):
+    """How much of the model's skill the drifted features carry: their share of its permutation importance on the
+    holdout (recorded at training). Drift at or above ``limit`` puts quality at risk; below it, it is reported."""
+
+    importance_share: float
+    limit: float
+    weighted: bool  # False: the version has no recorded importance, every judged feature weighs alike
+    top: list[str] = []  # the most important drifted features with their share, "lead_time 41%"
+
+    @property
+    def at_risk(self) -> bool:
+        return self.importance_share >= self.limit
+
+
 class DriftedFeature(_Frozen):
     column: str
     kind: str
@@ -145,6 +178,8 @@ class AlertPacket(_Frozen):
     what_to_do: list[str]
     category_changes: list[ChangedCategory] = []
     unmonitored_windows: int = 0  # windows in a row without a drift verdict, this one included (alerts from K)
+    quality_estimate: EstimatedQuality | None = None  # before labels (classifiers); None: not estimated
+    drift_impact: DriftImpact | None = None  # None without a drift verdict
 
     def to_json(self) -> bytes:
         return self.model_dump_json(indent=2, by_alias=True).encode()

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from flywheel.core.packet import Quality
+from flywheel.core.packet import DriftImpact, Quality
 
 
-def what_to_do(severity: str, action: str, runbook: str, quality: Quality | None = None) -> list[str]:
+def what_to_do(
+    severity: str,
+    action: str,
+    runbook: str,
+    quality: Quality | None = None,
+    at_risk: str | None = None,
+    impact: DriftImpact | None = None,
+) -> list[str]:
+    """The steps, in order. ``at_risk``: why quality is at risk (``flywheel.decisions.impact``), or None."""
     if quality is not None and quality.dropped and action != "page":
         return [
             f"Live {quality.metric} is {quality.live:.4f} against the champion's holdout {quality.champion_holdout:.4f}"
@@ -22,13 +30,25 @@ def what_to_do(severity: str, action: str, runbook: str, quality: Quality | None
             "Check the upstream dbt models listed for the drifted columns (a changed source, a broken join?).",
             f"Follow '{runbook}#drift-persists-after-a-retrain'.",
         ]
+    if severity == "critical" and at_risk is not None:
+        return [
+            f"Quality is at risk before the labels can tell: {at_risk}.",
+            "Open the report: which inputs moved, and is it the world (prices, markets) or the data (a broken "
+            "upstream model, a unit change)? A data problem: quarantine the batch and fix the upstream model first.",
+            "A real change: let the retrain policy act and watch the canary; the labels will confirm or clear this.",
+            f"Runbook: {runbook}#quality-at-risk-before-labels",
+        ]
     steps = ["Open the report and compare the drifted columns' distributions (reference vs current)."]
-    if severity == "critical":
-        steps.append("If the change is real (prices, markets), let the retrain policy act; watch the canary.")
-        steps.append("If it is a data problem, quarantine the batch and fix the upstream model first.")
+    if impact is not None and impact.importance_share > 0:
+        weights = "of the model's importance" if impact.weighted else "of the judged features"
+        steps.append(
+            f"The drifted features carry {impact.importance_share:.0%} {weights} (at risk from {impact.limit:.0%})"
+            + (" and the live quality is within its limit" if quality is not None else "")
+            + ": no action needed; it is recorded for trends and may retrain by policy."
+        )
     else:
-        steps.append("No action needed unless it turns critical; it is recorded for trends.")
-    steps.append(f"Runbook: {runbook}")
+        steps.append("No action needed: quality is not at risk; it is recorded for trends.")
+    steps.append(f"Runbook: {runbook}#drift-without-impact")
     return steps
 
 

@@ -30,7 +30,7 @@ from flywheel.core.severity import SEVERITY_ORDER
 from flywheel.core.tasks import Metric
 from flywheel.decisions import retrain
 from flywheel.decisions.alert_text import unmonitored_steps, what_to_do
-from flywheel.monitoring.drift import ColumnDrift, DriftVerdict
+from flywheel.decisions.monitor_evidence import MetricRow, WindowEvidence, metric_rows
 from flywheel.specs import MonitorSpec, QualityPolicySpec
 
 Mode = Literal["live", "what_if"]
@@ -58,21 +58,6 @@ def quality(
 
 
 @dataclass(frozen=True)
-class WindowEvidence:
-    """What was measured on one window for one champion."""
-
-    model: str
-    champion: str
-    window: tuple[datetime, datetime]  # start inclusive, end exclusive (naive UTC)
-    verdict: DriftVerdict
-    target: ColumnDrift | None  # drift of the label, once labels exist
-    quality: Quality | None
-    reference_description: str
-    labelled_rows: int
-    logged_predictions: int  # of the window's rows, how many the service logged (the rest were re-scored)
-
-
-@dataclass(frozen=True)
 class PastWindow:
     """A window judged before, as the ``since`` of an alert needs it (live history, newest first)."""
 
@@ -96,17 +81,6 @@ class Context:
 
 
 @dataclass(frozen=True)
-class MetricRow:
-    """One figure of the window, as ``ops.monitor_metrics`` charts it."""
-
-    metric: str
-    subject: str
-    value: float
-    threshold: float | None = None
-    flagged: bool = False
-
-
-@dataclass(frozen=True)
 class Judgement:
     decision: retrain.RetrainDecision
     packet: AlertPacket
@@ -116,27 +90,6 @@ class Judgement:
     def alerting(self) -> bool:
         """Whether on-call hears of this window: a page, or drift at warning or worse."""
         return self.decision.action == "page" or self.packet.severity in ("warning", "critical")
-
-
-def metric_rows(evidence: WindowEvidence) -> tuple[MetricRow, ...]:
-    verdict = evidence.verdict
-    rows = [MetricRow(f"drift.{c.method}", c.column, c.statistic, c.threshold, c.drifted) for c in verdict.columns]
-    for name, result in (("prediction_drift", verdict.prediction), ("target_drift", evidence.target)):
-        if result is not None:
-            rows.append(MetricRow(name, result.column, result.statistic, result.threshold, result.drifted))
-    if evidence.quality is not None:
-        q = evidence.quality
-        rows.append(MetricRow(f"quality.{q.metric}", "live", q.live, q.threshold, q.dropped))
-    severity = verdict.severity
-    rows += [
-        MetricRow("drifted_share", "features", verdict.drifted_share, flagged=severity == "critical"),
-        MetricRow("severity", severity, SEVERITY_ORDER[severity], flagged=severity in ("warning", "critical")),
-        MetricRow("rows", "current", verdict.current_rows),
-        MetricRow("rows", "reference", verdict.reference_rows),
-        MetricRow("rows", "labelled", evidence.labelled_rows),
-        MetricRow("rows", "logged_predictions", evidence.logged_predictions),
-    ]
-    return tuple(rows)
 
 
 def since(severity: str, window: tuple[datetime, datetime], past_live: Sequence[PastWindow]) -> datetime:
@@ -164,16 +117,18 @@ def unmonitored_windows(evidence: WindowEvidence, past_live: Sequence[PastWindow
 def impact_severity(
     evidence: WindowEvidence, decision: retrain.RetrainDecision, unmonitored: int = 0, alert_from: int = 0
 ) -> str:
-    """The packet's severity: critical when the model's quality is measured below its limit (whatever the inputs
-    did) or a person is paged; a warning when the model has gone ``alert_from`` windows in a row without a drift
-    verdict (unmonitored); otherwise the drift verdict's."""
-    if decision.action == "page" or (evidence.quality is not None and evidence.quality.dropped):
+    """The packet's severity, by impact: critical (pages) only when the model's quality is at risk (measured below
+    its limit on labels; before labels, estimated below it or drift in features carrying a large share of the
+    model's importance: ``WindowEvidence.at_risk``) or a person is paged; a warning when the model has gone
+    ``alert_from`` windows in a row without a drift verdict (unmonitored) or when inputs drifted without putting
+    quality at risk; otherwise the drift verdict's (none, insufficient data)."""
+    if decision.action == "page" or evidence.at_risk is not None:
         return "critical"
     if alert_from and unmonitored >= alert_from:
         return "warning"
     if evidence.verdict.severity == "insufficient_data" and evidence.verdict.categories:
         return "warning"  # too small for a verdict, yet a category came, went or collapsed beyond chance
-    return evidence.verdict.severity
+    return "warning" if evidence.verdict.severity == "critical" else evidence.verdict.severity
 
 
 def decide_retrain(evidence: WindowEvidence, context: Context, monitor: MonitorSpec) -> retrain.RetrainDecision:
@@ -185,7 +140,7 @@ def decide_retrain(evidence: WindowEvidence, context: Context, monitor: MonitorS
         tuple(c.column for c in evidence.verdict.drifted),
         None if evidence.quality is None else evidence.quality.drop,
     )
-    return retrain.decide(
+    decision = retrain.decide(
         monitor.retrain,
         monitor.quality.max_drop,
         [*context.history, now],
@@ -193,6 +148,12 @@ def decide_retrain(evidence: WindowEvidence, context: Context, monitor: MonitorS
         context.canary_running,
         context.new_labelled_rows,
     )
+    if decision.action == "page" and evidence.at_risk is None:
+        # The drift outlived a retrain, yet the model answers as well as its holdout promised: a person has
+        # nothing to fix tonight. Reported (packet, report), not paged; the policy does not retrain on it again.
+        persisted = decision.reason.split(":")[0]
+        return retrain.RetrainDecision("none", f"{persisted}, but quality is not at risk: not paged")
+    return decision
 
 
 def build_packet(
@@ -202,7 +163,7 @@ def build_packet(
     verdict, window = evidence.verdict, evidence.window
     unmonitored = unmonitored_windows(evidence, context.past_live)
     severity = impact_severity(evidence, decision, unmonitored, monitor.alerts.unmonitored_after_windows)
-    steps = what_to_do(severity, decision.action, context.runbook, evidence.quality)
+    steps = what_to_do(severity, decision.action, context.runbook, evidence.quality, evidence.at_risk, evidence.impact)
     started = since(verdict.severity, window, context.past_live)
     if severity == "warning" and verdict.severity == "insufficient_data":  # unmonitored, or categories changed
         steps = unmonitored_steps(
@@ -263,10 +224,16 @@ def build_packet(
         what_to_do=steps,
         category_changes=changed,
         unmonitored_windows=unmonitored,
+        quality_estimate=evidence.estimate,
+        drift_impact=evidence.impact,
     )
 
 
 def judge(evidence: WindowEvidence, context: Context, monitor: MonitorSpec) -> Judgement:
-    """The window's figures, the retrain policy's action and the alert packet."""
+    """The window's figures (with the alert's severity, which the replay's scorer reads), the retrain policy's
+    action and the alert packet."""
     decision = decide_retrain(evidence, context, monitor)
-    return Judgement(decision, build_packet(evidence, context, decision, monitor), metric_rows(evidence))
+    packet = build_packet(evidence, context, decision, monitor)
+    critical = packet.severity == "critical"
+    severity = MetricRow("alert_severity", packet.severity, SEVERITY_ORDER[packet.severity], flagged=critical)
+    return Judgement(decision, packet, (*metric_rows(evidence), severity))

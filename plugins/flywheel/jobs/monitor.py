@@ -18,23 +18,16 @@ from __future__ import annotations
 import logging
 from datetime import datetime
 
-import numpy as np
-import pandas as pd
-
 from flywheel.core.clock import naive_utc
 from flywheel.core.packet import AlertPacket, ReportLinks
-from flywheel.core.tasks import task_of
 from flywheel.decisions import monitor as judgement
 from flywheel.decisions.monitor import LIVE, WHAT_IF, Mode
 from flywheel.decisions.monitor_result import MonitorResult
 from flywheel.jobs.monitor_inputs import context, gather, judged_features
 from flywheel.monitoring import alerts, history
-from flywheel.monitoring.evidently_report import PREDICTION, render
+from flywheel.monitoring.evidently_report import render
 from flywheel.monitoring.windows import LABEL
 from flywheel.registry import ledger
-from flywheel.registry.client import TrainingRun
-from flywheel.registry.tracking import EVALUATED_SCORE_COLUMN
-from flywheel.specs import ModelSpec
 from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -102,17 +95,21 @@ def _judge(
     workspace: Workspace, name: str, champion: str, window: tuple[datetime, datetime], mode: Mode, actor: str
 ) -> MonitorResult:
     spec, monitor = workspace.spec(name), workspace.monitor_spec(name)
-    evidence, windows, run = gather(workspace, spec, monitor, champion, window)
-    rows = [vars(row) for row in judgement.metric_rows(evidence)]
-    history.write_metrics(workspace.warehouse, name, mode, champion, window, rows)
+    evidence, windows, run, holdout = gather(workspace, spec, monitor, champion, window)
 
     store, prefix = workspace.store("reports"), report_prefix(name, mode, window)
     report = ReportLinks(verdict=store.uri(prefix + "verdict.json"))  # no report without a verdict: none linked
     if evidence.verdict.severity != "insufficient_data":
         numeric, categorical = judged_features(spec, monitor)
-        holdout = _out_of_sample_holdout(workspace, spec, run) if evidence.labelled_rows else None
         rendered = render(
-            windows.reference, windows.current, evidence.verdict, numeric, categorical, LABEL, spec.task, holdout
+            windows.reference,
+            windows.current,
+            evidence.verdict,
+            numeric,
+            categorical,
+            LABEL,
+            spec.task,
+            holdout if evidence.labelled_rows else None,
         )
         store.write_bytes(prefix + "report.html", rendered.html)
         store.write_bytes(prefix + "evidently.json", rendered.json)
@@ -130,6 +127,7 @@ def _judge(
 
     inputs = context(workspace, spec, monitor, evidence, mode, run, report)
     judged = judgement.judge(evidence, inputs, monitor)
+    history.write_metrics(workspace.warehouse, name, mode, champion, window, [vars(r) for r in judged.metrics])
     store.write_bytes(prefix + "verdict.json", judged.packet.to_json())
     decision = judged.decision
     result = MonitorResult(
@@ -172,16 +170,6 @@ def _judge(
         decision.reason,
     )
     return result
-
-
-def _out_of_sample_holdout(workspace: Workspace, spec: ModelSpec, run: TrainingRun) -> pd.DataFrame | None:
-    """The champion's holdout as the quality report's reference: its label and the scores of the model as evaluated
-    (fitted before those rows), never the champion's fit on rows it was trained on."""
-    holdout = workspace.registry.evaluated_holdout(run.run_id)
-    if holdout is None:
-        return None
-    label = task_of(spec).label(holdout[spec.source.target_column])
-    return pd.DataFrame({LABEL: np.asarray(label, dtype=float), PREDICTION: holdout[EVALUATED_SCORE_COLUMN]})
 
 
 def send_alert(workspace: Workspace, result: MonitorResult) -> list[alerts.Delivery]:

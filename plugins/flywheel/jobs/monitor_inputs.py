@@ -6,20 +6,23 @@ from __future__ import annotations
 
 from datetime import datetime
 
+import numpy as np
 import pandas as pd
 
 from flywheel.core.packet import CanarySummary, ReportLinks, UpstreamNode
-from flywheel.core.tasks import primary_metric
+from flywheel.core.tasks import primary_metric, task_of
 from flywheel.data import predictions
 from flywheel.decisions import monitor as judgement
+from flywheel.decisions.impact import drift_impact, estimated_quality
 from flywheel.decisions.monitor import Context, Mode, PastWindow, WindowEvidence
 from flywheel.decisions.retrain import RetrainRequest, WindowRecord
-from flywheel.monitoring import history, upstream
+from flywheel.monitoring import estimate, history, upstream
 from flywheel.monitoring.drift import ColumnDrift, DriftSettings, check_drift, column_drift
 from flywheel.monitoring.evidently_report import PREDICTION
 from flywheel.monitoring.windows import LABEL, Windows, load_windows
 from flywheel.registry import artifacts
 from flywheel.registry.client import TrainingRun
+from flywheel.registry.tracking import EVALUATED_SCORE_COLUMN
 from flywheel.specs import ModelSpec, MonitorSpec
 from flywheel.workspace import Workspace
 
@@ -41,8 +44,10 @@ def _target_drift(spec: ModelSpec, windows: Windows, settings: DriftSettings) ->
 
 def gather(
     workspace: Workspace, spec: ModelSpec, monitor: MonitorSpec, champion: str, window: tuple[datetime, datetime]
-) -> tuple[WindowEvidence, Windows, TrainingRun]:
-    """Score the window with the champion and measure it: drift, target drift, quality."""
+) -> tuple[WindowEvidence, Windows, TrainingRun, pd.DataFrame | None]:
+    """Score the window with the champion and measure it: drift, target drift, quality, the quality estimated
+    without labels and the drift's share of the model's importance. Also returns the champion's holdout with its
+    out-of-sample scores (label and score columns as the quality report reads them), None for an older version."""
     run = workspace.registry.training_run(spec.name, champion)
     model = artifacts.load_verified_model(workspace.registry.mlflow, spec.name, champion)
     windows = load_windows(spec, monitor, workspace.warehouse, champion, model, run.data_window, window)
@@ -53,13 +58,20 @@ def gather(
     )
     target = _target_drift(spec, windows, dsettings) if verdict.severity != "insufficient_data" else None
     labelled = windows.current[windows.current[LABEL].notna()]
-    quality = judgement.quality(
-        primary_metric(spec),
-        labelled[LABEL],
-        labelled[PREDICTION],
-        run.metrics.get(f"holdout_{spec.gates.primary_metric}"),
+    metric, champion_holdout = primary_metric(spec), run.metrics.get(f"holdout_{spec.gates.primary_metric}")
+    quality = judgement.quality(metric, labelled[LABEL], labelled[PREDICTION], champion_holdout, monitor.quality)
+    holdout = _scored_holdout(workspace, spec, run)
+    calibration = None if holdout is None else estimate.calibrate(holdout[PREDICTION], holdout[LABEL])
+    scores = windows.current[PREDICTION].dropna().to_numpy(dtype=float)
+    estimated = estimated_quality(
+        metric,
+        estimate.estimate(metric.name, scores, calibration),
+        champion_holdout,
         monitor.quality,
+        len(scores),
+        quality,
     )
+    impact = drift_impact(verdict, workspace.registry.importance(run.run_id), monitor.drift.critical_importance_share)
     evidence = WindowEvidence(
         model=spec.name,
         champion=champion,
@@ -70,8 +82,20 @@ def gather(
         reference_description=windows.reference_description,
         labelled_rows=windows.labelled_rows,
         logged_predictions=windows.logged_predictions,
+        estimate=estimated,
+        impact=impact,
     )
-    return evidence, windows, run
+    return evidence, windows, run, holdout
+
+
+def _scored_holdout(workspace: Workspace, spec: ModelSpec, run: TrainingRun) -> pd.DataFrame | None:
+    """The champion's holdout: its label and the scores of the model as evaluated (fitted before those rows),
+    never the champion's fit on rows it was trained on. The quality report's reference and CBPE's calibration."""
+    holdout = workspace.registry.evaluated_holdout(run.run_id)
+    if holdout is None:
+        return None
+    label = task_of(spec).label(holdout[spec.source.target_column])
+    return pd.DataFrame({LABEL: np.asarray(label, dtype=float), PREDICTION: holdout[EVALUATED_SCORE_COLUMN]})
 
 
 def judged_features(spec: ModelSpec, monitor: MonitorSpec) -> tuple[list[str], list[str]]:

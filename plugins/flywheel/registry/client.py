@@ -60,6 +60,22 @@ class Registry:
             holdout = pd.read_parquet(self.mlflow.download_artifacts(run_id, HOLDOUT_ARTIFACT, folder))
         return holdout if EVALUATED_SCORE_COLUMN in holdout else None
 
+    def importance(self, run_id: str) -> dict[str, float] | None:
+        """The version's permutation importance on its holdout, per input column; None for a version trained
+        before it was recorded (the monitor then weighs every feature alike)."""
+        import json
+        import tempfile
+        from pathlib import Path
+
+        from flywheel.registry.tracking import IMPORTANCE_ARTIFACT
+
+        folder, _, name = IMPORTANCE_ARTIFACT.rpartition("/")
+        if not any(a.path.endswith(name) for a in self.mlflow.list_artifacts(run_id, folder)):
+            return None
+        with tempfile.TemporaryDirectory() as tmp:
+            path = self.mlflow.download_artifacts(run_id, IMPORTANCE_ARTIFACT, tmp)
+            return {str(k): float(v) for k, v in json.loads(Path(path).read_text()).items()}
+
     def alias(self, name: str, alias: str) -> str | None:
         """The version ``alias`` points at; None if there is none (an unreachable registry raises)."""
         return alias_version(self.mlflow, name, alias)

@@ -23,6 +23,7 @@ HOLDOUT_ARTIFACT = "evaluation/holdout.parquet"
 # In the holdout artifact: the scores of the evaluated model (fitted without the holdout), which the gate compares;
 # the registered model may have been refitted on the holdout too (spec split.final_fit).
 EVALUATED_SCORE_COLUMN = "flywheel_evaluated_score"
+IMPORTANCE_ARTIFACT = "evaluation/importance.json"  # permutation importance on the holdout (training.importance)
 FITTED_UNTIL_PARAM = "fitted_until"  # the last month the registered model was fitted on
 
 
@@ -150,6 +151,8 @@ def log_training_run(
             holdout.to_parquet(holdout_path, index=False)
             mlflow.log_artifact(str(holdout_path), "evaluation")
         mlflow.log_text(result.segments.to_csv(index=False), "evaluation/segments.csv")
+        if result.importance is not None:
+            mlflow.log_dict(result.importance, IMPORTANCE_ARTIFACT)
         mlflow.log_text(render_model_card(spec, snapshot, split, result, lineage), "model_card.md")
         mlflow.log_text(json.dumps(spec.model_dump(mode="json"), indent=2), "spec.json")
         info = mlflow.sklearn.log_model(

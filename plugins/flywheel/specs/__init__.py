@@ -179,7 +179,16 @@ class DriftPolicySpec(_Strict):
     effect_threshold: float = Field(default=0.1, gt=0, description="smallest effect that counts as drift")
     null_quantile: float = Field(default=0.99, gt=0.5, lt=1)
     calibration_resamples: int = Field(default=100, ge=20)
-    critical_share: float = Field(default=0.25, gt=0, le=1, description="share of drifted features = critical")
+    critical_share: float = Field(
+        default=0.25, gt=0, le=1, description="share of drifted features that makes the drift verdict critical"
+    )
+    critical_importance_share: float = Field(
+        default=0.5,
+        gt=0,
+        le=1,
+        description="drifted features carrying this share of the model's permutation importance put its quality "
+        "at risk: the alert is critical while the window's labels are missing",
+    )
     reference: Literal["same_months", "whole_window"] = Field(
         default="same_months", description="same calendar months of the training window (seasonal data), or all"
     )

@@ -20,6 +20,7 @@ from flywheel.specs import ModelSpec
 from flywheel.training.dataset import TimeSplit
 from flywheel.training.estimators import build_baseline, build_pipeline
 from flywheel.training.evaluate import BusinessOutcome, business_value, segment_metrics
+from flywheel.training.importance import holdout_importance
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,7 @@ class TrainingResult:
     business: BusinessOutcome | None = None  # binary classification only
     baseline_business: BusinessOutcome | None = None
     fitted_months: tuple[str, str] = ("", "")  # the first and last month the served model was fitted on
+    importance: dict[str, float] | None = None  # permutation importance on the holdout, per input column
 
 
 def fit_model(spec: ModelSpec, split: TimeSplit, n_jobs: int = 1) -> TrainingResult:
@@ -92,6 +94,7 @@ def _evaluated(
         seconds=time.monotonic() - started,
         business=business.get("business"),
         baseline_business=business.get("baseline_business"),
+        importance=holdout_importance(model, X_holdout, y_holdout, primary_metric(spec).sklearn_scoring),
     )
     _log_result(spec, result)
     return result

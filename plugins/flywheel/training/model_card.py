@@ -50,6 +50,23 @@ def _business_lines(spec: ModelSpec, result: TrainingResult) -> list[str]:
     ]
 
 
+def _importance_lines(result: TrainingResult, metric: Metric) -> list[str]:
+    """The ten inputs the holdout metric depends on most (permutation importance; the monitor weighs drift by it)."""
+    if not result.importance:
+        return []
+    top = sorted(result.importance.items(), key=lambda kv: -kv[1])[:10]
+    return [
+        "## What the model relies on (holdout permutation importance)",
+        f"How much the holdout {metric.label} worsens when the column is shuffled; the monitor pages on drift only in "
+        "features that carry a large share of it.",
+        "",
+        "| feature | importance |",
+        "| --- | ---: |",
+        *[f"| {column} | {value:.4f} |" for column, value in top],
+        "",
+    ]
+
+
 def render_model_card(
     spec: ModelSpec, snapshot: Snapshot, split: TimeSplit, result: TrainingResult, lineage: dict[str, str]
 ) -> str:
@@ -85,6 +102,7 @@ def render_model_card(
         *[f"| {k} | {_fmt(m[k])} | {_fmt(b[k])} |" for k in task.metrics],
         "",
         *_business_lines(spec, result),
+        *_importance_lines(result, metric),
         "## Segments (holdout)",
         *_segments_table(result.segments, spec.gates.min_segment_rows, task, metric),
         "",

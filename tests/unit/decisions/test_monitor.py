@@ -12,7 +12,7 @@ from datetime import datetime
 import numpy as np
 import pytest
 
-from flywheel.core.packet import AlertPacket, CanarySummary, ReportLinks, UpstreamNode
+from flywheel.core.packet import AlertPacket, CanarySummary, DriftImpact, EstimatedQuality, ReportLinks, UpstreamNode
 from flywheel.core.tasks import METRICS
 from flywheel.decisions import monitor
 from flywheel.decisions.monitor import Context, PastWindow, WindowEvidence
@@ -47,7 +47,35 @@ def _verdict(severity: str, drifted: tuple[str, ...] = ()) -> DriftVerdict:
     return DriftVerdict(severity, f"{len(drifted)} drifted", 4000, 5000, columns)
 
 
-def _evidence(severity: str = "critical", drifted: tuple[str, ...] = ("adr", "lead_time"), quality=None):
+AT_RISK = DriftImpact(importance_share=0.62, limit=0.5, weighted=True, top=["lead_time 41%", "adr 21%"])
+HARMLESS = DriftImpact(importance_share=0.04, limit=0.5, weighted=True, top=["adr 4%"])
+
+
+def _estimate(estimate: float, live: float | None = None) -> EstimatedQuality:
+    change = round(estimate - 0.9, 4)
+    return EstimatedQuality(
+        metric="roc_auc",
+        method="CBPE",
+        estimate=estimate,
+        champion_holdout=0.9,
+        change=change,
+        limit=-0.03,
+        threshold=0.87,
+        rows=5000,
+        live=live,
+    )
+
+
+def _evidence(
+    severity: str = "critical",
+    drifted: tuple[str, ...] = ("adr", "lead_time"),
+    quality=None,
+    impact: DriftImpact | str | None = "by drift",
+    estimate: EstimatedQuality | None = None,
+):
+    """``impact`` by default: drifted features carry most of the importance, or none drifted."""
+    if impact == "by drift":
+        impact = AT_RISK if drifted else DriftImpact(importance_share=0.0, limit=0.5, weighted=True)
     return WindowEvidence(
         model="hotel_cancellation",
         champion="2",
@@ -58,6 +86,8 @@ def _evidence(severity: str = "critical", drifted: tuple[str, ...] = ("adr", "le
         reference_description="same months of the training window",
         labelled_rows=5000,
         logged_predictions=4800,
+        estimate=estimate,
+        impact=impact,
     )
 
 
@@ -108,7 +138,10 @@ def test_a_second_critical_window_retrains_and_alerts_with_the_whole_story():
     assert packet.since == "2016-06-01T00:00:00"  # critical since June: May was calm
     assert [f.column for f in packet.drifted_features] == ["adr", "lead_time"] and packet.judged_features == 6
     assert packet.prediction_drift is None and packet.retrain.action == "retrain"
-    assert "let the retrain policy act" in " ".join(packet.what_to_do)
+    # No labels yet, and the drifted features carry 62% of the model's importance: quality is at risk.
+    assert packet.what_to_do[0].startswith("Quality is at risk before the labels can tell: drifted features carry 62%")
+    assert "lead_time 41%" in packet.what_to_do[0] and "let the retrain policy act" in packet.what_to_do[2]
+    assert packet.drift_impact == AT_RISK
     assert AlertPacket.model_validate_json(packet.to_json()) == packet  # what the store keeps reads back whole
 
 
@@ -248,3 +281,42 @@ def test_a_window_too_small_for_a_verdict_still_reports_a_vanished_category():
     from flywheel.monitoring.alerts import summary_lines
 
     assert "Categories: agent '9' vanished (40.0% -> 0.0%)" in summary_lines(judged.packet)
+
+
+def test_drift_that_puts_nothing_at_risk_is_reported_never_paged():
+    """Inputs that moved in features the model barely uses, or while its measured quality holds, warn (log route)
+    and may still retrain by policy, but never page."""
+    history = [WindowRecord(datetime(2016, 7, 1), "2", "critical", ("adr",))]
+    harmless = monitor.judge(_evidence(impact=HARMLESS), _context(history), POLICY)
+    assert harmless.packet.severity == "warning" and harmless.packet.action == "alert"
+    assert harmless.decision.action == "retrain"  # drift still retrains (cheap, gated, canaried); it does not page
+    assert "carry 4% of the model's importance (at risk from 50%)" in harmless.packet.what_to_do[1]
+    measured_fine = monitor.judge(_evidence(quality=_quality(-0.01)), _context(history), POLICY)
+    assert measured_fine.packet.severity == "warning"  # labels settle it: the measured figure outweighs the drift
+    assert "the live quality is within its limit" in measured_fine.packet.what_to_do[1]
+    rows = {r.metric: r for r in measured_fine.metrics}
+    assert rows["alert_severity"].subject == "warning" and not rows["alert_severity"].flagged
+    assert rows["at_risk_before_labels"].flagged  # what the replay's scorer counts as flagged before labels
+
+
+def test_an_estimated_drop_before_labels_is_critical_and_labels_overrule_it():
+    low = _estimate(0.84)
+    before = monitor.judge(_evidence("none", (), impact=HARMLESS, estimate=low), _context(), POLICY)
+    assert before.packet.severity == "critical" and before.alerting
+    assert before.packet.what_to_do[0].startswith("Quality is at risk before the labels can tell: estimated roc_auc")
+    assert before.packet.quality_estimate == low
+    rows = {r.metric: r for r in before.metrics}
+    assert rows["quality_estimate.roc_auc"].value == 0.84 and rows["quality_estimate.roc_auc"].flagged
+    assert rows["quality_estimate.roc_auc"].threshold == 0.87
+    after = monitor.judge(
+        _evidence("none", (), quality=_quality(0.0), impact=HARMLESS, estimate=_estimate(0.84, 0.9)), _context(), POLICY
+    )
+    assert after.packet.severity == "none" and not after.alerting  # the labels say the model is fine
+
+
+def test_persisting_drift_pages_only_when_quality_is_at_risk():
+    history = [WindowRecord(datetime(2016, 7, 1), "1", "critical", ("adr", "lead_time"))]
+    requests = [RetrainRequest(datetime(2016, 7, 1), "drift", "1", ("adr", "lead_time"))]
+    judged = monitor.judge(_evidence(quality=_quality(0.0)), _context(history, requests), POLICY)
+    assert judged.decision.action == "none" and judged.packet.severity == "warning"
+    assert judged.decision.reason.endswith("but quality is not at risk: not paged")
