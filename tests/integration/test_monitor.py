@@ -133,3 +133,19 @@ def test_a_window_without_a_report_links_none(settings):
     packet = json.loads(store.read_bytes(prefix + "verdict.json"))
     assert packet["report"]["html"] is None and packet["report"]["json"] is None
     assert packet["report"]["verdict"] == result.report_uri == f"s3://reports/flywheel/{prefix}verdict.json"
+
+
+def test_a_window_of_rows_opens_where_the_last_judged_window_ended(settings):
+    """``window: {rows: N}``: the daily check counts the rows since the last live window (July, judged above)."""
+    from flywheel.jobs.monitor import open_rows_window
+    from flywheel.specs import load_spec
+
+    spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
+    start, rows = open_rows_window(Workspace(settings), MODEL, datetime(2016, 8, 3))
+    assert start == JULY[1]
+    expected = open_warehouse(settings).fetch_all(
+        f"select count(*) from marts.{spec.source.mart} where {spec.source.event_time_column} >= ? "
+        f"and {spec.source.event_time_column} < ?",
+        (datetime(2016, 8, 1), datetime(2016, 8, 3)),
+    )[0][0]
+    assert rows == expected and rows > 0

@@ -16,7 +16,9 @@ keeps its first decision: clearing a monitor run never requests a second retrain
 from __future__ import annotations
 
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
+
+import pandas as pd
 
 from flywheel.core.clock import naive_utc
 from flywheel.core.packet import AlertPacket, ReportLinks
@@ -170,6 +172,29 @@ def _judge(
         decision.reason,
     )
     return result
+
+
+def open_rows_window(workspace: Workspace, name: str, end: datetime) -> tuple[datetime, int]:
+    """A window of rows (``window: {rows: N}``) still open at ``end``: where it opened (the end of the last live
+    window, else the end of the champion's training data, else ``end``) and how many mart rows arrived since."""
+    warehouse, spec = workspace.warehouse, workspace.spec(name)
+    history.ensure_tables(warehouse)
+    end = naive_utc(end)
+    judged = history.past(warehouse, name, LIVE, end + timedelta(microseconds=1))
+    champion = workspace.registry.champion(name)
+    if not judged.empty:
+        start = pd.Timestamp(judged["window_end"].iloc[-1]).to_pydatetime()
+    elif champion is not None:
+        start = datetime.fromisoformat(workspace.registry.training_run(name, champion).data_window[1])
+        start = naive_utc(start) + timedelta(microseconds=1)  # the reference ends with that row
+    else:
+        start = end
+    s = spec.source
+    rows = warehouse.fetch_all(
+        f"select count(*) from marts.{s.mart} where {s.event_time_column} >= ? and {s.event_time_column} < ?",
+        (start, end),
+    )
+    return start, int(rows[0][0])
 
 
 def send_alert(workspace: Workspace, result: MonitorResult) -> list[alerts.Delivery]:

@@ -31,6 +31,8 @@ def build_monitor_dag(spec: ModelSpec, monitor: MonitorSpec) -> DAG:
         f"(the `{name}/retrain` asset, reason in the event) when the policy and its guards allow. Backfill it with "
         '`{"what_if": true}` as run conf to see what a policy would have done (docs/monitoring.md).'
     )
+    # The window sets the schedule (monitoring/<model>.yaml `window`: day, week, month; a window of rows is
+    # checked daily and judged once it holds its rows).
     schedule = CronDataIntervalTimetable(monitor.schedule, timezone="UTC")
     retrain = assets.retrain_requested(name)
     with flywheel_dag(f"monitor__{name}", schedule=schedule, doc_md=doc, tags=["monitor", name]) as dag:
@@ -40,6 +42,18 @@ def build_monitor_dag(spec: ModelSpec, monitor: MonitorSpec) -> DAG:
             from flywheel.jobs.monitor import run_monitor
 
             start, end, mode = window_of(context)
+            rows_window = monitor.rows_window
+            if rows_window is not None and "window_start" not in (context["dag_run"].conf or {}):
+                from airflow.exceptions import AirflowSkipException
+
+                from flywheel.jobs.monitor import open_rows_window
+
+                start, seen = open_rows_window(task_workspace(), name, end)
+                if not rows_window.closes(seen, start, end):
+                    raise AirflowSkipException(
+                        f"window open since {start:%Y-%m-%d %H:%M}: {seen} of {rows_window.rows} rows "
+                        f"(judged at {rows_window.rows} rows or after {rows_window.max_days:g} days)"
+                    )
             return run_monitor(task_workspace(), name, (start, end), mode, actor=f"airflow:monitor__{name}").model_dump(
                 mode="json"
             )

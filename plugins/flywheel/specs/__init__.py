@@ -15,6 +15,7 @@ from pydantic import Field, model_validator
 
 from flywheel.specs.canary import SHADOW, CanarySpec, Stage
 from flywheel.specs.strict import Strict as _Strict
+from flywheel.specs.window import RowsWindowSpec, Window, with_schedule
 
 __all__ = ["SHADOW", "CanarySpec", "ModelSpec", "MonitorSpec", "Stage", "load_monitor_spec", "load_spec"]
 
@@ -175,7 +176,12 @@ def spec_sha256(path: Path) -> str:
 class DriftPolicySpec(_Strict):
     """How a window is judged (method and calibration: flywheel.monitoring.drift and docs/monitoring.md)."""
 
-    min_rows: int = Field(default=500, ge=50, description="fewer rows in either window: 'insufficient data'")
+    min_rows: int = Field(
+        default=500,
+        ge=20,
+        description="fewer rows in either window: 'insufficient data' (small windows are judged against the noise "
+        "of their own size, so a small model can set it low)",
+    )
     effect_threshold: float = Field(default=0.1, gt=0, description="smallest effect that counts as drift")
     null_quantile: float = Field(default=0.99, gt=0.5, lt=1)
     calibration_resamples: int = Field(default=100, ge=20)
@@ -241,11 +247,18 @@ class AlertPolicySpec(_Strict):
 
 class MonitorSpec(_Strict):
     name: str
+    window: Window | None = Field(default=None, description="day | week | month | {rows: N}; sets the schedule")
     schedule: str = Field(default="0 0 1 * *", description="cron; each run judges the interval that just ended")
     drift: DriftPolicySpec = DriftPolicySpec()
     quality: QualityPolicySpec
     retrain: RetrainPolicySpec
     alerts: AlertPolicySpec
+
+    _schedule_follows_the_window = model_validator(mode="before")(with_schedule)
+
+    @property
+    def rows_window(self) -> RowsWindowSpec | None:
+        return self.window if isinstance(self.window, RowsWindowSpec) else None
 
 
 def _load_named(path: Path) -> dict[str, Any]:
