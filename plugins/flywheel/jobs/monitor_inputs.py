@@ -14,7 +14,8 @@ from flywheel.core.tasks import primary_metric, task_of
 from flywheel.data import predictions
 from flywheel.decisions import monitor as judgement
 from flywheel.decisions.impact import drift_impact, estimated_quality
-from flywheel.decisions.monitor import Context, Mode, PastWindow, WindowEvidence
+from flywheel.decisions.monitor import Context, Mode, PastWindow
+from flywheel.decisions.monitor_evidence import WindowEvidence
 from flywheel.decisions.retrain import RetrainRequest, WindowRecord
 from flywheel.monitoring import estimate, history, upstream
 from flywheel.monitoring.drift import ColumnDrift, DriftSettings, check_drift, column_drift

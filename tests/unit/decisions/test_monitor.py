@@ -15,7 +15,8 @@ import pytest
 from flywheel.core.packet import AlertPacket, CanarySummary, DriftImpact, EstimatedQuality, ReportLinks, UpstreamNode
 from flywheel.core.tasks import METRICS
 from flywheel.decisions import monitor
-from flywheel.decisions.monitor import Context, PastWindow, WindowEvidence
+from flywheel.decisions.monitor import Context, PastWindow
+from flywheel.decisions.monitor_evidence import WindowEvidence
 from flywheel.decisions.monitor_result import MonitorResult
 from flywheel.decisions.retrain import RetrainRequest, WindowRecord
 from flywheel.monitoring.drift import ColumnDrift, DriftVerdict
