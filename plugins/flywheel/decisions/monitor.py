@@ -62,7 +62,8 @@ class PastWindow:
     """A window judged before, as the ``since`` of an alert needs it (live history, newest first)."""
 
     start: datetime
-    severity: str
+    severity: str  # the drift verdict's
+    alert: str | None = None  # the alert's severity (by impact); None for a window judged before it was recorded
 
 
 @dataclass(frozen=True)
@@ -93,10 +94,10 @@ class Judgement:
 
 
 def since(severity: str, window: tuple[datetime, datetime], past_live: Sequence[PastWindow]) -> datetime:
-    """The start of the unbroken run of windows at this severity or worse, ending with this one."""
+    """The start of the unbroken run of windows whose alert was at this severity or worse, ending with this one."""
     start = window[0]
     for past in past_live:
-        if SEVERITY_ORDER.get(past.severity, -1) < SEVERITY_ORDER[severity]:
+        if SEVERITY_ORDER.get(past.alert or past.severity, -1) < SEVERITY_ORDER[severity]:
             break
         start = past.start
     return start
@@ -164,7 +165,7 @@ def build_packet(
     unmonitored = unmonitored_windows(evidence, context.past_live)
     severity = impact_severity(evidence, decision, unmonitored, monitor.alerts.unmonitored_after_windows)
     steps = what_to_do(severity, decision.action, context.runbook, evidence.quality, evidence.at_risk, evidence.impact)
-    started = since(verdict.severity, window, context.past_live)
+    started = since(severity, window, context.past_live)
     if severity == "warning" and verdict.severity == "insufficient_data":  # unmonitored, or categories changed
         steps = unmonitored_steps(
             unmonitored, evidence.model, verdict.current_rows, monitor.drift.min_rows, context.runbook

@@ -321,3 +321,10 @@ def test_persisting_drift_pages_only_when_quality_is_at_risk():
     judged = monitor.judge(_evidence(quality=_quality(0.0)), _context(history, requests), POLICY)
     assert judged.decision.action == "none" and judged.packet.severity == "warning"
     assert judged.decision.reason.endswith("but quality is not at risk: not paged")
+
+
+def test_since_follows_the_alert_not_the_drift_verdict():
+    """Months of drift warnings, then a quality drop: critical since this window, not since the first warning."""
+    past = [PastWindow(datetime(2016, 6, 1), "critical", "warning"), PastWindow(datetime(2016, 5, 1), "critical")]
+    judged = monitor.judge(_evidence(quality=_quality(-0.05)), _context(past_live=past), POLICY)
+    assert judged.packet.severity == "critical" and judged.packet.since == "2016-07-01T00:00:00"
