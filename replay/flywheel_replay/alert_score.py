@@ -7,7 +7,9 @@ CBPE estimate, drift weighted by importance) marked the window at risk, and the 
 
 - precision: of the critical windows, the share followed by a drop in the same or the next window;
 - recall: of the drops, the share alerted as critical in the same or the previous window;
-- recall_before_labels: of the drops, the share the label-free evidence flagged in the same or the previous window.
+- recall_before_labels: of the drops, the share the label-free evidence flagged in the same or the previous window;
+  precision_before_labels: of the windows it flagged, the share followed by a drop (what paging on it alone, with
+  labels late, would have cost in false pages).
   The replay's labels arrive with the window's end (an outcome is known once its event time has passed, and the
   windows are cut by event time), so this counts what the monitor would have said with no label at all, as it can
   in production when the window closes before its outcomes are known;
@@ -44,6 +46,8 @@ def score_alerts(windows: list[ScoredWindow]) -> dict[str, Any]:
     true_alerts = sum(windows[i].dropped or (i + 1 < n and windows[i + 1].dropped) for i in critical)
     alerted = sum(windows[j].critical or (j > 0 and windows[j - 1].critical) for j in drops)
     early = sum(windows[j].flagged_before_labels or (j > 0 and windows[j - 1].flagged_before_labels) for j in drops)
+    flagged = [i for i, w in enumerate(windows) if w.flagged_before_labels]
+    true_flags = sum(windows[i].dropped or (i + 1 < n and windows[i + 1].dropped) for i in flagged)
     errors = [abs(w.estimate - w.live) for w in windows if w.estimate is not None and w.live is not None]
     return {
         "windows": n,
@@ -52,6 +56,8 @@ def score_alerts(windows: list[ScoredWindow]) -> dict[str, Any]:
         "precision": share(true_alerts, len(critical)),
         "recall": share(alerted, len(drops)),
         "recall_before_labels": share(early, len(drops)),
+        "flagged_before_labels": len(flagged),
+        "precision_before_labels": share(true_flags, len(flagged)),
         "estimate_mae": round(sum(errors) / len(errors), 4) if errors else None,
         "critical_months": [windows[i].month for i in critical],
         "drop_months": [windows[j].month for j in drops],

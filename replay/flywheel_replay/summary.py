@@ -158,7 +158,10 @@ def summary(model: str, figures: pd.DataFrame) -> dict[str, Any]:
             "retrains": figures.attrs["budget_retrains"],
             "retrained_in": figures.attrs["schedule"],
         },
-        "alerts": {k: alerts.get(k) for k in ("critical", "drops", "precision", "recall", "recall_before_labels")},
+        "alerts": {
+            k: alerts.get(k)
+            for k in ("critical", "drops", "precision", "recall", "recall_before_labels", "precision_before_labels")
+        },
         "estimate_mae": alerts.get("estimate_mae"),
     }
 
@@ -189,7 +192,8 @@ def print_table(console: Console, model: str, rows: list[MonthRow], figures: pd.
     alerts = facts["alerts"]
     console.print(
         f"  alerts: {alerts['critical']} critical windows, {alerts['drops']} quality drops on labels; precision "
-        f"{alerts['precision']}, recall {alerts['recall']}, flagged before labels {alerts['recall_before_labels']}; "
+        f"{alerts['precision']}, recall {alerts['recall']}; before labels: recall {alerts['recall_before_labels']}, "
+        f"precision {alerts['precision_before_labels']}; "
         f"estimate MAE {facts['estimate_mae']} (docs/monitoring.md: how each is counted)"
     )
 

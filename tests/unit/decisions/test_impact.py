@@ -39,3 +39,23 @@ def test_labels_settle_it():
     assert quality_at_risk(worse, None, None) is not None and "live roc_auc 0.8500" in quality_at_risk(
         worse, None, None
     )
+
+
+def test_where_the_metric_is_estimated_the_estimate_decides_before_labels():
+    from flywheel.core.packet import EstimatedQuality
+
+    heavy = drift_impact(_verdict(["a", "b", "c"], ["d"]), None, 0.5)
+    fine = EstimatedQuality(
+        metric="roc_auc",
+        method="CBPE",
+        estimate=0.89,
+        champion_holdout=0.9,
+        change=-0.01,
+        limit=-0.03,
+        threshold=0.87,
+        rows=900,
+    )
+    assert quality_at_risk(None, fine, heavy) is None  # the drift is heavy, but its expected effect is small
+    low = fine.model_copy(update={"estimate": 0.85, "change": -0.05})
+    assert str(quality_at_risk(None, low, None)).startswith("estimated roc_auc 0.8500 before labels")
+    assert quality_at_risk(None, None, heavy) is not None  # nothing estimated (a regressor): the drift decides

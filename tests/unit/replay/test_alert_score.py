@@ -18,6 +18,7 @@ def test_a_critical_window_counts_if_a_drop_follows_in_the_same_or_next_window()
     score = score_alerts(windows)
     assert (score["critical"], score["drops"]) == (2, 2)
     assert score["precision"] == 0.5 and score["recall"] == 0.5 and score["recall_before_labels"] == 0.5
+    assert score["flagged_before_labels"] == 1 and score["precision_before_labels"] == 1.0
     assert score["estimate_mae"] == 0.015
     assert score_alerts([])["precision"] is None and score_alerts([])["estimate_mae"] is None
 
