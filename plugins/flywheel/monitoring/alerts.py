@@ -63,8 +63,7 @@ def route_name(route: AlertRouteSpec) -> str:
 def summary_lines(packet: AlertPacket) -> list[str]:
     """The packet in plain text, most important first (Slack, e-mail and the log all use it)."""
     w = packet.window
-    head = f"[{packet.severity.upper()}] {packet.model} v{packet.version}: "
-    head += "PAGE, drift persists after a retrain" if packet.action == "page" else "drift"
+    head = f"[{packet.severity.upper()}] {packet.model} v{packet.version}: {_cause(packet)}"
     lines = [f"{head} in the window {w.start[:10]} .. {w.end[:10]} ({packet.current_rows:,} rows)"]
     lines.append(packet.verdict)
     for f in packet.drifted_features[:8]:
@@ -75,16 +74,7 @@ def summary_lines(packet: AlertPacket) -> list[str]:
     if p:
         state = "drifted" if p.drifted else "stable"
         lines.append(f"Prediction: {state}, {p.direction} ({p.statistic:.3f} vs {p.threshold:.3f})")
-    q = packet.quality
-    if q:
-        # ``threshold`` is absent from packets written before regression models (a retried old delivery).
-        limit = f"; worse than {q.threshold:.4f} is a drop" if q.threshold is not None else ""
-        lines.append(
-            f"Quality: live {q.metric} {q.live:.4f} vs champion holdout {q.champion_holdout:.4f} "
-            f"({q.change:+.4f} in the metric's favour{limit}) on {q.labelled_rows:,} labelled rows"
-        )
-    else:
-        lines.append("Quality: no labels for this window yet")
+    lines += _quality_lines(packet)
     if packet.category_changes:
         lines.append("Categories: " + "; ".join(c.describe(rows=False) for c in packet.category_changes[:5]))
     upstream = sorted({u.node for nodes in packet.upstream_dbt.values() for u in nodes})
@@ -102,6 +92,45 @@ def summary_lines(packet: AlertPacket) -> list[str]:
         )
     lines.append(f"What to do: {packet.runbook}")
     return lines
+
+
+def _quality_lines(packet: AlertPacket) -> list[str]:
+    """Quality on labels, the estimate before them, and how much of the model the drift touches."""
+    lines: list[str] = []
+    q = packet.quality
+    if q:
+        # ``threshold`` is absent from packets written before regression models (a retried old delivery).
+        limit = f"; worse than {q.threshold:.4f} is a drop" if q.threshold is not None else ""
+        lines.append(
+            f"Quality: live {q.metric} {q.live:.4f} vs champion holdout {q.champion_holdout:.4f} "
+            f"({q.change:+.4f} in the metric's favour{limit}) on {q.labelled_rows:,} labelled rows"
+        )
+    else:
+        lines.append("Quality: no labels for this window yet")
+    e = packet.quality_estimate
+    if e:
+        lines.append(
+            f"Estimated before labels: {e.metric} {e.estimate:.4f} ({e.change:+.4f} against the holdout; worse than "
+            f"{e.threshold:.4f} is a drop; {e.method})"
+        )
+    i = packet.drift_impact
+    if i and i.importance_share > 0:
+        weights = "of the model's importance" if i.weighted else "of the judged features"
+        lines.append(f"Impact: the drifted features carry {i.importance_share:.0%} {weights}: " + ", ".join(i.top))
+    return lines
+
+
+def _cause(packet: AlertPacket) -> str:
+    """The headline: what is at risk, in a few words."""
+    if packet.action == "page":
+        return "PAGE, drift persists after a retrain"
+    if packet.quality is not None and packet.quality.dropped:
+        return "quality dropped"
+    if packet.severity == "critical":
+        return "quality at risk before labels"
+    if packet.unmonitored_windows and not packet.drifted_features:
+        return f"no drift verdict for {packet.unmonitored_windows} window(s)"
+    return "inputs drifted, quality not at risk" if packet.drifted_features else "inputs changed"
 
 
 def slack_payload(packet: AlertPacket) -> dict[str, Any]:

@@ -309,6 +309,15 @@ def test_an_estimated_drop_before_labels_is_critical_and_labels_overrule_it():
     rows = {r.metric: r for r in before.metrics}
     assert rows["quality_estimate.roc_auc"].value == 0.84 and rows["quality_estimate.roc_auc"].flagged
     assert rows["quality_estimate.roc_auc"].threshold == 0.87
+    from flywheel.monitoring.alerts import summary_lines
+
+    text = summary_lines(before.packet)
+    assert text[0].startswith(
+        "[CRITICAL] hotel_cancellation v2: quality at risk before labels in the window 2016-07-01"
+    )
+    assert (
+        "Estimated before labels: roc_auc 0.8400 (-0.0600 against the holdout; worse than 0.8700 is a drop" in text[3]
+    )
     after = monitor.judge(
         _evidence("none", (), quality=_quality(0.0), impact=HARMLESS, estimate=_estimate(0.84, 0.9)), _context(), POLICY
     )
