@@ -211,7 +211,9 @@ def monitor(
     for start in pd.date_range(f"{first}-01", f"{last}-01", freq="MS"):
         conf = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
         run_dags([f"monitor__{model}"], settings, {**conf, "what_if": what_if})
-    print_monitor_history(console, history.decisions(warehouse, model, "what_if" if what_if else "live"))
+    mode = "what_if" if what_if else "live"
+    figures = history.alert_figures(warehouse, model, mode)
+    print_monitor_history(console, history.decisions(warehouse, model, mode), figures)
 
 
 @app.command()

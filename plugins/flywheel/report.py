@@ -138,16 +138,40 @@ def _print_canary(console: Console, model: str, workspace: Workspace) -> None:
         )
 
 
-def print_monitor_history(console: Console, decisions: pd.DataFrame) -> None:
-    """One row per judged window: champion, severity, drifted features, the policy's action and why."""
+def print_monitor_history(console: Console, decisions: pd.DataFrame, figures: pd.DataFrame | None = None) -> None:
+    """One row per judged window: champion, the alert's severity (by impact) and the drift verdict's, live quality
+    and its estimate before labels (``figures``: ``history.alert_figures``), drifted features, the policy's action."""
+    import pandas as pd
+
     table = Table(
-        "window", "champion", "drift", "drifted features", "policy", "reason", title="Monitor, window by window"
+        "window",
+        "champion",
+        "alert",
+        "drift",
+        "quality (estimate)",
+        "drifted features",
+        "policy",
+        "reason",
+        title="Monitor, window by window",
     )
     for r in decisions.itertuples(index=False):
         drifted = (r.drifted or "").split(",")
         shown = ", ".join(drifted[:4]) + (f" +{len(drifted) - 4}" if len(drifted) > 4 else "")
+        end = pd.Timestamp(r.window_end)
+        f = figures.loc[end] if figures is not None and end in figures.index else None
+        alert = "-" if f is None or pd.isna(f["alert"]) else str(f["alert"])
+        quality = "-" if f is None or pd.isna(f["live"]) else f"{f['live']:.4g}"
+        if f is not None and not pd.isna(f["estimate"]):
+            quality += f" ({f['estimate']:.4g})"
         table.add_row(
-            f"{str(r.window_start)[:7]}", f"v{r.champion}", str(r.severity), shown, str(r.action), str(r.reason)
+            f"{str(r.window_start)[:7]}",
+            f"v{r.champion}",
+            alert,
+            str(r.severity),
+            quality,
+            shown,
+            str(r.action),
+            str(r.reason),
         )
     console.print(table)
 
@@ -159,4 +183,4 @@ def _print_monitor(console: Console, model: str, warehouse: Warehouse) -> None:
     if decisions.empty:
         console.print("monitor: no window judged yet")
         return
-    print_monitor_history(console, decisions.tail(6))
+    print_monitor_history(console, decisions.tail(6), history.alert_figures(warehouse, model))

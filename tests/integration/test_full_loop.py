@@ -179,7 +179,7 @@ def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     live_before = history.decisions(warehouse, MODEL, "live")
     ledger_before = len(ledger.history(warehouse, MODEL, limit=10_000))
     stdout = _flywheel(home, ["monitor", "--model", MODEL, "--from", "2016-10", "--to", "2016-12"], timeout=600)
-    assert "Monitor, window by window" in stdout and "2016-12" in stdout
+    assert "Monitor, window by window" in stdout and "2016-12" in stdout and "quality (estimate)" in stdout
     what_if = history.decisions(warehouse, MODEL, "what_if")
     assert [str(w)[:7] for w in what_if.window_start] == ["2016-10", "2016-11", "2016-12"]
     assert history.decisions(warehouse, MODEL, "live").equals(live_before)

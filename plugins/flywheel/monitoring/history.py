@@ -85,3 +85,23 @@ def decisions(warehouse: Warehouse, model: str, mode: str = "live") -> pd.DataFr
     return warehouse.query_df(
         f"select * from {DECISIONS} where model = ? and mode = ? order by window_end", (model, mode)
     )
+
+
+def alert_figures(warehouse: Warehouse, model: str, mode: str = "live") -> pd.DataFrame:
+    """Per judged window (indexed by its end): the alert's severity, the live primary metric on labels and the
+    estimate before them, as the monitor recorded them (columns ``alert``, ``live``, ``estimate``; NaN where none)."""
+    ensure_tables(warehouse)
+    rows = warehouse.query_df(
+        f"select window_end, metric, subject, value from {METRICS} where model = ? and mode = ? and "
+        "(metric = 'alert_severity' or metric like 'quality.%' or metric like 'quality_estimate.%')",
+        (model, mode),
+    )
+    figures = pd.DataFrame(index=pd.Index(pd.to_datetime(rows["window_end"]).unique(), name="window_end"))
+    for column, found in (
+        ("alert", rows[rows["metric"] == "alert_severity"].set_index("window_end")["subject"]),
+        ("live", rows[rows["metric"].str.startswith("quality.")].set_index("window_end")["value"]),
+        ("estimate", rows[rows["metric"].str.startswith("quality_estimate.")].set_index("window_end")["value"]),
+    ):
+        found.index = pd.to_datetime(found.index)
+        figures[column] = found
+    return figures
