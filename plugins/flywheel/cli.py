@@ -223,12 +223,16 @@ def serve(
     port: Annotated[int, typer.Option()] = 8000,
 ) -> None:
     """The prediction service: @champion and @challenger of MODEL behind POST /predict."""
+    from flywheel.serving.threads import pin_model_threads
+
+    settings = settings_from_environment()
+    pin_model_threads(settings.serve_model_threads)  # before scikit-learn (and its OpenMP runtime) is imported
+
     import uvicorn
 
     from flywheel.serving.app import create_app
     from flywheel.workspace import Workspace
 
-    settings = settings_from_environment()
     model = one_model(model, settings)
     logging.getLogger("flywheel").setLevel(logging.INFO)
     app_ = create_app(Workspace(settings).spec(model), settings)

@@ -52,6 +52,9 @@ class Settings(BaseSettings):
 
     # The prediction service (flywheel serve).
     serve_token: str | None = Field(default=None, description="bearer token required on /predict when set")
+    serve_model_threads: int = Field(
+        default=1, ge=1, description="OpenMP/BLAS threads per model call (serving.threads says why 1)"
+    )
     serve_max_body_bytes: int = 1_000_000
     serve_rate_limit_per_minute: int = 6000
     serve_timeout_seconds: float = 5.0

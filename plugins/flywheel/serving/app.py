@@ -28,6 +28,7 @@ from flywheel.serving.prediction_log import PredictionLogWriter
 from flywheel.serving.routing import CHAMPION_ARM, SHADOW_ARM, arm_for
 from flywheel.serving.schema import Prediction, PredictResponse, request_model
 from flywheel.serving.shadow import ShadowScorer, ShadowWork
+from flywheel.serving.threads import model_threads
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec
 from flywheel.storage import open_store
@@ -230,6 +231,9 @@ def create_app(
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await run_in_threadpool(pool.start)
+        # Read from a pool thread: what a model call sees (OpenMP's limit is per thread).
+        for library, threads in (await run_in_threadpool(model_threads)).items():
+            metrics.model_threads.labels(library).set(threads)
         writer.start()
         yield
         pool.stop()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Histogram
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 
 class Metrics:
@@ -27,5 +27,11 @@ class Metrics:
             "flywheel_shadow_skipped",
             "Records the shadow model did not score because its queue was full (a slow or hung shadow model)",
             ["model"],
+            registry=self.registry,
+        )
+        self.model_threads = Gauge(
+            "flywheel_model_threads",
+            "Threads one model call uses, per OpenMP/BLAS library (serving.threads; 1 unless serve_model_threads)",
+            ["library"],
             registry=self.registry,
         )
