@@ -11,6 +11,7 @@ shows what that costs.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import statistics
 import time
 from pathlib import Path
@@ -36,11 +37,22 @@ def _measure(http: httpx.Client, path: str, bodies: list[dict]) -> tuple[list[fl
     return latencies, time.perf_counter() - started
 
 
+def _name(threads: int, counts: list[int]) -> str:
+    return "flywheel serve" if counts == [1] else f"flywheel serve, {threads} model thread(s)"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=300)
     parser.add_argument("--out", type=Path, default=Path("docs/serving-benchmark.md"))
+    parser.add_argument(
+        "--model-threads",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="one flywheel serve per count (serve_model_threads), side by side: 1 2 shows what pinning saves",
+    )
     options = parser.parse_args()
 
     settings = apply_environment()
@@ -76,15 +88,26 @@ def main() -> None:
         return [{"dataframe_records": [{f: r[f] for f in features} for r in chunk]} for chunk in chunks]
 
     results: dict[tuple[str, int], list[tuple[list[float], float]]] = {}
-    with (
-        flywheel_serve(MODEL, logs / "bench-flywheel.log") as ours_url,
-        mlflow_serve as mlflow_url,
-        httpx.Client(timeout=60) as http,
-    ):
+    with contextlib.ExitStack() as stack:
+        ours = {
+            threads: stack.enter_context(
+                flywheel_serve(
+                    MODEL,
+                    logs / f"bench-flywheel-{threads}.log",
+                    {"FLYWHEEL_SERVE_MODEL_THREADS": str(threads)},
+                )
+            )
+            for threads in options.model_threads
+        }
+        mlflow_url = stack.enter_context(mlflow_serve)
+        http = stack.enter_context(httpx.Client(timeout=60))
+        servers = [(_name(t, options.model_threads), url, "/predict") for t, url in ours.items()]
+        servers.append(("mlflow models serve", mlflow_url, "/invocations"))
         for round_ in range(options.rounds):
             for size in (1, 100):
-                for kind, url, path in (("flywheel", ours_url, "/predict"), ("mlflow", mlflow_url, "/invocations")):
-                    results.setdefault((kind, size), []).append(_measure(http, url + path, bodies(kind, size)))
+                for kind, url, path in servers:
+                    body = bodies("mlflow" if path == "/invocations" else "flywheel", size)
+                    results.setdefault((kind, size), []).append(_measure(http, url + path, body))
             print(f"round {round_ + 1}/{options.rounds} done", flush=True)
 
     lines = [
@@ -96,7 +119,7 @@ def main() -> None:
         p99 = statistics.median(statistics.quantiles(lat, n=100)[98] for lat, _ in runs)
         rps = statistics.median(len(lat) / seconds for lat, seconds in runs)
         lines.append(
-            f"| {'flywheel serve' if kind == 'flywheel' else 'mlflow models serve'} | {size} | "
+            f"| {kind} | {size} | "
             f"{options.requests} x {options.rounds} | {p50:.1f} | {p99:.1f} | {rps:.0f} | {rps * size:.0f} |"
         )
     table = "\n".join(lines)
