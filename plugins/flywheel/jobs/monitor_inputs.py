@@ -62,7 +62,9 @@ def gather(
     metric, champion_holdout = primary_metric(spec), run.metrics.get(f"holdout_{spec.gates.primary_metric}")
     quality = judgement.quality(metric, labelled[LABEL], labelled[PREDICTION], champion_holdout, monitor.quality)
     holdout = _scored_holdout(workspace, spec, run)
-    calibration = None if holdout is None else estimate.calibrate(holdout[PREDICTION], holdout[LABEL])
+    calibration = None
+    if holdout is not None and metric.name in estimate.ESTIMATED_METRICS:
+        calibration = estimate.calibrate(holdout[PREDICTION], holdout[LABEL])
     scores = windows.current[PREDICTION].dropna().to_numpy(dtype=float)
     estimated = estimated_quality(
         metric,
