@@ -108,8 +108,9 @@ def _compare(
     champ, chall = _ok_labelled(champion), _ok_labelled(challenger)
     if shadow:
         both = champ.merge(chall, on=["request_id", "entity_id"], suffixes=("_champion", "_challenger"))
-        # The log's row order follows its file names: sort so that the same evidence always gives the same figures.
-        both = both.sort_values(["request_id", "entity_id"])
+        # By entity first: the bootstrap resamples by position, and request ids are random per run (sorted by them, a
+        # replay's bike canary waited a week in one run and not in the next on the same records).
+        both = both.sort_values(["entity_id", "request_id"])
         if len(both) < spec.min_labelled_per_arm:
             return None, len(both)
         return comparison.paired(
@@ -122,7 +123,7 @@ def _compare(
         ), len(both)
     if min(len(champ), len(chall)) < spec.min_labelled_per_arm:
         return None, 0
-    champ, chall = (f.sort_values(["request_id", "entity_id"]) for f in (champ, chall))
+    champ, chall = (f.sort_values(["entity_id", "request_id"]) for f in (champ, chall))
     return comparison.independent(
         metric,
         (champ["label"].to_numpy(), champ["score"].to_numpy()),
