@@ -92,9 +92,10 @@ def alert_figures(warehouse: Warehouse, model: str, mode: str = "live") -> pd.Da
     estimate before them, as the monitor recorded them (columns ``alert``, ``live``, ``estimate``; NaN where none)."""
     ensure_tables(warehouse)
     rows = warehouse.query_df(
+        # The patterns are parameters: a literal '%' in the SQL is a placeholder to PostgreSQL's driver.
         f"select window_end, metric, subject, value from {METRICS} where model = ? and mode = ? and "
-        "(metric = 'alert_severity' or metric like 'quality.%' or metric like 'quality_estimate.%')",
-        (model, mode),
+        "(metric = 'alert_severity' or metric like ? or metric like ?)",
+        (model, mode, "quality.%", "quality_estimate.%"),
     )
     figures = pd.DataFrame(index=pd.Index(pd.to_datetime(rows["window_end"]).unique(), name="window_end"))
     for column, found in (
