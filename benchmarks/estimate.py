@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -27,10 +26,7 @@ import numpy as np
 import pandas as pd
 from sklearn.metrics import roc_auc_score
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "plugins"))
-
-from flywheel.monitoring.estimate import calibrate, estimate  # noqa: E402
+from flywheel.monitoring.estimate import calibrate, estimate
 
 WINDOWS = [("no shift", 0.0, 2.0), ("+0.5 sd", 0.5, 2.0), ("-0.5 sd", -0.5, 2.0), ("+1 sd", 1.0, 2.0)]
 WINDOWS += [("concept drift: slope 2 -> 1", 0.0, 1.0)]

@@ -24,10 +24,10 @@ def drift_impact(verdict: DriftVerdict, importance: Mapping[str, float] | None, 
     if verdict.severity == "insufficient_data" or not verdict.columns:
         return None
     drifted = [c.column for c in verdict.drifted]
-    weighted = bool(importance) and sum(max(v, 0.0) for v in (importance or {}).values()) > 0
-    if weighted and importance is not None:
-        positive = {c: max(v, 0.0) for c, v in importance.items()}
-        total = sum(positive.values())
+    positive = {c: max(v, 0.0) for c, v in (importance or {}).items()}
+    total = sum(positive.values())
+    weighted = total > 0
+    if weighted:
         shares = {c: positive.get(c, 0.0) / total for c in drifted}
     else:
         shares = {c: 1 / len(verdict.columns) for c in drifted}

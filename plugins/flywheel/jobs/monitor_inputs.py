@@ -139,7 +139,7 @@ def context(
         workspace.settings.dbt_manifest_path, spec.source.mart, [c.column for c in evidence.verdict.drifted]
     )
     base = workspace.settings.docs_base_url.rstrip("/")
-    alerts = _alert_severities(workspace, spec.name, window[1])
+    alerts = history.alert_figures(warehouse, spec.name, "live")["alert"].dropna()
     return Context(
         history=windows,
         requests=requests,
@@ -147,7 +147,7 @@ def context(
             PastWindow(
                 pd.Timestamp(row.window_start).to_pydatetime(),
                 str(row.severity),
-                alerts.get(pd.Timestamp(row.window_end).to_pydatetime()),
+                alerts.get(pd.Timestamp(row.window_end)),
             )
             for row in live.iloc[::-1].itertuples(index=False)
         ],
@@ -171,16 +171,6 @@ def _history(frame: pd.DataFrame) -> tuple[list[WindowRecord], list[RetrainReque
         if row.action == "retrain":
             requests.append(RetrainRequest(end, str(row.trigger_kind), str(row.champion), drifted))
     return windows, requests
-
-
-def _alert_severities(workspace: Workspace, name: str, before: datetime) -> dict[datetime, str]:
-    """The alert severity of each live window ending before ``before`` (by window end), as the monitor recorded it."""
-    frame = workspace.warehouse.query_df(
-        f"select window_end, subject from {history.METRICS} where model = ? and mode = 'live' "
-        "and metric = 'alert_severity' and window_end < ?",
-        (name, before),
-    )
-    return {pd.Timestamp(r.window_end).to_pydatetime(): str(r.subject) for r in frame.itertuples(index=False)}
 
 
 def _new_labelled_rows(workspace: Workspace, name: str, last_event: str) -> int:
