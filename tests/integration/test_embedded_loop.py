@@ -5,6 +5,7 @@ its suite is kept out of training."""
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -261,3 +262,38 @@ def test_running_every_dag_again_adds_no_rows_files_or_versions(run, dags):
         f"\nre-ran {len(states)} DAGs ({states}): {sum(before['rows'].values())} rows in "
         f"{len(before['rows'])} tables, {sum(before['files'].values())} files, {len(before['versions'])} versions"
     )
+
+
+def test_a_failing_dbt_test_fails_its_node_task_by_name_and_the_other_source_goes_on(run, dags, capsys, caplog):
+    """One `dbt build` per transform run, one task per dbt node: a raw hotel row without its hotel fails the
+    source's not_null test; that source's task fails naming the test (dbt's lines in its log), the hotel models
+    after it do not run, the bike source's tasks succeed. Removing the row and running again repairs it."""
+    from flywheel.orchestration.runner import run_dag
+
+    settings = get_settings()
+    warehouse = open_warehouse(settings)
+    warehouse.execute(
+        "insert into raw.hotel_bookings select * replace (null as hotel, 'test_broken_row' as _batch_id) "
+        "from raw.hotel_bookings limit 1"
+    )
+    log_file = settings.home / "logs" / "test-transform-broken.log"
+    try:
+        broken = run_dag(dags["transform"], log_file)
+    finally:
+        warehouse.execute("delete from raw.hotel_bookings where _batch_id = 'test_broken_row'")
+    states = broken.task_states
+    source = "dbt.hotels_hotel_bookings_source"
+    assert broken.state == "failed" and [t for t, s in states.items() if s == "failed"] == [source], states
+    assert states["dbt.build"] == "success"  # dbt ran; the node tasks report what it found
+    assert states["dbt.stg_hotels__bookings_model_build"] == "upstream_failed"
+    assert states["validate_ml_booking_features"] == "upstream_failed"
+    bike = [t for t in states if "bike" in t and t.startswith("dbt.")]
+    assert len(bike) == 4 and {states[t] for t in bike} == {"success"}, states
+    # The task logs: under pytest, its captured output and log records rather than the file.
+    text = log_file.read_text() + capsys.readouterr().out + caplog.text
+    assert "dbt hotels_hotel_bookings: test source_not_null_hotels_hotel_bookings_hotel fail (1 failing rows)" in text
+    # dbt's own line about it, in the source task's part of the log (uncoloured)
+    assert re.search(r"dbt: \d+ of \d+ FAIL 1 source_not_null_hotels_hotel_bookings_hotel .* \[FAIL 1 in", text)
+
+    repaired = run("transform")
+    assert repaired.state == "success", repaired.failed_tasks

@@ -15,8 +15,10 @@ if TYPE_CHECKING:
     from cosmos import DbtTaskGroup
 
 DOC = """
-Builds the dbt project (`dbt_project/`) on the configured warehouse, one Airflow task per dbt model that builds it
-and runs its tests (`dbt build` of that model), so a failure points at the model. Then validates each new
+Builds the dbt project (`dbt_project/`) on the configured warehouse with one `dbt build` (task `dbt.build`), then one
+Airflow task per dbt model (and per test of several models) in dbt's order: its status, its tests and dbt's lines
+about it are in its own log, so a failure points at the model and the test (clearing a model's task rebuilds that
+model alone; clearing `dbt.build` rebuilds everything). Then validates each new
 partition of every mart that has a suite in `expectations/`, right after that mart's own task: a source that
 breaks stops its own models, not another model's. A failing partition is quarantined and stops everything
 downstream of its mart.
@@ -24,12 +26,22 @@ downstream of its mart.
 
 
 def dbt_task_group(settings: Settings) -> DbtTaskGroup:
-    """The dbt project as a Cosmos task group, rendered from the parsed manifest (no dbt call at parse time)."""
+    """The dbt project as a Cosmos task group, rendered from the parsed manifest (no dbt call at parse time): one
+    `dbt build` task, then a task per node reporting its results (orchestration.dbt_tasks)."""
     from cosmos import DbtTaskGroup, ExecutionConfig, ProfileConfig, ProjectConfig, RenderConfig
-    from cosmos.constants import ExecutionMode, LoadMode, SourceRenderingBehavior, TestBehavior
+    from cosmos.constants import DbtResourceType, ExecutionMode, LoadMode, SourceRenderingBehavior, TestBehavior
+
+    from flywheel.orchestration.dbt_tasks import add_build_task, node_task
 
     project = settings.dbt_project_dir
-    return DbtTaskGroup(
+    converted = (
+        DbtResourceType.MODEL,
+        DbtResourceType.SOURCE,
+        DbtResourceType.TEST,
+        DbtResourceType.SEED,
+        DbtResourceType.SNAPSHOT,
+    )
+    group = DbtTaskGroup(
         group_id="dbt",
         project_config=ProjectConfig(
             dbt_project_path=project,
@@ -46,17 +58,20 @@ def dbt_task_group(settings: Settings) -> DbtTaskGroup:
         render_config=RenderConfig(
             # The manifest when `flywheel init` has parsed the project, else Cosmos's cached `dbt ls`.
             load_method=LoadMode.AUTOMATIC,
-            # One task per model runs it and its tests: as precise as a run task and a test task per model, and
-            # half the tasks (the transform took 29-34 s instead of 45-48 s on both datasets).
+            # One task per model reports it and its tests: as precise as a run task and a test task per model, and
+            # half the tasks.
             test_behavior=TestBehavior.BUILD,
             # A test of two models (relationships: ml mart -> fct) gets its own task after both: inside the first
             # model's build it ran before the second table existed, and a fresh warehouse's first run failed.
             should_detach_multiple_parents_tests=True,
             source_rendering_behavior=SourceRenderingBehavior.WITH_TESTS_OR_FRESHNESS,
             emit_datasets=False,  # Flywheel's own Assets (orchestration/assets.py) chain the DAGs
+            node_converters=dict.fromkeys(converted, node_task),  # every node reports from the one build
         ),
         operator_args={"install_deps": False},
     )
+    add_build_task(group)
+    return group
 
 
 def build_transform_dag(dag_id: str = "transform") -> DAG:
