@@ -2,16 +2,21 @@
 (the current @champion), the same records and the same client, measured in alternating rounds in one run.
 
 Usage (after `make demo`, so that a champion exists):
-    .venv/bin/python benchmarks/serving.py [--rounds 3] [--requests 300] [--out docs/serving-benchmark.md]
+    .venv/bin/python benchmarks/serving.py [--rounds 3] [--requests 300] [--connections 1 8 32] [--dataframe]
+        [--out docs/serving-benchmark.md] [--json PATH]
 
-Our service does more per request than MLflow's (schema validation, routing, prediction log, metrics); the table
-shows what that costs.
+Single records go over 1, 8 and 32 concurrent connections (a thread and a keep-alive client each), batches of 100
+over one; every load is bounded by ``--requests``. A 5xx answer is counted, not fatal. ``--dataframe`` adds a
+`flywheel serve` without its compiled model (serving.compiled), to show what the fast path saves. Our service does
+more per request than MLflow's (schema validation, routing, prediction log, metrics); the table shows what that
+costs, and the ratio to `mlflow models serve`'s requests per second under the same load in the same run.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import statistics
 import time
 from pathlib import Path
@@ -27,14 +32,33 @@ from flywheel_replay.traffic import month_records
 MODEL = "hotel_cancellation"
 
 
-def _measure(http: httpx.Client, path: str, bodies: list[dict]) -> tuple[list[float], float]:
-    latencies = []
+def _measure(url: str, bodies: list[dict], connections: int) -> tuple[list[float], float, int]:
+    """Send ``bodies`` over ``connections`` concurrent keep-alive connections (each its own thread and client);
+    returns every request's latency (ms), the wall time, and how many answers were 5xx (counted, not fatal)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    latencies: list[float] = []
+    server_errors = 0
+    shares = [bodies[i::connections] for i in range(connections)]
+
+    def send(share: list[dict]) -> tuple[list[float], int]:
+        mine, errors = [], 0
+        with httpx.Client(timeout=60) as http:
+            for body in share:
+                t = time.perf_counter()
+                response = http.post(url, json=body)
+                mine.append((time.perf_counter() - t) * 1000)
+                errors += response.status_code >= 500
+                if response.status_code < 500:
+                    response.raise_for_status()
+        return mine, errors
+
     started = time.perf_counter()
-    for body in bodies:
-        t = time.perf_counter()
-        http.post(path, json=body).raise_for_status()
-        latencies.append((time.perf_counter() - t) * 1000)
-    return latencies, time.perf_counter() - started
+    with ThreadPoolExecutor(connections) as pool:
+        for mine, errors in pool.map(send, shares):
+            latencies += mine
+            server_errors += errors
+    return latencies, time.perf_counter() - started, server_errors
 
 
 def _name(threads: int, counts: list[int]) -> str:
@@ -53,6 +77,13 @@ def main() -> None:
         default=[1],
         help="one flywheel serve per count (serve_model_threads), side by side: 1 2 shows what pinning saves",
     )
+    parser.add_argument(
+        "--dataframe", action="store_true", help="also a flywheel serve without the compiled model (its DataFrame path)"
+    )
+    parser.add_argument(
+        "--connections", type=int, nargs="+", default=[1, 8, 32], help="concurrent connections for single records"
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures and the ratios to mlflow as JSON here")
     options = parser.parse_args()
 
     settings = apply_environment()
@@ -87,49 +118,76 @@ def main() -> None:
             return [{"records": chunk} for chunk in chunks]
         return [{"dataframe_records": [{f: r[f] for f in features} for r in chunk]} for chunk in chunks]
 
-    results: dict[tuple[str, int], list[tuple[list[float], float]]] = {}
+    variants = [
+        (_name(t, options.model_threads), {"FLYWHEEL_SERVE_MODEL_THREADS": str(t)}) for t in options.model_threads
+    ]
+    if options.dataframe:
+        variants.append(("flywheel serve, DataFrame path", {"FLYWHEEL_SERVE_COMPILED": "false"}))
+    # (server, records per request, connections) -> one (latencies, seconds, 5xx) per round
+    results: dict[tuple[str, int, int], list[tuple[list[float], float, int]]] = {}
+    loads = [(1, c) for c in options.connections] + [(100, 1)]
     with contextlib.ExitStack() as stack:
-        ours = {
-            threads: stack.enter_context(
-                flywheel_serve(
-                    MODEL,
-                    logs / f"bench-flywheel-{threads}.log",
-                    {"FLYWHEEL_SERVE_MODEL_THREADS": str(threads)},
-                )
-            )
-            for threads in options.model_threads
-        }
-        mlflow_url = stack.enter_context(mlflow_serve)
-        http = stack.enter_context(httpx.Client(timeout=60))
-        servers = [(_name(t, options.model_threads), url, "/predict") for t, url in ours.items()]
-        servers.append(("mlflow models serve", mlflow_url, "/invocations"))
+        servers = [
+            (name, stack.enter_context(flywheel_serve(MODEL, logs / f"bench-flywheel-{i}.log", env)), "/predict")
+            for i, (name, env) in enumerate(variants)
+        ]
+        servers.append(("mlflow models serve", stack.enter_context(mlflow_serve), "/invocations"))
         for round_ in range(options.rounds):
-            for size in (1, 100):
+            for size, connections in loads:
                 for kind, url, path in servers:
                     body = bodies("mlflow" if path == "/invocations" else "flywheel", size)
-                    results.setdefault((kind, size), []).append(_measure(http, url + path, body))
+                    results.setdefault((kind, size, connections), []).append(_measure(url + path, body, connections))
             print(f"round {round_ + 1}/{options.rounds} done", flush=True)
 
+    figures = _figures(results)
     lines = [
-        "| server | records per request | requests | p50 ms | p99 ms | requests/s | records/s |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| server | records per request | connections | requests | p50 ms | p99 ms | requests/s | records/s "
+        "| requests/s vs mlflow | 5xx |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
-    for (kind, size), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        p50 = statistics.median(statistics.median(lat) for lat, _ in runs)
-        p99 = statistics.median(statistics.quantiles(lat, n=100)[98] for lat, _ in runs)
-        rps = statistics.median(len(lat) / seconds for lat, seconds in runs)
+    for f in figures:
         lines.append(
-            f"| {kind} | {size} | "
-            f"{options.requests} x {options.rounds} | {p50:.1f} | {p99:.1f} | {rps:.0f} | {rps * size:.0f} |"
+            f"| {f['server']} | {f['records_per_request']} | {f['connections']} | {options.requests} x "
+            f"{options.rounds} | {f['p50_ms']:.1f} | {f['p99_ms']:.1f} | {f['requests_per_s']:.0f} | "
+            f"{f['records_per_s']:.0f} | {f['vs_mlflow']:.2f}x | {f['server_errors']} |"
         )
     table = "\n".join(lines)
     print(table)
+    command = " ".join(["benchmarks/serving.py", f"--rounds {options.rounds}", f"--requests {options.requests}"])
     options.out.write_text(
         "# Serving benchmark\n\n"
-        f"`benchmarks/serving.py --rounds {options.rounds} --requests {options.requests}`: one client, sequential "
-        "requests on loopback, the two servers measured in alternating rounds in one run (medians over rounds). "
-        "Same model (@champion), same records (2016-06 bookings).\n\n" + table + "\n"
+        f"`{command}`: requests on loopback, the servers measured in alternating rounds in one run (medians over "
+        "rounds); single records over 1, 8 and 32 concurrent keep-alive connections, batches of 100 over one. Same "
+        "model (@champion), same records (2016-06 bookings).\n\n" + table + "\n"
     )
+    if options.json:
+        options.json.write_text(json.dumps({"command": command, "figures": figures}, indent=2))
+
+
+def _figures(results: dict[tuple[str, int, int], list[tuple[list[float], float, int]]]) -> list[dict]:
+    """Medians over rounds per (server, records per request, connections), with the ratio of requests per second
+    to `mlflow models serve`'s under the same load in the same run."""
+    figures = []
+    for (kind, size, connections), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
+        rps = statistics.median(len(lat) / seconds for lat, seconds, _ in runs)
+        figures.append(
+            {
+                "server": kind,
+                "records_per_request": size,
+                "connections": connections,
+                "p50_ms": statistics.median(statistics.median(lat) for lat, _, _ in runs),
+                "p99_ms": statistics.median(statistics.quantiles(lat, n=100)[98] for lat, _, _ in runs),
+                "requests_per_s": rps,
+                "records_per_s": rps * size,
+                "server_errors": sum(errors for _, _, errors in runs),
+            }
+        )
+    mlflow = {
+        (f["records_per_request"], f["connections"]): f["requests_per_s"] for f in figures if "mlflow" in f["server"]
+    }
+    for f in figures:
+        f["vs_mlflow"] = f["requests_per_s"] / mlflow[(f["records_per_request"], f["connections"])]
+    return figures
 
 
 if __name__ == "__main__":

@@ -45,13 +45,15 @@ class Settings(BaseSettings):
     mlflow_tracking_uri: str = ""
     mlflow_artifacts_uri: str = Field(default="", description="empty with an MLflow server: the server decides")
 
-    # Training: parallel fits of the hyper-parameter search (joblib processes). Each fit's own OpenMP threads are
-    # capped by joblib to cores / jobs; a worker sharing its cores with other work (a test run, a busy Airflow
-    # worker) sets 1.
-    search_n_jobs: int = Field(default=2, ge=1)
+    # Training: the cores one training may use, and no more (flywheel.training.fit.cores says how). A worker that
+    # shares its cores with other work (a test run, a busy Airflow worker) sets fewer.
+    training_cores: int = Field(default=2, ge=1)
 
     # The prediction service (flywheel serve).
     serve_token: str | None = Field(default=None, description="bearer token required on /predict when set")
+    serve_compiled: bool = Field(
+        default=True, description="score through the model compiled at load (serving.compiled) where it compiles"
+    )
     serve_model_threads: int = Field(
         default=1, ge=1, description="OpenMP/BLAS threads per model call (serving.threads says why 1)"
     )

@@ -14,13 +14,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from flywheel.core.tasks import Task, task_of
+from flywheel.core.tasks import task_of
 from flywheel.serving.guards import BodySizeLimit, RateLimiter, token_matches
 from flywheel.serving.metrics import Metrics
 from flywheel.serving.models import LoadedModel, ModelPool, Routing
@@ -34,11 +33,6 @@ from flywheel.specs import ModelSpec
 from flywheel.storage import open_store
 
 log = logging.getLogger(__name__)
-
-
-def _score(task: Task, loaded: LoadedModel, frame: pd.DataFrame) -> tuple[list[float], list[int | None]]:
-    scores = task.score(loaded.model, frame)
-    return [float(s) for s in scores], task.decisions(loaded.model, scores, frame)
 
 
 class Predictor:
@@ -68,7 +62,7 @@ class Predictor:
         )
 
     def _score_records(self, loaded: LoadedModel, records: list[dict[str, Any]]) -> tuple[list[float], list[Any]]:
-        return _score(self.task, loaded, pd.DataFrame(records)[self.spec.features.all])
+        return loaded.score(self.task, records, self.spec.features.all)
 
     def _shadow_rows(
         self,
@@ -115,10 +109,9 @@ class Predictor:
         request_id: str,
     ) -> None:
         loaded, alias = routing.model_for(arm)
-        frame = pd.DataFrame(records)[self.spec.features.all]
         started = time.perf_counter()
         try:
-            scores, decisions = _score(self.task, loaded, frame)
+            scores, decisions = self._score_records(loaded, records)
         except Exception:
             self.metrics.errors.labels(loaded.name, loaded.version, alias).inc(len(records))
             log_rows += self._log_rows(
@@ -132,7 +125,7 @@ class Predictor:
             )
             loaded, alias = routing.champion, CHAMPION_ARM
             started = time.perf_counter()
-            scores, decisions = _score(self.task, loaded, frame)
+            scores, decisions = self._score_records(loaded, records)
         seconds = time.perf_counter() - started
         self.metrics.latency.labels(loaded.name, loaded.version, alias).observe(seconds)
         self.metrics.predictions.labels(loaded.name, loaded.version, alias).inc(len(records))
@@ -269,6 +262,8 @@ def create_app(
             "challenger_share": routing.challenger_share,
             "shadow": routing.shadow.version if routing.shadow else None,
             "registry_error": pool.last_refresh_error,
+            # Answered and shadow records not yet in a prediction log file (the canary and monitor read the files).
+            "log_pending": predictor.shadow.pending + writer.pending,
         }
         return _json(200 if routing.champion else 503, body)
 

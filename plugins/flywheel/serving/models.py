@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from flywheel.core.tasks import Task
 from flywheel.registry import artifacts, canary_state, register, tracking
+from flywheel.serving.compiled import CompiledModel, compile_model
 from flywheel.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -24,6 +26,19 @@ class LoadedModel:
     name: str
     version: str
     model: Any  # the scikit-learn estimator; flywheel.core.tasks says how it scores
+    # The same model compiled at load (serving.compiled), or None: then records go through a DataFrame.
+    compiled: CompiledModel | None = field(default=None, compare=False)
+
+    def score(self, task: Task, records: list[dict[str, Any]], features: list[str]) -> tuple[list[float], list[Any]]:
+        """Each record's score and decision (a regressor's decision is None)."""
+        if self.compiled is not None:
+            scores = self.compiled.score(records)
+            return [float(s) for s in scores], self.compiled.decisions(scores)
+        import pandas as pd
+
+        frame = pd.DataFrame(records)[features]
+        scores = task.score(self.model, frame)
+        return [float(s) for s in scores], task.decisions(self.model, scores, frame)
 
 
 @dataclass(frozen=True)
@@ -39,6 +54,41 @@ class Routing:
         if self.champion is None:
             raise LookupError("no @champion to answer with")
         return self.champion, "champion"
+
+
+@dataclass(frozen=True)
+class RoutingTarget:
+    """The versions a service should answer with, as the registry says now (what ``/ready`` reports once the
+    service has caught up: the demo and the tests wait for that instead of sleeping)."""
+
+    champion: str | None
+    challenger_alias: str | None  # @challenger, whether or not it answers
+    challenger: str | None  # answers ``challenger_share`` of the entities
+    challenger_share: float
+    shadow: str | None  # scores every record beside the champion, answers none
+
+    def as_ready(self) -> dict[str, object]:
+        """The fields of ``GET /ready`` this target fixes."""
+        return {
+            "champion": self.champion,
+            "challenger": self.challenger,
+            "challenger_share": self.challenger_share,
+            "shadow": self.shadow,
+        }
+
+
+def routing_target(client: Any, name: str) -> RoutingTarget:
+    champion = register.alias_version(client, name, register.CHAMPION)
+    challenger = register.alias_version(client, name, register.CHALLENGER)
+    state = canary_state.read(client, name, challenger) if challenger else None
+    share = state.share if state and challenger else 0.0
+    return RoutingTarget(
+        champion=champion,
+        challenger_alias=challenger,
+        challenger=challenger if share > 0 else None,
+        challenger_share=share,
+        shadow=challenger if champion and state and state.shadow else None,
+    )
 
 
 class ModelPool:
@@ -60,32 +110,30 @@ class ModelPool:
             # Refuses files that are not the ones fingerprinted at registration (the error names the file); the
             # refresh then fails and the models already loaded go on answering.
             model = artifacts.load_verified_model(client, self.name, version)
-            self._cache[version] = LoadedModel(self.name, version, model)
-            log.info("%s: loaded v%s", self.name, version)
+            compiled = compile_model(model) if self.settings.serve_compiled else None
+            self._cache[version] = LoadedModel(self.name, version, model, compiled)
+            log.info("%s: loaded v%s (%s)", self.name, version, "compiled" if compiled else "through a DataFrame")
         return self._cache[version]
 
     def refresh(self) -> Routing:
         """Read aliases and the canary share from the registry and swap in a new snapshot if they moved."""
         client = tracking.client(self.settings)
-        champion_version = register.alias_version(client, self.name, register.CHAMPION)
-        challenger_version = register.alias_version(client, self.name, register.CHALLENGER)
-        state = canary_state.read(client, self.name, challenger_version) if challenger_version else None
-        share = state.share if state else 0.0
-        champion = self._load(client, champion_version) if champion_version else None
-        challenger = self._load(client, challenger_version) if challenger_version and share > 0 else None
-        shadow = self._load(client, challenger_version) if challenger_version and state and state.shadow else None
-        routing = Routing(champion, challenger, share if challenger else 0.0, shadow if champion else None)
+        target = routing_target(client, self.name)
+        champion = self._load(client, target.champion) if target.champion else None
+        challenger = self._load(client, target.challenger) if target.challenger else None
+        shadow = self._load(client, target.shadow) if target.shadow else None
+        routing = Routing(champion, challenger, target.challenger_share, shadow)
         if routing != self._routing:
             log.info(
                 "%s: routing champion v%s, challenger v%s at %.0f %%%s",
                 self.name,
-                champion_version,
-                challenger_version,
+                target.champion,
+                target.challenger_alias,
                 100 * routing.challenger_share,
                 " (shadow)" if routing.shadow else "",
             )
             self._routing = routing
-        self._cache = {v: m for v, m in self._cache.items() if v in (champion_version, challenger_version)}
+        self._cache = {v: m for v, m in self._cache.items() if v in (target.champion, target.challenger_alias)}
         self.last_refresh_error = None
         return routing
 

@@ -29,11 +29,22 @@ class PredictionLogWriter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"prediction-log-{model}", daemon=True)
         self.files_written = 0
+        # Records handed to log() and not yet in a written file. A counter, not the queue's size: a batch being
+        # written has left the queue but is not in the store yet (the demo waits for 0 before its canary reads).
+        self._pending = 0
+        self._pending_lock = threading.Lock()
+
+    @property
+    def pending(self) -> int:
+        with self._pending_lock:
+            return self._pending
 
     def start(self) -> None:
         self._thread.start()
 
     def log(self, records: list[dict[str, Any]]) -> None:
+        with self._pending_lock:
+            self._pending += len(records)
         for record in records:
             self._queue.put(record)
 
@@ -57,6 +68,8 @@ class PredictionLogWriter:
                 raise
             self.files_written += 1
             written += len(batch)
+            with self._pending_lock:
+                self._pending -= len(batch)
         return written
 
     def _run(self) -> None:

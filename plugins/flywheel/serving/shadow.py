@@ -58,6 +58,12 @@ class ShadowScorer:
         self._queue: queue.Queue[ShadowWork] = queue.Queue(maxsize=queue_requests)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._pending = 0  # records accepted and not yet handed to ``emit`` (scored and logged, or failed)
+
+    @property
+    def pending(self) -> int:
+        with self._lock:
+            return self._pending
 
     def submit(self, work: ShadowWork) -> None:
         """Never raises, never blocks (unless ``synchronous``: batch scoring)."""
@@ -65,9 +71,13 @@ class ShadowScorer:
             self._run([work])
             return
         self._ensure_thread()
+        with self._lock:
+            self._pending += len(work.records)
         try:
             self._queue.put_nowait(work)
         except queue.Full:
+            with self._lock:
+                self._pending -= len(work.records)
             self._on_skipped(len(work.records))
 
     def _ensure_thread(self) -> None:
@@ -122,3 +132,7 @@ class ShadowScorer:
                 self._emit(rows)
             except Exception:  # the log is the shadow's only output: a failure here must not reach an answer
                 log.exception("shadow rows of v%s could not be logged", works[0].model.version)
+            finally:
+                if not self.synchronous:
+                    with self._lock:
+                        self._pending -= len(records)
