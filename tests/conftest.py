@@ -15,7 +15,7 @@ from pathlib import Path
 # OpenMP threads would otherwise double up on every fit and predict (a one-row predict costs 7x on busy cores).
 for _variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ[_variable] = "1"
-os.environ.setdefault("FLYWHEEL_SEARCH_N_JOBS", "1")  # the search's parallel fits: the other worker has the core
+os.environ.setdefault("FLYWHEEL_TRAINING_CORES", "1")  # one core per training: the other worker has the other
 
 import pytest  # noqa: E402
 

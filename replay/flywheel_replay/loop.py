@@ -16,7 +16,6 @@ model's.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -88,7 +87,13 @@ def _serve_and_judge(
     from flywheel.orchestration.assets import retrain_requested
     from flywheel.orchestration.runner import asset_events_since
     from flywheel.specs import load_spec
-    from flywheel_replay.traffic import month_parts, period_records, post_records
+    from flywheel_replay.traffic import (
+        month_parts,
+        period_records,
+        post_records,
+        wait_for_routing,
+        wait_until_logged,
+    )
 
     spec = load_spec(settings.models_dir / f"{model}.yaml")
     answered: dict[str, int] = {}
@@ -98,10 +103,10 @@ def _serve_and_judge(
     for first_day, end_day, part_end in month_parts(month, canary_runs):
         part = post_records(url, period_records(spec, open_warehouse(settings), first_day, end_day))
         answered = {k: answered.get(k, 0) + part.get(k, 0) for k in {*answered, *part}}
-        time.sleep(1.0)  # the service writes its prediction log (the shadow's rows after the answers)
+        wait_until_logged(url)  # the answers' and the shadow's rows are in the log the canary reads
         as_of = {"as_of": part_end}  # the canary's one clock: the replayed time, not the wall clock
         run_dags([f"canary__{model}"], as_of)
-        time.sleep(1.0)  # the service picks up a stage that moved
+        wait_for_routing(url, settings, model)  # the service answers as the canary just decided
     start = pd.Timestamp(f"{month}-01")
     window = {"window_start": start.isoformat(), "window_end": (start + pd.offsets.MonthBegin(1)).isoformat()}
     run_dags([f"monitor__{model}"], window)
@@ -110,6 +115,7 @@ def _serve_and_judge(
         run_dags([f"train__{model}"], {"reason": event.get("reason", "retrain requested")})
     if retrains:  # the hourly canary starts a new blessed challenger's first stage before the next month's traffic
         run_dags([f"canary__{model}"], as_of)
+        wait_for_routing(url, settings, model)
     decision = history.decision_for(open_warehouse(settings), model, "live", pd.Timestamp(window["window_end"]))
     row = MonthRow(month, answered)
     if decision is not None:
@@ -205,7 +211,6 @@ def loop_demo(
             for plan, month in due:
                 land(month, month, plan.tables)
             run_dags(["ingest", "transform"])
-            time.sleep(1.0)  # the services pick up canary shares that moved
             for plan, month in due:
                 row = _serve_and_judge(plan.model, month, urls[plan.model], settings, run_dags, since, canary_runs)
                 rows[plan.model].append(row)

@@ -215,7 +215,10 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame, rows: list
 
     metric = METRICS[figures.attrs["metric"]]
     fig, ax = plt.subplots(figsize=(10, 5), dpi=110)
-    x = list(figures.index)
+    # Months as positions with their names as labels: plotting the strings themselves made matplotlib log a
+    # "categorical units" notice per line into the demo's output.
+    position = {month: i for i, month in enumerate(figures.index)}
+    x = list(position.values())
     ax.plot(x, figures["live"], marker="o", linewidth=2, label="the loop, as served")
     ax.plot(x, figures["cron_monthly"], marker=".", linestyle="-.", label="monthly cron retrain")
     ax.plot(x, figures["same_budget_schedule"], marker=".", linestyle=":", label="same retrains, on a calendar")
@@ -225,15 +228,17 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame, rows: list
             continue
         y = figures.loc[row.month, "live"]
         if row.action == "retrain":
-            ax.annotate("retrain", (row.month, y), textcoords="offset points", xytext=(0, 10), ha="center", fontsize=7)
+            ax.annotate(
+                "retrain", (position[row.month], y), textcoords="offset points", xytext=(0, 10), ha="center", fontsize=7
+            )
         if any(e.startswith("promoted") for e in row.events):
-            ax.plot([row.month], [y], marker="*", markersize=14, color="black", linestyle="none")
+            ax.plot([position[row.month]], [y], marker="*", markersize=14, color="black", linestyle="none")
     better = "higher" if metric.higher_is_better else "lower"
     ax.set_ylabel(f"{metric.label} (labelled rows of the month; {better} is better)")
     ax.set_title(f"{model}: live quality, month by month (star: a promotion)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)
-    plt.setp(ax.get_xticklabels(), rotation=45, ha="right")
+    ax.set_xticks(x, list(position), rotation=45, ha="right")
     fig.tight_layout()
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")

@@ -86,3 +86,40 @@ def _post_with_retry(http: Any, body: dict[str, Any], headers: dict[str, str], a
         log.warning("HTTP %d from the service, retrying in %d s", response.status_code, 2**attempt)
         time.sleep(2**attempt)
     raise AssertionError("unreachable")
+
+
+def wait_until_logged(base_url: str, timeout: float = 60.0) -> None:
+    """Until the service's prediction log holds every record it answered or shadow-scored (``/ready``'s
+    ``log_pending`` is 0): what the canary and the monitor read next must be complete. Polling instead of a fixed
+    pause: a replayed week used to wait a second here whatever the log needed."""
+    _wait_for_ready(base_url, lambda ready: ready.get("log_pending") == 0, "its prediction log written", timeout)
+
+
+def wait_for_routing(base_url: str, settings: Any, model: str, timeout: float = 60.0) -> None:
+    """Until the service answers with the versions and shares the registry holds now (it re-reads the registry
+    every ``serve_refresh_seconds``): the next records must be routed as the canary just decided."""
+    from flywheel.registry import tracking
+    from flywheel.serving.models import routing_target
+
+    expected = routing_target(tracking.client(settings), model).as_ready()
+    _wait_for_ready(
+        base_url,
+        lambda ready: {k: ready.get(k) for k in expected} == expected,
+        f"the registry's routing {expected}",
+        timeout,
+    )
+
+
+def _wait_for_ready(base_url: str, done: Any, what: str, timeout: float) -> None:
+    import time
+
+    import httpx
+
+    deadline = time.monotonic() + timeout
+    while True:
+        ready = httpx.get(f"{base_url}/ready", timeout=10).json()
+        if done(ready):
+            return
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{base_url} did not reach {what} within {timeout:.0f} s; /ready says {ready}")
+        time.sleep(0.05)

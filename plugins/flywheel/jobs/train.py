@@ -40,7 +40,7 @@ def train(workspace: Workspace, name: str, reason: str = "manual") -> str:
         return existing
     tracking.fail_unfinished_runs(mlflow_client, experiment_id, key)
     split = time_split(snapshot, spec)
-    result = fit_model(spec, split, settings.search_n_jobs)
+    result = fit_model(spec, split, settings.training_cores)
     tags = {**lineage_tags(spec, path, snapshot, settings), "flywheel.trigger_reason": reason[:4000]}
     return tracking.log_training_run(spec, snapshot, split, result, tags, experiment_id)
 

@@ -23,14 +23,17 @@ MAX_ROWS = 5_000  # a sample of the holdout: the ranking is stable well below th
 REPEATS = 5
 
 
-def holdout_importance(model: Any, X: pd.DataFrame, y: Any, scoring: str, seed: int = 0) -> dict[str, float]:
+def holdout_importance(
+    model: Any, X: pd.DataFrame, y: Any, scoring: str, seed: int = 0, n_jobs: int = 1
+) -> dict[str, float]:
     """Per input column: how much the primary metric worsens when that column is shuffled (mean over
     ``REPEATS`` shuffles; in the metric's units, higher = more important; may be slightly negative for a column the
-    model does not use). One thread: the training's own thread budget, not the machine's."""
+    model does not use). ``n_jobs``: columns shuffled in parallel (the training's cores); the figures do not depend
+    on it (one seed for every column, as scikit-learn draws it)."""
     if len(X) > MAX_ROWS:
         keep = np.random.default_rng(seed).choice(len(X), MAX_ROWS, replace=False)
         X, y = X.iloc[np.sort(keep)], np.asarray(y)[np.sort(keep)]
-    result = permutation_importance(model, X, y, scoring=scoring, n_repeats=REPEATS, random_state=seed, n_jobs=1)
+    result = permutation_importance(model, X, y, scoring=scoring, n_repeats=REPEATS, random_state=seed, n_jobs=n_jobs)
     importance = {str(c): round(float(v), 6) for c, v in zip(X.columns, result.importances_mean, strict=True)}
     top = sorted(importance.items(), key=lambda kv: -kv[1])[:5]
     log.info("permutation importance on %d holdout rows, top: %s", len(X), ", ".join(f"{c} {v:.4f}" for c, v in top))
