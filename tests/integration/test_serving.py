@@ -279,9 +279,10 @@ def test_batch_scoring_scores_the_shadow_in_line_beside_the_champion(service):
 
 def test_the_compiled_model_scores_and_decides_as_the_pipeline_on_the_holdout(service):
     """The fast path (serving.compiled): the registered v1 compiled at load scores every record of the holdout's
-    last month as the pipeline does, one record at a time (the walk), in chunks of 32 (the walk) and all at once
-    (scikit-learn's predictor on the compiled matrix); and the service answers with those scores. A missing category
-    is scored as the pipeline scores it in a batch (alone in a one-row frame the pipeline kept None unfilled)."""
+    last month as the pipeline does, one record at a time and in chunks of 8 (the walk), in chunks of 32 and all at
+    once (scikit-learn's routine tree by tree on the compiled matrix); and the service answers with those scores.
+    A missing category is scored as the pipeline scores it in a batch (alone in a one-row frame the pipeline kept
+    None unfilled)."""
     import numpy as np
 
     from flywheel.registry import artifacts
@@ -294,9 +295,10 @@ def test_the_compiled_model_scores_and_decides_as_the_pipeline_on_the_holdout(se
     frame = pd.DataFrame(records)[service["spec"].features.all]
     expected, decided = model.predict_proba(frame)[:, 1], model.predict(frame)
     one_by_one = np.array([compiled.score([r])[0] for r in records])
+    eights = np.concatenate([compiled.score(records[i : i + 8]) for i in range(0, len(records), 8)])
     chunks = np.concatenate([compiled.score(records[i : i + 32]) for i in range(0, len(records), 32)])
     at_once = compiled.score(records)
-    for scores in (one_by_one, chunks, at_once):
+    for scores in (one_by_one, eights, chunks, at_once):
         worst = int(np.abs(scores - expected).argmax())
         assert abs(scores[worst] - expected[worst]) <= 1e-9, (
             {c: records[worst][c] for c in service["spec"].features.categorical},
