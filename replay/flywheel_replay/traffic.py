@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from flywheel.data.warehouse import Warehouse
@@ -101,7 +102,7 @@ def wait_for_routing(base_url: str, settings: Any, model: str, timeout: float = 
     from flywheel.registry import tracking
     from flywheel.serving.models import routing_target
 
-    expected = routing_target(tracking.client(settings), model).as_ready()
+    expected = routing_target(tracking.client(settings), model).versions()
     _wait_for_ready(
         base_url,
         lambda ready: {k: ready.get(k) for k in expected} == expected,
@@ -110,7 +111,7 @@ def wait_for_routing(base_url: str, settings: Any, model: str, timeout: float = 
     )
 
 
-def _wait_for_ready(base_url: str, done: Any, what: str, timeout: float) -> None:
+def _wait_for_ready(base_url: str, done: Callable[[dict[str, Any]], bool], what: str, timeout: float) -> None:
     import time
 
     import httpx

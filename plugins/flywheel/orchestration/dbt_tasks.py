@@ -64,7 +64,7 @@ class DbtNodeOperator(BaseOperator):
         problem = failure_message(self.dbt_node_name, mine)
         if problem:
             raise AirflowException(problem)
-        if not mine and self.resource_type not in ("source",):
+        if not mine and self.resource_type != "source":  # a source's task reports its tests only
             raise AirflowException(f"dbt {self.dbt_node_name}: the build has no result for {self.dbt_node_id}")
 
 
@@ -72,7 +72,8 @@ def node_task(
     *, dag: Any, task_group: Any, node: Any, task_id: str, detached_from_parent: Any = None, **_: Any
 ) -> DbtNodeOperator:
     """Cosmos' node converter (RenderConfig.node_converters): a DbtNodeOperator where Cosmos would start dbt."""
-    if task_id.endswith("_test"):
+    detached_test = task_id.endswith("_test")
+    if detached_test:
         # A test of several nodes (rendered detached): Cosmos 1.15.1 passes the last node it rendered as ``node``
         # here, not the test; the test is the detached one its task id names.
         tests = {
@@ -91,7 +92,7 @@ def node_task(
         dag=dag,
         task_group=task_group,
         node_id=node.unique_id,
-        node_name=node.resource_name.split(".")[0] if task_id.endswith("_test") else node.name,  # dbt's name
+        node_name=node.resource_name.split(".")[0] if detached_test else node.name,  # dbt's name
         resource_type=str(getattr(node.resource_type, "value", node.resource_type)),
         build_task_id=f"{group_id}.{BUILD_TASK_ID}" if group_id else BUILD_TASK_ID,
     )

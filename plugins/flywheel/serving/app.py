@@ -257,10 +257,7 @@ def create_app(
         routing = pool.routing
         body = {
             "model": spec.name,
-            "champion": routing.champion.version if routing.champion else None,
-            "challenger": routing.challenger.version if routing.challenger else None,
-            "challenger_share": routing.challenger_share,
-            "shadow": routing.shadow.version if routing.shadow else None,
+            **routing.versions(),
             "registry_error": pool.last_refresh_error,
             # Answered and shadow records not yet in a prediction log file (the canary and monitor read the files).
             "log_pending": predictor.shadow.pending + writer.pending,

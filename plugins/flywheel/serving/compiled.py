@@ -43,10 +43,10 @@ class Forest:
     value: np.ndarray
     leaf: np.ndarray
     left_categories: np.ndarray  # (splits, 8) uint32: the raw categories that go left
-    known_categories: np.ndarray  # (categorical features, 8) uint32: the categories seen in training
-    known_row: np.ndarray  # feature index -> row of ``known_categories``
-    known_categories_raw: np.ndarray  # the same, as scikit-learn's routine takes them
-    known_row_raw: np.ndarray
+    # As scikit-learn makes them (and its routine takes them): (categorical features, 8) uint32, the categories
+    # seen in training, and feature index -> row. Indexed only where a node is categorical, so only when some are.
+    known_categories: np.ndarray
+    known_row: np.ndarray
     baseline: float
 
     def raw(self, X: np.ndarray) -> np.ndarray:
@@ -117,7 +117,7 @@ class CompiledModel:
 
         X = np.ascontiguousarray(X)
         raw, out = np.full(len(X), self.forest.baseline), np.empty(len(X))
-        known, known_row = self.forest.known_categories_raw, self.forest.known_row_raw
+        known, known_row = self.forest.known_categories, self.forest.known_row
         for tree in self.estimator_trees:
             _predict_from_raw_data(tree.nodes, X, tree.raw_left_cat_bitsets, known, known_row, 1, out)
             raw += out
@@ -233,10 +233,8 @@ def _forest(estimator: Any) -> Forest:
         ).astype(np.int64),
         value=np.where(leaf, nodes["value"], 0.0),
         leaf=leaf,
-        left_categories=np.concatenate(bitsets) if bitsets else np.zeros((1, 8), dtype=np.uint32),
-        known_categories=known if len(known) else np.zeros((1, 8), dtype=np.uint32),
-        known_row=np.asarray(known_row, dtype=np.int64),
-        known_categories_raw=known,
-        known_row_raw=known_row,
+        left_categories=np.concatenate(bitsets) if bitsets else np.zeros((0, 8), dtype=np.uint32),
+        known_categories=known,
+        known_row=known_row,
         baseline=float(np.ravel(estimator._baseline_prediction)[0]),
     )

@@ -55,6 +55,16 @@ class Routing:
             raise LookupError("no @champion to answer with")
         return self.champion, "champion"
 
+    def versions(self) -> dict[str, object]:
+        """What ``GET /ready`` reports of this snapshot: the same fields as ``RoutingTarget.versions``."""
+        return RoutingTarget(
+            _version(self.champion), None, _version(self.challenger), self.challenger_share, _version(self.shadow)
+        ).versions()
+
+
+def _version(loaded: LoadedModel | None) -> str | None:
+    return loaded.version if loaded else None
+
 
 @dataclass(frozen=True)
 class RoutingTarget:
@@ -67,8 +77,8 @@ class RoutingTarget:
     challenger_share: float
     shadow: str | None  # scores every record beside the champion, answers none
 
-    def as_ready(self) -> dict[str, object]:
-        """The fields of ``GET /ready`` this target fixes."""
+    def versions(self) -> dict[str, object]:
+        """The fields of ``GET /ready`` this target fixes (``Routing.versions`` once the service has it)."""
         return {
             "champion": self.champion,
             "challenger": self.challenger,
