@@ -89,6 +89,15 @@ def test_loop_trains_a_champion_and_reruns_change_nothing(run):
     assert champion.tags["flywheel.blessed"] == "true"
     card = client.download_artifacts(champion.run_id, "model_card.md", str(settings.home / "tmp"))
     assert "## Holdout metrics vs the baseline" in Path(card).read_text()
+    # The model's requirements are the stated ones with the installed versions, not whatever the training imported.
+    import mlflow
+
+    requirements = mlflow.artifacts.download_artifacts(
+        artifact_uri=f"models:/{MODEL}@{register.CHAMPION}/requirements.txt", dst_path=str(settings.home / "tmp")
+    )
+    pinned = Path(requirements).read_text().split()
+    assert set(tracking.model_requirements()) < set(pinned), pinned
+    assert not [r for r in pinned if r.startswith(("pytest", "rich", "apache-airflow"))], pinned
     events = warehouse.fetch_all("select event, version from ops.model_ledger order by recorded_at")
     assert events == [("blessed", "1"), ("promoted", "1")]
 

@@ -89,6 +89,19 @@ def trusted_types(model: Any) -> list[str]:
     return untrusted
 
 
+# What a logged model needs to load and predict: scikit-learn's estimators, serialized with skops, on NumPy, SciPy
+# and pandas frames (MLflow adds itself). Stated, not inferred: MLflow's inference loads the model in a subprocess
+# (5 s of a 66 s training) and picks up whatever the training process had imported (pytest, rich).
+MODEL_REQUIREMENTS = ("scikit-learn", "skops", "numpy", "scipy", "pandas")
+
+
+def model_requirements() -> list[str]:
+    """The pinned pip requirements of a logged model: the installed versions of ``MODEL_REQUIREMENTS``."""
+    from importlib.metadata import version
+
+    return [f"{name}=={version(name)}" for name in MODEL_REQUIREMENTS]
+
+
 def _metrics(spec: ModelSpec, result: TrainingResult) -> dict[str, float]:
     metrics = {f"holdout_{k}": v for k, v in result.holdout_metrics.items() if k != "rows"}
     metrics |= {f"baseline_holdout_{k}": v for k, v in result.baseline_metrics.items() if k != "rows"}
@@ -162,6 +175,7 @@ def log_training_run(
             input_example=example,
             pyfunc_predict_fn=task.pyfunc_predict_fn,
             skops_trusted_types=trusted_types(result.model),
+            pip_requirements=model_requirements(),
         )
         mlflow.set_tag("flywheel.model_uri", info.model_uri)
         log.info("%s: logged run %s (model %s)", spec.name, run.info.run_id, info.model_uri)

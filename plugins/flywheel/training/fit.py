@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import make_scorer
-from sklearn.model_selection import FixedThresholdClassifier, RandomizedSearchCV, TunedThresholdClassifierCV
+from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 
 from flywheel.core.tasks import REGRESSION, primary_metric, task_of
 from flywheel.specs import ModelSpec
@@ -21,6 +21,8 @@ from flywheel.training.dataset import TimeSplit
 from flywheel.training.estimators import build_baseline, build_pipeline
 from flywheel.training.evaluate import BusinessOutcome, business_value, segment_metrics
 from flywheel.training.importance import holdout_importance
+from flywheel.training.search import search
+from flywheel.training.threshold import tuned_threshold
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,8 @@ def _fit_regressor(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingRe
     X, y = split.train[features], task.label(split.train[target])
     log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
     baseline = build_baseline(spec).fit(X, y)
-    best_params, cv_score = _search(spec, split, X, y, n_jobs)
+    searched = search(spec, split, X, y, n_jobs, keep_folds=False)
+    best_params, cv_score = searched.params, searched.cv_score
     model = build_pipeline(spec, **best_params).fit(X, y)
     result = _evaluated(spec, split, model, baseline, best_params, cv_score, started, n_jobs=n_jobs)
     return _final_fit(spec, split, result, lambda X_all, y_all: build_pipeline(spec, **best_params).fit(X_all, y_all))
@@ -131,27 +134,31 @@ def _log_result(spec: ModelSpec, result: TrainingResult) -> None:
 
 def _fit_classifier(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingResult:
     started = time.monotonic()
-    if spec.business is None:  # the spec's validator requires it for a classifier
+    business = spec.business
+    if business is None:  # the spec's validator requires it for a classifier
         raise ValueError(f"{spec.name}: a binary classifier needs a 'business' section")
     features, target = spec.features.all, spec.source.target_column
     X, y = split.train[features], split.train[target].astype(int)
-    business_scorer = make_scorer(business_value, business=spec.business)
+    business_scorer = make_scorer(business_value, business=business)
 
     log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
     baseline = TunedThresholdClassifierCV(build_baseline(spec), scoring=business_scorer, cv=split.folds).fit(X, y)
 
-    best_params, cv_score = _search(spec, split, X, y, n_jobs)
-    log.info("%s: tuning the decision threshold for the value matrix on %d folds", spec.name, len(split.folds))
-    tuned = TunedThresholdClassifierCV(
-        build_pipeline(spec, **best_params), scoring=business_scorer, cv=split.folds, refit=True, n_jobs=n_jobs
-    ).fit(X, y)
-    # What ships is the refitted pipeline behind its fixed threshold: the tuner itself carries the scorer (our
-    # value function), which a serving process should not need to unpickle.
+    searched = search(spec, split, X, y, n_jobs, keep_folds=True)
+    best_params, cv_score = searched.params, searched.cv_score
+    threshold = tuned_threshold(searched.folds, lambda y_true, flagged: business_value(y_true, flagged, business))
+    log.info(
+        "%s: decision threshold %.3f (the value matrix on the search's folds); fitting on all training months",
+        spec.name,
+        threshold,
+    )
+    # What ships is the fitted pipeline behind its fixed threshold (predict_proba = scores, predict = decision).
+    pipeline = build_pipeline(spec, **best_params).fit(X, y)
     model = FixedThresholdClassifier(
-        FrozenEstimator(tuned.estimator_), threshold=float(tuned.best_threshold_), response_method="predict_proba"
+        FrozenEstimator(pipeline), threshold=threshold, response_method="predict_proba"
     ).fit(X, y)
 
-    thresholds = (float(tuned.best_threshold_), float(baseline.best_threshold_))
+    thresholds = (threshold, float(baseline.best_threshold_))
     result = _evaluated(spec, split, model, baseline, best_params, cv_score, started, thresholds, n_jobs)
 
     def refit(X_all: pd.DataFrame, y_all: Any) -> Any:
@@ -188,34 +195,3 @@ def _final_fit(
         seconds=result.seconds + time.monotonic() - started,
         fitted_months=(split.train_months[0], split.holdout_months[-1]),
     )
-
-
-def _search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any, n_jobs: int) -> tuple[dict[str, Any], float]:
-    space = {f"model__{k}": v for k, v in spec.estimator.search_space.items()}
-    if not space:
-        return {}, float("nan")
-    total = min(spec.estimator.search_iterations, int(np.prod([len(v) for v in space.values()])))
-    log.info(
-        "%s: random search, %d candidates x %d time-ordered folds (%s)",
-        spec.name,
-        total,
-        len(split.folds),
-        "; ".join(f"fit {f[0]}..{f[-1]} -> validate {v[0]}..{v[-1]}" for f, v in split.fold_months),
-    )
-    metric = primary_metric(spec)
-    search = RandomizedSearchCV(
-        build_pipeline(spec),
-        space,
-        n_iter=total,
-        scoring=metric.sklearn_scoring,
-        cv=split.folds,
-        refit=False,
-        random_state=spec.estimator.random_state,
-        n_jobs=n_jobs,
-        verbose=2,  # one line per fit: the progress of the longest step
-    ).fit(X, y)
-    best = {k.removeprefix("model__"): v for k, v in search.best_params_.items()}
-    # scikit-learn maximises: an error metric is searched as its negative ("neg_mean_absolute_error").
-    cv_score = float(search.best_score_) if metric.higher_is_better else -float(search.best_score_)
-    log.info("%s: best %s = %.4f with %s", spec.name, metric.label, cv_score, best)
-    return best, cv_score
