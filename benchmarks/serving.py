@@ -3,13 +3,15 @@
 
 Usage (after `make demo`, so that a champion exists):
     .venv/bin/python benchmarks/serving.py [--rounds 3] [--requests 300] [--connections 1 8 32] [--dataframe]
-        [--out docs/serving-benchmark.md] [--json PATH]
+        [--workers 1 2] [--out docs/serving-benchmark.md] [--json PATH]
 
 Single records go over 1, 8 and 32 concurrent connections (a thread and a keep-alive client each), batches of 100
 over one; every load is bounded by ``--requests``. A 5xx answer is counted, not fatal. ``--dataframe`` adds a
 `flywheel serve` without its compiled model (serving.compiled), to show what the fast path saves. Our service does
 more per request than MLflow's (schema validation, routing, prediction log, metrics); the table shows what that
 costs, and the ratio to `mlflow models serve`'s requests per second under the same load in the same run.
+``--workers 1 2`` runs both servers once per worker-process count (`flywheel serve --workers`, `mlflow models
+serve --workers`); each ratio compares the same count. The load generator shares the machine's cores with them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import json
 import statistics
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -61,11 +64,12 @@ def _measure(url: str, bodies: list[dict], connections: int) -> tuple[list[float
     return latencies, time.perf_counter() - started, server_errors
 
 
-def _name(threads: int, counts: list[int]) -> str:
-    return "flywheel serve" if counts == [1] else f"flywheel serve, {threads} model thread(s)"
+def _name(server: str, threads: int, thread_counts: list[int], workers: int) -> str:
+    name = server if thread_counts == [1] else f"{server}, {threads} model thread(s)"
+    return name if workers == 1 else f"{name}, {workers} workers"
 
 
-def main() -> None:
+def _options() -> argparse.Namespace:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--requests", type=int, default=300)
@@ -83,34 +87,27 @@ def main() -> None:
     parser.add_argument(
         "--connections", type=int, nargs="+", default=[1, 8, 32], help="concurrent connections for single records"
     )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1], help="worker processes: both servers once per count"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures and the ratios to mlflow as JSON here")
-    options = parser.parse_args()
+    return parser.parse_args()
+
+
+def main() -> None:
+    options = _options()
 
     settings = apply_environment()
     spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
     records = month_records(spec, open_warehouse(settings), "2016-06")
     features = spec.features.all
     logs = settings.home / "logs"
-    mlflow_port = free_port()
-    mlflow_serve = server_process(
-        [
-            str(BIN / "mlflow"),
-            "models",
-            "serve",
-            "-m",
-            f"models:/{MODEL}@champion",
-            "--env-manager",
-            "local",
-            "-p",
-            str(mlflow_port),
-            "-h",
-            "127.0.0.1",
-        ],
-        mlflow_port,
-        "/ping",
-        logs / "bench-mlflow.log",
-        timeout=300,
-    )
+
+    def mlflow_serve(workers: int) -> contextlib.AbstractContextManager[str]:
+        port = free_port()
+        args = [str(BIN / "mlflow"), "models", "serve", "-m", f"models:/{MODEL}@champion", "--env-manager", "local"]
+        args += ["-p", str(port), "-h", "127.0.0.1", "--workers", str(workers)]
+        return server_process(args, port, "/ping", logs / f"bench-mlflow-{workers}.log", timeout=300)
 
     def bodies(kind: str, size: int) -> list[dict]:
         chunks = [records[(i * size) % (len(records) - size) :][:size] for i in range(options.requests)]
@@ -119,10 +116,16 @@ def main() -> None:
         return [{"dataframe_records": [{f: r[f] for f in features} for r in chunk]} for chunk in chunks]
 
     variants = [
-        (_name(t, options.model_threads), {"FLYWHEEL_SERVE_MODEL_THREADS": str(t)}) for t in options.model_threads
+        (
+            _name("flywheel serve", t, options.model_threads, w),
+            {"FLYWHEEL_SERVE_MODEL_THREADS": str(t), "FLYWHEEL_SERVE_WORKERS": str(w)},
+        )
+        for w in options.workers
+        for t in options.model_threads
     ]
     if options.dataframe:
         variants.append(("flywheel serve, DataFrame path", {"FLYWHEEL_SERVE_COMPILED": "false"}))
+    workers_of = {name: int(env.get("FLYWHEEL_SERVE_WORKERS", "1")) for name, env in variants}
     # (server, records per request, connections) -> one (latencies, seconds, 5xx) per round
     results: dict[tuple[str, int, int], list[tuple[list[float], float, int]]] = {}
     loads = [(1, c) for c in options.connections] + [(100, 1)]
@@ -131,7 +134,10 @@ def main() -> None:
             (name, stack.enter_context(flywheel_serve(MODEL, logs / f"bench-flywheel-{i}.log", env)), "/predict")
             for i, (name, env) in enumerate(variants)
         ]
-        servers.append(("mlflow models serve", stack.enter_context(mlflow_serve), "/invocations"))
+        for w in options.workers:
+            name = _name("mlflow models serve", 1, [1], w)
+            workers_of[name] = w
+            servers.append((name, stack.enter_context(mlflow_serve(w)), "/invocations"))
         for round_ in range(options.rounds):
             for size, connections in loads:
                 for kind, url, path in servers:
@@ -139,7 +145,10 @@ def main() -> None:
                     results.setdefault((kind, size, connections), []).append(_measure(url + path, body, connections))
             print(f"round {round_ + 1}/{options.rounds} done", flush=True)
 
-    figures = _figures(results)
+    _write(_figures(results, workers_of), options)
+
+
+def _write(figures: list[dict], options: argparse.Namespace) -> None:
     lines = [
         "| server | records per request | connections | requests | p50 ms | p99 ms | requests/s | records/s "
         "| requests/s vs mlflow | 5xx |",
@@ -154,6 +163,8 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     command = " ".join(["benchmarks/serving.py", f"--rounds {options.rounds}", f"--requests {options.requests}"])
+    if options.workers != [1]:
+        command += " --workers " + " ".join(map(str, options.workers))
     options.out.write_text(
         "# Serving benchmark\n\n"
         f"`{command}`: requests on loopback, the servers measured in alternating rounds in one run (medians over "
@@ -164,15 +175,18 @@ def main() -> None:
         options.json.write_text(json.dumps({"command": command, "figures": figures}, indent=2))
 
 
-def _figures(results: dict[tuple[str, int, int], list[tuple[list[float], float, int]]]) -> list[dict]:
+def _figures(
+    results: dict[tuple[str, int, int], list[tuple[list[float], float, int]]], workers_of: dict[str, int]
+) -> list[dict]:
     """Medians over rounds per (server, records per request, connections), with the ratio of requests per second
-    to `mlflow models serve`'s under the same load in the same run."""
-    figures = []
+    to `mlflow models serve`'s with as many workers, under the same load in the same run."""
+    figures: list[dict[str, Any]] = []
     for (kind, size, connections), runs in sorted(results.items(), key=lambda kv: (kv[0][1], kv[0][2], kv[0][0])):
         rps = statistics.median(len(lat) / seconds for lat, seconds, _ in runs)
         figures.append(
             {
                 "server": kind,
+                "workers": workers_of[kind],
                 "records_per_request": size,
                 "connections": connections,
                 "p50_ms": statistics.median(statistics.median(lat) for lat, _, _ in runs),
@@ -183,10 +197,12 @@ def _figures(results: dict[tuple[str, int, int], list[tuple[list[float], float, 
             }
         )
     mlflow = {
-        (f["records_per_request"], f["connections"]): f["requests_per_s"] for f in figures if "mlflow" in f["server"]
+        (f["workers"], f["records_per_request"], f["connections"]): f["requests_per_s"]
+        for f in figures
+        if "mlflow" in f["server"]
     }
     for f in figures:
-        f["vs_mlflow"] = f["requests_per_s"] / mlflow[(f["records_per_request"], f["connections"])]
+        f["vs_mlflow"] = f["requests_per_s"] / mlflow[(f["workers"], f["records_per_request"], f["connections"])]
     return figures
 
 

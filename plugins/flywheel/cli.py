@@ -221,6 +221,7 @@ def serve(
     model: Annotated[str | None, typer.Argument(help="model name (models/<name>.yaml)")] = None,
     host: Annotated[str, typer.Option()] = "127.0.0.1",
     port: Annotated[int, typer.Option()] = 8000,
+    workers: Annotated[int | None, typer.Option(help="worker processes (default: settings serve_workers)")] = None,
 ) -> None:
     """The prediction service: @champion and @challenger of MODEL behind POST /predict."""
     from flywheel.serving.threads import pin_model_threads
@@ -228,15 +229,15 @@ def serve(
     settings = settings_from_environment()
     pin_model_threads(settings.serve_model_threads)  # before scikit-learn (and its OpenMP runtime) is imported
 
-    import uvicorn
-
-    from flywheel.serving.app import create_app
-    from flywheel.workspace import Workspace
+    from flywheel.serving.workers import serve as serve_model
 
     model = one_model(model, settings)
     logging.getLogger("flywheel").setLevel(logging.INFO)
-    app_ = create_app(Workspace(settings).spec(model), settings)
-    uvicorn.run(app_, host=host, port=port, log_level="info")
+    count = workers or settings.serve_workers
+    if count < 1:
+        console.print(f"[red]--workers must be at least 1[/red], got {count}")
+        raise typer.Exit(2)
+    serve_model(model, settings, host, port, count)
 
 
 @app.command()

@@ -57,6 +57,11 @@ class Settings(BaseSettings):
     serve_model_threads: int = Field(
         default=1, ge=1, description="OpenMP/BLAS threads per model call (serving.threads says why 1)"
     )
+    serve_workers: int = Field(
+        default=1,
+        ge=1,
+        description="worker processes of flywheel serve, each with its own models, prediction log and thread pool",
+    )
     serve_max_body_bytes: int = 1_000_000
     serve_rate_limit_per_minute: int = 6000
     serve_timeout_seconds: float = 5.0

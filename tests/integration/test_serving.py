@@ -4,6 +4,7 @@ stickiness, no failed request while aliases move, 401 / 413 / 422 / 429, and an 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 
@@ -319,3 +320,45 @@ def test_the_compiled_model_scores_and_decides_as_the_pipeline_on_the_holdout(se
     for i, answer in enumerate(answered):
         assert abs(answer["score"] - {"1": expected, service["v2"]: expected_v2}[answer["version"]][i]) <= 1e-9
     print(f"\ncompiled v1 on {len(records)} holdout records: max difference {np.abs(at_once - expected).max():.1e}")
+
+
+def test_two_worker_processes_answer_count_and_log_as_one_service(service):
+    """`flywheel serve --workers 2`: one port, two live workers; 8 clients at once get every answer; /metrics (from
+    whichever worker answers) counts all of them; /ready's log_pending reaches 0; and after a clean stop every
+    answered record is in the prediction log exactly once."""
+    import io
+
+    from flywheel.serving import process
+    from tests.helpers import settings_env
+
+    settings = service["settings"]
+    records = [{**r, "entity_id": f"workers-{i}"} for i, r in enumerate(_requests(service["records"], 400, 1))]
+    port = process.free_port()
+    args = [str(process.BIN / "flywheel"), "serve", MODEL, "--port", str(port), "--workers", "2"]
+    statuses: list[int] = []
+
+    def send(chunk: list[dict], url: str) -> None:
+        with httpx.Client(base_url=url, headers=AUTH, timeout=30) as http:
+            statuses.extend(http.post("/predict", json={"records": [r]}).status_code for r in chunk)
+
+    log_file = settings.home / "logs" / "serve-workers.log"
+    with process.server_process(args, port, "/ready", log_file, settings_env(settings)) as url:
+        clients = [threading.Thread(target=send, args=(records[i::8], url)) for i in range(8)]
+        for client in clients:
+            client.start()
+        for client in clients:
+            client.join()
+        assert statuses == [200] * 400
+        exposition = httpx.get(url + "/metrics").text
+        workers = re.findall(r'^flywheel_serving_worker\{pid="(\d+)"\} 1\.0$', exposition, re.MULTILINE)
+        assert len(set(workers)) == 2, exposition
+        predicted = re.findall(r"^flywheel_predictions_total\{[^}]*\} ([0-9.]+)$", exposition, re.MULTILINE)
+        assert sum(float(v) for v in predicted) == 400, exposition
+        deadline = time.monotonic() + 30
+        while httpx.get(url + "/ready").json()["log_pending"] and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert httpx.get(url + "/ready").json()["log_pending"] == 0
+    store = open_store(settings.predictions_uri)
+    logged = pd.concat(pd.read_parquet(io.BytesIO(store.read_bytes(name))) for name in store.list(f"{MODEL}/*/*"))
+    answered = logged[logged.entity_id.str.startswith("workers-") & (logged.arm != "shadow")]
+    assert sorted(answered.entity_id) == sorted(r["entity_id"] for r in records)

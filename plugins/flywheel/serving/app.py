@@ -17,7 +17,7 @@ from typing import Any
 from fastapi import FastAPI, HTTPException, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from fastapi.exceptions import RequestValidationError
-from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST
 
 from flywheel.core.tasks import task_of
 from flywheel.serving.guards import BodySizeLimit, RateLimiter, token_matches
@@ -56,6 +56,7 @@ class Predictor:
             self._shadow_rows,
             self._emit,
             on_skipped=lambda n: metrics.shadow_skipped.labels(spec.name).inc(n),
+            on_pending=metrics.log_pending.inc,
             synchronous=writer is None,  # batch scoring: no answer waits, score in line
             queue_requests=shadow_queue_requests,
             batch_seconds=shadow_batch_seconds,
@@ -211,6 +212,7 @@ def create_app(
         open_store(settings.predictions_uri, settings.s3_endpoint_url), spec.name, settings.serve_log_flush_seconds
     )
     metrics = Metrics()
+    writer.on_pending = metrics.log_pending.inc
     predictor = Predictor(
         spec,
         pool,
@@ -228,9 +230,11 @@ def create_app(
         for library, threads in (await run_in_threadpool(model_threads)).items():
             metrics.model_threads.labels(library).set(threads)
         writer.start()
+        metrics.worker_started()
         yield
         pool.stop()
         writer.stop()
+        metrics.worker_stopped()
 
     app = FastAPI(title=f"Flywheel prediction service: {spec.name}", lifespan=lifespan, description=spec.description)
     _install_guards(app, settings, metrics)
@@ -259,14 +263,15 @@ def create_app(
             "model": spec.name,
             **routing.versions(),
             "registry_error": pool.last_refresh_error,
-            # Answered and shadow records not yet in a prediction log file (the canary and monitor read the files).
-            "log_pending": predictor.shadow.pending + writer.pending,
+            # Answered and shadow records not yet in a prediction log file (the canary and monitor read the files),
+            # in every worker of the service.
+            "log_pending": metrics.log_pending_total(),
         }
         return _json(200 if routing.champion else 503, body)
 
     @app.get("/metrics")
     def prometheus() -> Response:
-        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
 

@@ -1,8 +1,21 @@
-"""The prediction service's Prometheus metrics (``GET /metrics``): one registry per service."""
+"""The prediction service's Prometheus metrics (``GET /metrics``): one registry per service.
+
+With several worker processes (``flywheel serve --workers N``) every worker counts into files in
+``PROMETHEUS_MULTIPROC_DIR`` (prometheus_client's multiprocess mode, chosen when the library is imported) and a
+scrape, answered by any worker, sums them: the figures are the service's, not one worker's.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+import os
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+MULTIPROCESS_DIR = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def multiprocess() -> bool:
+    return bool(os.environ.get(MULTIPROCESS_DIR))
 
 
 class Metrics:
@@ -34,4 +47,48 @@ class Metrics:
             "Threads one model call uses, per OpenMP/BLAS library (serving.threads; 1 unless serve_model_threads)",
             ["library"],
             registry=self.registry,
+            multiprocess_mode="max",
         )
+        self.log_pending = Gauge(
+            "flywheel_prediction_log_pending",
+            "Answered and shadow records not yet in a prediction log file (the canary and monitor read the files)",
+            registry=self.registry,
+            multiprocess_mode="livesum",
+        )
+
+        self.worker = Gauge(
+            "flywheel_serving_worker",
+            "1 per live worker process of the service (labelled by pid when there are several)",
+            registry=self.registry,
+            multiprocess_mode="liveall",
+        )
+
+    def worker_started(self) -> None:
+        self.worker.set(1)
+
+    def worker_stopped(self) -> None:
+        """A worker that stops cleanly leaves the live figures (a SIGKILLed one stays listed until a restart)."""
+        if multiprocess():
+            from prometheus_client import multiprocess as prometheus_multiprocess
+
+            prometheus_multiprocess.mark_process_dead(os.getpid())
+
+    def exposition(self) -> bytes:
+        """The text a scrape gets: this process's registry, or every worker's when there are several."""
+        return generate_latest(self._service_registry())
+
+    def log_pending_total(self) -> int:
+        """``log_pending`` of the whole service (every worker's when there are several)."""
+        for family in self._service_registry().collect():
+            if family.name == "flywheel_prediction_log_pending":
+                return int(sum(sample.value for sample in family.samples))
+        return 0
+
+    def _service_registry(self) -> CollectorRegistry:
+        if not multiprocess():
+            return self.registry
+        from prometheus_client import multiprocess as prometheus_multiprocess
+
+        registry = CollectorRegistry()
+        prometheus_multiprocess.MultiProcessCollector(registry)
+        return registry

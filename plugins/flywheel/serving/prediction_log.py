@@ -12,6 +12,7 @@ import logging
 import queue
 import threading
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,8 +23,16 @@ log = logging.getLogger(__name__)
 
 
 class PredictionLogWriter:
-    def __init__(self, store: Store, model: str, flush_seconds: float = 1.0, max_batch: int = 5000):
+    def __init__(
+        self,
+        store: Store,
+        model: str,
+        flush_seconds: float = 1.0,
+        max_batch: int = 5000,
+        on_pending: Callable[[int], None] = lambda n: None,
+    ):
         self.store, self.model = store, model
+        self.on_pending = on_pending  # every change of ``pending`` (the service sums it across its workers)
         self.flush_seconds, self.max_batch = flush_seconds, max_batch
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stop = threading.Event()
@@ -43,8 +52,7 @@ class PredictionLogWriter:
         self._thread.start()
 
     def log(self, records: list[dict[str, Any]]) -> None:
-        with self._pending_lock:
-            self._pending += len(records)
+        self._count_pending(len(records))
         for record in records:
             self._queue.put(record)
 
@@ -68,9 +76,13 @@ class PredictionLogWriter:
                 raise
             self.files_written += 1
             written += len(batch)
-            with self._pending_lock:
-                self._pending -= len(batch)
+            self._count_pending(-len(batch))
         return written
+
+    def _count_pending(self, change: int) -> None:
+        with self._pending_lock:
+            self._pending += change
+        self.on_pending(change)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):

@@ -48,12 +48,14 @@ class ShadowScorer:
         rows: RowsFn,
         emit: Callable[[list[dict[str, Any]]], None],
         on_skipped: Callable[[int], None] = lambda n: None,
+        on_pending: Callable[[int], None] = lambda n: None,
         synchronous: bool = False,
         queue_requests: int = QUEUE_REQUESTS,
         batch_seconds: float = BATCH_SECONDS,
     ):
         self.batch_seconds = batch_seconds
         self._score, self._rows, self._emit, self._on_skipped = score, rows, emit, on_skipped
+        self._on_pending = on_pending  # every change of ``pending`` (the service sums it across its workers)
         self.synchronous = synchronous
         self._queue: queue.Queue[ShadowWork] = queue.Queue(maxsize=queue_requests)
         self._thread: threading.Thread | None = None
@@ -71,14 +73,17 @@ class ShadowScorer:
             self._run([work])
             return
         self._ensure_thread()
-        with self._lock:
-            self._pending += len(work.records)
+        self._count_pending(len(work.records))
         try:
             self._queue.put_nowait(work)
         except queue.Full:
-            with self._lock:
-                self._pending -= len(work.records)
+            self._count_pending(-len(work.records))
             self._on_skipped(len(work.records))
+
+    def _count_pending(self, change: int) -> None:
+        with self._lock:
+            self._pending += change
+        self._on_pending(change)
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -134,5 +139,4 @@ class ShadowScorer:
                 log.exception("shadow rows of v%s could not be logged", works[0].model.version)
             finally:
                 if not self.synchronous:
-                    with self._lock:
-                        self._pending -= len(records)
+                    self._count_pending(-len(records))
