@@ -12,9 +12,10 @@ TEST_WORKERS ?= 2
 demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run every model's loop (MODEL=name: one)
 	$(BIN)/flywheel-replay demo $(if $(MODEL),--model $(MODEL))
 
-test: $(STAMP)  ## lint and type-check, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
+test: $(STAMP)  ## lint, type-check and `flywheel check`, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
 	$(BIN)/ruff check plugins replay dags tests benchmarks
 	$(BIN)/mypy  # the library and the replay ([tool.mypy] in pyproject.toml)
+	$(BIN)/flywheel check  # every spec, monitoring file and suite against the dbt project (docs/adding-a-model.md)
 	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # What needs more than a test run: the whole two-model replay (does the looped model beat a never-retrained

@@ -241,6 +241,33 @@ def serve(
 
 
 @app.command()
+def check() -> None:
+    """Check every spec, monitoring file and expectation suite against each other and the dbt project (seconds)."""
+    from rich.table import Table
+
+    from flywheel.jobs.check import check_project
+
+    started = time.monotonic()
+    report = check_project(settings_from_environment())
+    if report.unbuilt_marts:
+        console.print(
+            f"[yellow]not built in this home yet[/yellow]: {', '.join(report.unbuilt_marts)}; their columns were not "
+            "checked (run `make demo`, or `flywheel run ingest transform`, then check again)"
+        )
+    if not report.problems:
+        console.print(
+            f"[green]✓[/green] {report.files} files checked, no problems ({time.monotonic() - started:.1f} s)"
+        )
+        return
+    table = Table("file", "field", "problem", "what to do", show_lines=True)
+    for problem in report.problems:
+        table.add_row(problem.file, problem.field, problem.message, problem.fix)
+    console.print(table)
+    console.print(f"[red]{len(report.problems)} problem(s)[/red] in {report.files} files")
+    raise typer.Exit(1)
+
+
+@app.command()
 def env() -> None:
     """Print the environment of the embedded mode, for `eval "$(flywheel env)"` before `airflow ...` or `dbt ...`."""
     settings = settings_from_environment()

@@ -11,11 +11,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from flywheel.specs.canary import SHADOW, CanarySpec, Stage
 from flywheel.specs.strict import Strict as _Strict
-from flywheel.specs.window import RowsWindowSpec, Window, with_schedule
+from flywheel.specs.window import RowsWindowSpec, Window, cron_expression, with_schedule
 
 __all__ = ["SHADOW", "CanarySpec", "ModelSpec", "MonitorSpec", "Stage", "load_monitor_spec", "load_spec"]
 
@@ -255,6 +255,8 @@ class MonitorSpec(_Strict):
     alerts: AlertPolicySpec
 
     _schedule_follows_the_window = model_validator(mode="before")(with_schedule)
+
+    _schedule_is_a_cron = field_validator("schedule")(cron_expression)
 
     @property
     def rows_window(self) -> RowsWindowSpec | None:

@@ -58,3 +58,15 @@ def with_schedule(data: Any) -> Any:
         return data  # the field's own validation names the allowed values
     where = f"monitoring/{data.get('name', '<model>')}.yaml"
     return {**data, "schedule": schedule_for(window, data.get("schedule"), where)}
+
+
+def cron_expression(value: str) -> str:
+    """``MonitorSpec.schedule``'s rule: a cron expression Airflow can schedule (a validator)."""
+    from croniter import croniter  # type: ignore[import-untyped]
+
+    if not croniter.is_valid(value):
+        raise ValueError(
+            f"{value!r} is not a cron expression: five fields (minute hour day-of-month month day-of-week, "
+            "e.g. '0 6 * * 1') or a preset such as @daily"
+        )
+    return value
