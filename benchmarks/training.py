@@ -2,9 +2,9 @@
 
 Usage (after `make demo`): ``.venv/bin/python benchmarks/training.py [--model hotel_cancellation] [--rounds 1]``
 
-``fit_model`` on the model's current snapshot (the search, the threshold tuner, the permutation importance, the
-final fit; no MLflow), alternating the core counts; prints the medians and checks that the result does not
-depend on the cores (the same holdout metrics).
+``fit_model`` on the model's current snapshot (the search, whose folds also tune the threshold, the permutation
+importance, the final fit; no MLflow), alternating the core counts; prints the medians and checks that the result
+does not depend on the cores (the same holdout metrics).
 """
 
 from __future__ import annotations

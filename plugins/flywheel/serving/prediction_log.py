@@ -23,36 +23,23 @@ log = logging.getLogger(__name__)
 
 
 class PredictionLogWriter:
-    def __init__(
-        self,
-        store: Store,
-        model: str,
-        flush_seconds: float = 1.0,
-        max_batch: int = 5000,
-        on_pending: Callable[[int], None] = lambda n: None,
-    ):
+    def __init__(self, store: Store, model: str, flush_seconds: float = 1.0, max_batch: int = 5000):
         self.store, self.model = store, model
-        self.on_pending = on_pending  # every change of ``pending`` (the service sums it across its workers)
+        # Told every change in the records handed to log() and not yet in a written file (the service counts
+        # them, summed across its workers, as /ready's log_pending: the demo waits for 0 before a canary reads).
+        # Changes, not the queue's size: a batch being written has left the queue but is not in the store yet.
+        self.on_pending: Callable[[int], None] = lambda n: None
         self.flush_seconds, self.max_batch = flush_seconds, max_batch
         self._queue: queue.Queue[dict[str, Any]] = queue.Queue()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"prediction-log-{model}", daemon=True)
         self.files_written = 0
-        # Records handed to log() and not yet in a written file. A counter, not the queue's size: a batch being
-        # written has left the queue but is not in the store yet (the demo waits for 0 before its canary reads).
-        self._pending = 0
-        self._pending_lock = threading.Lock()
-
-    @property
-    def pending(self) -> int:
-        with self._pending_lock:
-            return self._pending
 
     def start(self) -> None:
         self._thread.start()
 
     def log(self, records: list[dict[str, Any]]) -> None:
-        self._count_pending(len(records))
+        self.on_pending(len(records))
         for record in records:
             self._queue.put(record)
 
@@ -76,13 +63,8 @@ class PredictionLogWriter:
                 raise
             self.files_written += 1
             written += len(batch)
-            self._count_pending(-len(batch))
+            self.on_pending(-len(batch))
         return written
-
-    def _count_pending(self, change: int) -> None:
-        with self._pending_lock:
-            self._pending += change
-        self.on_pending(change)
 
     def _run(self) -> None:
         while not self._stop.wait(self.flush_seconds):

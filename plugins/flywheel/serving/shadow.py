@@ -55,17 +55,13 @@ class ShadowScorer:
     ):
         self.batch_seconds = batch_seconds
         self._score, self._rows, self._emit, self._on_skipped = score, rows, emit, on_skipped
-        self._on_pending = on_pending  # every change of ``pending`` (the service sums it across its workers)
+        # Told every change in the records accepted and not yet handed to ``emit`` (scored and logged, or failed):
+        # the service counts them, summed across its workers, as /ready's log_pending.
+        self._on_pending = on_pending
         self.synchronous = synchronous
         self._queue: queue.Queue[ShadowWork] = queue.Queue(maxsize=queue_requests)
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
-        self._pending = 0  # records accepted and not yet handed to ``emit`` (scored and logged, or failed)
-
-    @property
-    def pending(self) -> int:
-        with self._lock:
-            return self._pending
 
     def submit(self, work: ShadowWork) -> None:
         """Never raises, never blocks (unless ``synchronous``: batch scoring)."""
@@ -73,17 +69,12 @@ class ShadowScorer:
             self._run([work])
             return
         self._ensure_thread()
-        self._count_pending(len(work.records))
+        self._on_pending(len(work.records))
         try:
             self._queue.put_nowait(work)
         except queue.Full:
-            self._count_pending(-len(work.records))
+            self._on_pending(-len(work.records))
             self._on_skipped(len(work.records))
-
-    def _count_pending(self, change: int) -> None:
-        with self._lock:
-            self._pending += change
-        self._on_pending(change)
 
     def _ensure_thread(self) -> None:
         with self._lock:
@@ -139,4 +130,4 @@ class ShadowScorer:
                 log.exception("shadow rows of v%s could not be logged", works[0].model.version)
             finally:
                 if not self.synchronous:
-                    self._count_pending(-len(records))
+                    self._on_pending(-len(records))

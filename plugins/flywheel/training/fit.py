@@ -45,10 +45,10 @@ class TrainingResult:
 
 def fit_model(spec: ModelSpec, split: TimeSplit, cores: int = 1) -> TrainingResult:
     """``cores`` (settings.training_cores): what this training may use, and no more. Work made of many fits (the
-    search's candidates x folds, the threshold tuner's folds, the importance's columns) runs ``cores`` processes of
-    one OpenMP thread each; a single fit (the tuner's refit, the final fit) runs ``cores`` OpenMP threads. Without
-    the caps a fit takes every core it sees: on a shared worker 2 threads per fit made threshold tuning 82 % of a
-    356 s training (a single fit ran 4.7x faster on one thread). The result does not depend on ``cores``."""
+    search's candidates x folds, the importance's columns) runs ``cores`` processes of one OpenMP thread each; a
+    single fit (on the training months, the final fit) runs ``cores`` OpenMP threads. Without the caps a fit takes
+    every core it sees: on a shared worker 2 threads per fit made threshold tuning 82 % of a 356 s training (a
+    single fit ran 4.7x faster on one thread). The result does not depend on ``cores``."""
     from joblib import parallel_config
     from threadpoolctl import threadpool_limits
 

@@ -58,9 +58,9 @@ def search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any, n_jobs: i
     folds even when there is nothing to choose (a classifier's threshold is tuned on them)."""
     from joblib import Parallel, delayed
 
-    drawn = candidates(spec)
     if not spec.estimator.search_space and not keep_folds:
         return SearchResult({}, float("nan"), ())
+    drawn = candidates(spec)
     metric = primary_metric(spec)
     log.info(
         "%s: %d candidate(s) x %d time-ordered folds (%s)",
