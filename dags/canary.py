@@ -1,12 +1,10 @@
-"""Airflow DAGs `score__<model>` and `canary__<model>`, one each per models/<model>.yaml.
+"""Airflow DAGs `score__<model>` and `canary__<model>`, one each per models/<model>.yaml; a spec that does not
+validate breaks only its own DAGs (an import error naming the file and field).
 
-Wiring only: see flywheel.orchestration.canary.
+Wiring only: see flywheel.orchestration.canary and flywheel.orchestration.model_dags.
 """
 
-from flywheel.orchestration.canary import build_canary_dag, build_score_dag
+from flywheel.orchestration.model_dags import canary_dags
 from flywheel.settings import get_settings
-from flywheel.specs import load_specs
 
-for _spec in load_specs(get_settings().models_dir):
-    globals()[f"score__{_spec.name}"] = build_score_dag(_spec)
-    globals()[f"canary__{_spec.name}"] = build_canary_dag(_spec)
+globals().update(canary_dags(get_settings()))

@@ -1,11 +1,10 @@
-"""Airflow DAGs `monitor__<model>`, one per monitoring/<model>.yaml (whose model is in models/).
+"""Airflow DAGs `monitor__<model>`, one per monitoring/<model>.yaml (whose model is in models/); a policy or spec
+that does not validate breaks only its own DAG (an import error naming the file and field).
 
-Wiring only: see flywheel.orchestration.monitor.
+Wiring only: see flywheel.orchestration.monitor and flywheel.orchestration.model_dags.
 """
 
-from flywheel.orchestration.monitor import build_monitor_dag
+from flywheel.orchestration.model_dags import monitor_dags
 from flywheel.settings import get_settings
-from flywheel.specs import load_monitored
 
-for _spec, _monitor in load_monitored(get_settings().models_dir, get_settings().monitoring_dir):
-    globals()[f"monitor__{_spec.name}"] = build_monitor_dag(_spec, _monitor)
+globals().update(monitor_dags(get_settings()))

@@ -1,11 +1,10 @@
-"""Airflow DAGs `train__<model>`, one per models/<model>.yaml.
+"""Airflow DAGs `train__<model>`, one per models/<model>.yaml; a spec that does not validate breaks only its own
+DAG (an import error naming the file and field).
 
-Wiring only: see flywheel.orchestration.train.
+Wiring only: see flywheel.orchestration.train and flywheel.orchestration.model_dags.
 """
 
-from flywheel.orchestration.train import build_train_dag
+from flywheel.orchestration.model_dags import train_dags
 from flywheel.settings import get_settings
-from flywheel.specs import load_specs
 
-for _spec in load_specs(get_settings().models_dir):
-    globals()[f"train__{_spec.name}"] = build_train_dag(_spec)
+globals().update(train_dags(get_settings()))

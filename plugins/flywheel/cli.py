@@ -65,10 +65,12 @@ def run_dags(dag_ids: list[str], settings: Settings, conf: dict[str, object] | N
     from flywheel.orchestration.runner import output_to as quiet
 
     with console.status("Parsing the DAG files..."), quiet(settings.home / "logs" / "dag-parsing.log"):
-        dags = load_dags()
+        dags, import_errors = load_dags()
     for dag_id in dag_ids:
         if dag_id not in dags:
-            console.print(f"[red]No DAG {dag_id!r}[/red]; known: {', '.join(sorted(dags))}")
+            errors = [e for e in import_errors.values() if dag_id in e] or list(import_errors.values())
+            reason = f": {errors[0].strip().splitlines()[-1]}" if errors else f"; known: {', '.join(sorted(dags))}"
+            console.print(f"[red]No DAG {dag_id!r}[/red]{reason}")
             raise typer.Exit(1)
         log_file = settings.home / "logs" / f"{dag_id}.log"
         columns = (
@@ -99,9 +101,14 @@ def run(dag_ids: Annotated[list[str], typer.Argument(help="DAG ids, run in this 
 
 
 def model_names(settings: Settings) -> list[str]:
-    from flywheel.specs import load_specs
+    """The models whose spec and monitoring policy validate; each broken one is named with its problems and left
+    out, so it does not stop the others (`flywheel check` lists every problem)."""
+    from flywheel.jobs.spec_files import describe, load_spec_files
 
-    return [s.name for s in load_specs(settings.models_dir)]
+    files = load_spec_files(settings.models_dir, settings.monitoring_dir)
+    for name, problems in {**files.broken_models, **files.broken_monitors}.items():
+        console.print(f"[yellow]{name} is left out[/yellow]: {describe(problems)}")
+    return [name for name in files.names if name not in files.broken_monitors]
 
 
 def one_model(model: str | None, settings: Settings) -> str:

@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     project_dir: Path = _PROJECT_DIR
     home: Path = _PROJECT_DIR / ".flywheel"
     specs_dir: Path | None = Field(default=None, description="the model specs' folder; default <project>/models")
+    monitoring_specs_dir: Path | None = Field(
+        default=None, description="the monitoring policies' folder; default <project>/monitoring"
+    )
 
     # Storage locations: a local folder or s3://bucket/prefix (read and written through boto3).
     landing_uri: str = ""
@@ -136,7 +139,7 @@ class Settings(BaseSettings):
 
     @property
     def monitoring_dir(self) -> Path:
-        return self.project_dir / "monitoring"
+        return self.monitoring_specs_dir or self.project_dir / "monitoring"
 
     @property
     def expectations_dir(self) -> Path:

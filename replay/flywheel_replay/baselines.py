@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from flywheel.core.tasks import Metric
+from flywheel.core.tasks import Metric, task_of
 from flywheel.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -47,7 +47,7 @@ def refit(first_model: Any, history: pd.DataFrame, spec: ModelSpec) -> Any:
     pipeline = inner.estimator if isinstance(inner, FrozenEstimator) else first_model
     model = clone(pipeline)
     with threadpool_limits(limits=1):
-        model.fit(history[spec.features.all], history[spec.source.target_column].to_numpy())
+        model.fit(history[spec.features.all], task_of(spec).label(history[spec.source.target_column]))
     return model
 
 

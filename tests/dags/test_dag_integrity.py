@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -114,3 +115,65 @@ def test_dag_files_are_wiring_only(path):
     definitions = [n for n in ast.walk(module) if isinstance(n, ast.FunctionDef | ast.ClassDef | ast.Lambda)]
     assert not definitions, f"{path.name} defines functions or classes; put them in flywheel.orchestration"
     assert len(body) <= 5, f"{path.name} has {len(body)} statements; put logic in flywheel.orchestration"
+
+
+_BAG_WITH_ERRORS = textwrap.dedent("""
+    import json, sys
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=sys.argv[1])
+    print(json.dumps({"dags": sorted(bag.dags), "errors": {k.split("/")[-1]: v for k, v in bag.import_errors.items()}}))
+""")
+
+
+def test_a_broken_spec_breaks_only_its_own_models_dags(tmp_path):
+    """One invalid models/*.yaml and one invalid monitoring/*.yaml: Airflow reports each as an import error naming
+    the file and the field, and every other model's DAGs load as before; `flywheel run` of a broken model's DAG
+    says why instead of running."""
+    import shutil
+
+    import yaml
+
+    settings = get_settings()
+    models, monitoring = tmp_path / "models", tmp_path / "monitoring"
+    shutil.copytree(settings.models_dir, models)
+    shutil.copytree(settings.monitoring_dir, monitoring)
+    spec = yaml.safe_load((models / "hotel_cancellation.yaml").read_text())
+    spec["gates"]["primary_metric"] = "mae"  # a regression metric for a classifier
+    (models / "hotel_cancellation.yaml").write_text(yaml.safe_dump(spec))
+    policy = yaml.safe_load((monitoring / "bike_demand.yaml").read_text())
+    policy["quality"]["max_drop"] = "a lot"
+    (monitoring / "bike_demand.yaml").write_text(yaml.safe_dump(policy))
+    env = {**os.environ, "FLYWHEEL_SPECS_DIR": str(models), "FLYWHEEL_MONITORING_SPECS_DIR": str(monitoring)}
+
+    done = subprocess.run(
+        [sys.executable, "-c", _BAG_WITH_ERRORS, str(settings.project_dir / "dags")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+    bag = json.loads(done.stdout.strip().splitlines()[-1])
+    others = [p.stem for p in sorted(models.glob("*.yaml")) if p.stem != "hotel_cancellation"]
+    assert len(others) >= 2
+    for model in others:
+        assert {f"train__{model}", f"score__{model}", f"canary__{model}"} <= set(bag["dags"]), model
+    assert "monitor__bike_demand" not in bag["dags"]
+    assert {f"monitor__{m}" for m in others if m != "bike_demand"} <= set(bag["dags"])
+    assert not any(d.endswith("__hotel_cancellation") for d in bag["dags"])
+    assert set(bag["errors"]) == {"train.py", "canary.py", "monitor.py"}
+    for file in ("train.py", "canary.py"):
+        assert "models/hotel_cancellation.yaml: gates.primary_metric" in bag["errors"][file]
+        assert "use one of" in bag["errors"][file]  # the rule and what to do
+    assert "monitoring/bike_demand.yaml: quality.max_drop" in bag["errors"]["monitor.py"]
+
+    ran = subprocess.run(
+        [str(Path(sys.executable).parent / "flywheel"), "run", "train__hotel_cancellation"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+    assert ran.returncode == 1
+    assert "models/hotel_cancellation.yaml: gates.primary_metric" in " ".join(ran.stdout.split())

@@ -27,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 from scipy.stats import norm, rankdata
 
+from flywheel.core.multiclass import score_array
 from flywheel.core.tasks import Metric
 
 POWER = 0.8  # the chance the evidence detects a true difference of the MDE: the usual design choice
@@ -104,7 +105,7 @@ def paired(
     seed: int = 0,
 ) -> Comparison | None:
     """Both models scored the same records (row i of each array is the same record)."""
-    labels, champion, challenger = (np.asarray(a, dtype=float) for a in (labels, champion, challenger))
+    labels, champion, challenger = np.asarray(labels, dtype=float), score_array(champion), score_array(challenger)
     if metric.name == "roc_auc":
         if not _both_classes(labels):
             return None
@@ -126,7 +127,7 @@ def independent(
     seed: int = 0,
 ) -> Comparison | None:
     """Each model scored its own records: ``(labels, scores)`` per arm."""
-    (cl, cs), (hl, hs) = ((np.asarray(a, dtype=float), np.asarray(b, dtype=float)) for a, b in (champion, challenger))
+    (cl, cs), (hl, hs) = ((np.asarray(a, dtype=float), score_array(b)) for a, b in (champion, challenger))
     records = min(len(cl), len(hl))
     if metric.name == "roc_auc":
         if not (_both_classes(cl) and _both_classes(hl)):

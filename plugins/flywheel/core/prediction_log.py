@@ -12,14 +12,19 @@ SCHEMA: dict[str, str] = {
     "model": "varchar",
     "version": "varchar",
     "arm": "varchar",  # champion | challenger
-    "score": "double precision",  # positive-class probability, or the predicted value
-    "decision": "integer",  # 1/0 at the classifier's business threshold; null for a regressor
+    "score": "double precision",  # positive-class probability, the predicted value, or the decided class's probability
+    "decision": "integer",  # 1/0 at the business threshold; a multiclass decided class's index; null for a regressor
     "latency_ms": "double precision",
     "status": "varchar",  # ok | error
     "source": "varchar",  # api | batch
     "predicted_at": "timestamp",
     "features": "varchar",  # the request's features as JSON
+    "class_scores": "varchar",  # multiclass: every class's probability as a JSON list, in the spec's order; else null
 }
+
+# Columns added after the first release, with their type: a log table made before gains them (flywheel.data), a
+# log file written before reads them as null.
+ADDED: dict[str, str] = {"class_scores": "varchar"}
 
 COLUMNS: list[str] = list(SCHEMA)
 

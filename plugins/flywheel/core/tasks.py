@@ -2,19 +2,25 @@
 
 Everything downstream (gate, canary, monitor, serving, model card, demo) asks the spec's task instead of assuming a
 classifier. A score is what the service answers and the prediction log keeps: the probability of the positive class
-for a binary classifier, the predicted value for a regressor. Only a binary classifier also makes a decision (the
-business threshold); a regressor's decision is None.
+for a binary classifier, the predicted value for a regressor, the row of class probabilities for a multiclass
+classifier (flywheel.core.multiclass). A classifier also makes a decision: 1/0 at the binary classifier's business
+threshold, the decided class's index for a multiclass one (the most probable class, or the best expected value
+under the spec's value matrix); a regressor's decision is None.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 
+from flywheel.core import multiclass
+from flywheel.core.multiclass import score_array
+
 BINARY_CLASSIFICATION, REGRESSION = "binary_classification", "regression"
+MULTICLASS_CLASSIFICATION = "multiclass_classification"
 
 
 @dataclass(frozen=True)
@@ -23,16 +29,16 @@ class Metric:
     label: str  # how people read it: "ROC AUC", "MAE"
     higher_is_better: bool
     sklearn_scoring: str  # the scorer RandomizedSearchCV maximises
-    compute: Callable[[np.ndarray, np.ndarray], float]
+    compute: Callable[[np.ndarray, np.ndarray], float | None]
     needs_both_classes: bool = False  # undefined on a sample with one class only
 
     def value(self, y_true: Any, score: Any) -> float | None:
         """The metric, or None where it is undefined (an AUC on one class, no rows)."""
-        y_true, score = np.asarray(y_true, dtype=float), np.asarray(score, dtype=float)
+        y_true, score = np.asarray(y_true, dtype=float), score_array(score)
         if len(y_true) == 0 or (self.needs_both_classes and len(np.unique(y_true)) < 2):
             return None
-        result = float(self.compute(y_true, score))
-        return result if np.isfinite(result) else None
+        result = self.compute(y_true, score)
+        return float(result) if result is not None and np.isfinite(result) else None
 
     def advantage(self, value: float, reference: float) -> float:
         """How much better ``value`` is than ``reference``, in the metric's units (negative = worse), whichever
@@ -70,6 +76,15 @@ def _mape(y: np.ndarray, s: np.ndarray) -> float | None:
     return float(np.mean(np.abs((y[defined] - s[defined]) / y[defined]))) if defined.any() else None
 
 
+def _log_loss(y: np.ndarray, s: np.ndarray) -> float:
+    """Binary (a positive-class probability per row) or multiclass (a row of class probabilities)."""
+    from sklearn.metrics import log_loss
+
+    if s.ndim == 2:
+        return multiclass.log_loss(y, s)
+    return float(log_loss(y.astype(int), np.clip(s, 1e-7, 1 - 1e-7), labels=[0, 1]))
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
@@ -77,6 +92,16 @@ METRICS: dict[str, Metric] = {
         Metric("pr_auc", "PR AUC", True, "average_precision", _pr_auc, needs_both_classes=True),
         Metric("mae", "MAE", False, "neg_mean_absolute_error", _mae),
         Metric("rmse", "RMSE", False, "neg_root_mean_squared_error", _rmse),
+        Metric("roc_auc_ovr", "macro ROC AUC (one-vs-rest)", True, "roc_auc_ovr", multiclass.roc_auc_ovr),
+        Metric(
+            "roc_auc_ovr_weighted",
+            "weighted ROC AUC (one-vs-rest)",
+            True,
+            "roc_auc_ovr_weighted",
+            lambda y, s: multiclass.roc_auc_ovr(y, s, weighted=True),
+        ),
+        Metric("log_loss", "log loss", False, "neg_log_loss", _log_loss),
+        Metric("f1_macro", "macro F1", True, "f1_macro", multiclass.f1_macro),
     )
 }
 
@@ -86,42 +111,68 @@ class Task:
     name: str
     metrics: tuple[str, ...]  # what the model card, the run and `flywheel status` show, in this order
     segment_metrics: tuple[str, ...]  # what is computed per segment (the gate checks the primary one)
-    label_mean: str  # what the mean label is called: a positive rate, or a mean value
+    label_mean: str  # what the label's summary is called: a positive rate, a mean value, the top class's share
     pyfunc_predict_fn: str  # what MLflow's pyfunc flavour calls: the same score the service answers
+    classes: tuple[str, ...] = ()  # multiclass: the label's values, in the order of the score's columns
+    value_matrix: tuple[tuple[float, ...], ...] | None = None  # multiclass: value[actual][decided], if given
 
     def score(self, model: Any, features: Any) -> np.ndarray:
-        """The model's score for each row (see the module docstring)."""
+        """The model's score for each row (see the module docstring): 1-D, or rows x classes for multiclass."""
         if self.name == REGRESSION:
             return np.asarray(model.predict(features), dtype=float)
+        if self.name == MULTICLASS_CLASSIFICATION:
+            return multiclass.aligned(model, np.asarray(model.predict_proba(features), dtype=float), len(self.classes))
         return np.asarray(model.predict_proba(features)[:, 1], dtype=float)
 
     def decisions(self, model: Any, scores: np.ndarray, features: Any) -> list[int | None]:
-        """The action per row: 1/0 at the classifier's business threshold; None for a regressor."""
+        """The action per row: 1/0 at the binary classifier's business threshold, the decided class's index for a
+        multiclass one; None for a regressor."""
         if self.name == REGRESSION:
             return [None] * len(scores)
+        if self.name == MULTICLASS_CLASSIFICATION:
+            return [int(d) for d in self.decided_classes(scores)]
         threshold = getattr(model, "threshold", None)  # FixedThresholdClassifier: no second pass for predict
         decided = scores >= threshold if isinstance(threshold, float) else model.predict(features)
         return [int(d) for d in decided]
 
+    def decided_classes(self, scores: Any) -> np.ndarray:
+        """A multiclass classifier's decided class index per row (flywheel.core.multiclass.decide)."""
+        if not len(scores):
+            return np.zeros(0, dtype=int)
+        values = None if self.value_matrix is None else np.asarray(self.value_matrix, dtype=float)
+        return multiclass.decide(score_array(scores), values)
+
     def label(self, values: Any) -> np.ndarray:
+        """Labels as numbers: 0/1, a value, or a multiclass label's class index (names or indices accepted)."""
+        if self.name == MULTICLASS_CLASSIFICATION:
+            index = multiclass.class_index(values, self.classes)
+            if np.isnan(index).any():
+                raise ValueError("a multiclass label is missing where one is required")
+            return index.astype(int)
         return np.asarray(values).astype(int if self.name == BINARY_CLASSIFICATION else float)
 
     def evaluate(self, y_true: Any, score: Any) -> dict[str, float]:
-        """Every metric of the task (NaN where undefined), the label's mean and the row count."""
+        """Every metric of the task (NaN where undefined), the label's summary and the row count; a multiclass
+        classifier also each class's recall (``recall__<class>``)."""
         y = self.label(y_true)
-        score = np.asarray(score, dtype=float)
+        score = score_array(score)
         figures = {name: _nan_if_none(METRICS_FOR_REPORT[name](y, score)) for name in self.metrics}
-        return {**figures, self.label_mean: float(y.mean()) if len(y) else float("nan"), "rows": float(len(y))}
+        if self.name == MULTICLASS_CLASSIFICATION and len(y):
+            recalls = multiclass.recall_per_class(y, score)
+            figures |= {f"recall__{name}": recall for name, recall in zip(self.classes, recalls, strict=True)}
+        return {**figures, self.label_mean: self.label_summary(y), "rows": float(len(y))}
+
+    def label_summary(self, y: np.ndarray) -> float:
+        """The mean label (a positive rate, a mean value), or for multiclass the most frequent class's share."""
+        if not len(y):
+            return float("nan")
+        if self.name == MULTICLASS_CLASSIFICATION:
+            return float(np.bincount(np.asarray(y, dtype=int)).max() / len(y))
+        return float(np.mean(y))
 
 
 def _nan_if_none(value: float | None) -> float:
     return float("nan") if value is None else float(value)
-
-
-def _log_loss(y: np.ndarray, s: np.ndarray) -> float:
-    from sklearn.metrics import log_loss
-
-    return float(log_loss(y.astype(int), np.clip(s, 1e-7, 1 - 1e-7), labels=[0, 1])) if len(y) else float("nan")
 
 
 def _brier(y: np.ndarray, s: np.ndarray) -> float:
@@ -134,7 +185,6 @@ def _brier(y: np.ndarray, s: np.ndarray) -> float:
 METRICS_FOR_REPORT: dict[str, Callable[[np.ndarray, np.ndarray], float | None]] = {
     **{name: metric.value for name, metric in METRICS.items()},
     "mape": _mape,
-    "log_loss": _log_loss,
     "brier": _brier,
 }
 
@@ -153,14 +203,33 @@ TASKS: dict[str, Task] = {
         label_mean="mean_label",
         pyfunc_predict_fn="predict",
     ),
+    MULTICLASS_CLASSIFICATION: Task(
+        MULTICLASS_CLASSIFICATION,
+        metrics=("roc_auc_ovr", "roc_auc_ovr_weighted", "log_loss", "f1_macro"),
+        segment_metrics=("roc_auc_ovr", "log_loss"),
+        label_mean="top_class_share",
+        pyfunc_predict_fn="predict_proba",
+    ),
 }
 
 # Which gating metrics a task may name in ``gates.primary_metric``.
-PRIMARY_METRICS = {BINARY_CLASSIFICATION: ("roc_auc", "pr_auc"), REGRESSION: ("mae", "rmse")}
+PRIMARY_METRICS = {
+    BINARY_CLASSIFICATION: ("roc_auc", "pr_auc"),
+    REGRESSION: ("mae", "rmse"),
+    MULTICLASS_CLASSIFICATION: ("roc_auc_ovr", "roc_auc_ovr_weighted", "log_loss", "f1_macro"),
+}
 
 
 def task_of(spec: Any) -> Task:
-    return TASKS[spec.task]
+    """The spec's task; a multiclass one carries the spec's classes and value matrix."""
+    task = TASKS[spec.task]
+    if task.name != MULTICLASS_CLASSIFICATION:
+        return task
+    business = spec.business
+    matrix = None
+    if business is not None:
+        matrix = tuple(tuple(float(business.values[a][d]) for d in spec.classes) for a in spec.classes)
+    return replace(task, classes=tuple(spec.classes), value_matrix=matrix)
 
 
 def primary_metric(spec: Any) -> Metric:

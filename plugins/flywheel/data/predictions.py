@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 
 import pandas as pd
 
-from flywheel.core.prediction_log import COLUMNS, table_columns
+from flywheel.core.prediction_log import ADDED, COLUMNS, table_columns
 from flywheel.data.warehouse import Warehouse, ensure_ops_table
 from flywheel.specs import ModelSpec
 from flywheel.storage import Store
@@ -32,6 +32,8 @@ def ensure_tables(warehouse: Warehouse) -> None:
         PREDICTION_LOG,
         table_columns(("log_file", "varchar")),
     )
+    for column, kind in ADDED.items():  # a log table created before the column existed
+        warehouse.execute(f"alter table {PREDICTION_LOG} add column if not exists {column} {kind}")
     ensure_ops_table(warehouse, LOADED_FILES, "log_file varchar, model varchar, row_count bigint, loaded_at timestamp")
     ensure_ops_table(
         warehouse,
@@ -48,7 +50,8 @@ def load_prediction_files(model: str, store: Store, warehouse: Warehouse) -> int
     for name in store.list(f"{model}/*.parquet"):
         if name in loaded:
             continue
-        frame = pd.read_parquet(io.BytesIO(store.read_bytes(name)))[COLUMNS].assign(log_file=name)
+        frame = pd.read_parquet(io.BytesIO(store.read_bytes(name)))
+        frame = frame.reindex(columns=COLUMNS).assign(log_file=name)  # a file from before a column was added
         frame["decision"] = frame["decision"].astype("Int64")
         warehouse.replace_rows(PREDICTION_LOG, frame, "log_file = ?", [name])
         warehouse.execute(
@@ -65,10 +68,11 @@ def publish_labels(spec: ModelSpec, warehouse: Warehouse, until: datetime) -> in
     ensure_tables(warehouse)
     s = spec.source
     before = warehouse.fetch_all(f"select count(*) from {LABELS} where model = ?", (spec.name,))[0][0]
+    label = _label_sql(spec, f"m.{s.target_column}")
     warehouse.execute(
-        f"insert into {LABELS} select ?, cast(m.{s.id_column} as varchar), cast(m.{s.target_column} as double "
-        f"precision), cast(m.{s.event_time_column} as timestamp), ? from marts.{s.mart} m "
-        f"where m.{s.event_time_column} <= ? and m.{s.target_column} is not null and not exists "
+        f"insert into {LABELS} select ?, cast(m.{s.id_column} as varchar), {label}"
+        f", cast(m.{s.event_time_column} as timestamp), ? from marts.{s.mart} m "
+        f"where m.{s.event_time_column} <= ? and {label} is not null and not exists "
         f"(select 1 from {LABELS} l where l.model = ? and l.entity_id = cast(m.{s.id_column} as varchar))",
         (spec.name, datetime.now(UTC).replace(tzinfo=None), until, spec.name),
     )
@@ -77,12 +81,42 @@ def publish_labels(spec: ModelSpec, warehouse: Warehouse, until: datetime) -> in
     return int(after - before)
 
 
+def _label_sql(spec: ModelSpec, column: str) -> str:
+    """The label as the labels table keeps it, a number: the value itself, or a multiclass label's class index in
+    the spec's order (flywheel.core.multiclass; a value outside the classes stays null and is not published)."""
+    if not spec.classes:
+        return f"cast({column} as double precision)"
+    cases = " ".join(f"when {_quoted(name)} then {i}" for i, name in enumerate(spec.classes))
+    return f"cast(case cast({column} as varchar) {cases} end as double precision)"
+
+
+def _quoted(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 def arm_predictions(warehouse: Warehouse, model: str, version: str, arm: str, since: datetime | None) -> pd.DataFrame:
-    """Every logged prediction of one arm since ``since``, with its label where one is published."""
+    """Every logged prediction of one arm since ``since``, with its label where one is published; a multiclass
+    model's ``score`` is its row of class probabilities (flywheel.core.multiclass)."""
     ensure_tables(warehouse)
-    return warehouse.query_df(
-        f"select p.request_id, p.entity_id, p.score, p.latency_ms, p.status, p.predicted_at, l.label "
+    frame = warehouse.query_df(
+        f"select p.request_id, p.entity_id, p.score, p.class_scores, p.latency_ms, p.status, p.predicted_at, l.label "
         f"from {PREDICTION_LOG} p left join {LABELS} l on l.model = p.model and l.entity_id = p.entity_id "
         "where p.model = ? and p.version = ? and p.arm = ? and p.predicted_at >= ?",
         (model, version, arm, since or datetime(1970, 1, 1)),
     )
+    return with_class_scores(frame)
+
+
+def with_class_scores(frame: pd.DataFrame) -> pd.DataFrame:
+    """``score`` as the probabilities of every class where the log has them (a multiclass model), else as is."""
+    import json
+
+    if "class_scores" not in frame:
+        return frame
+    if frame["class_scores"].notna().any():
+        rows = [
+            json.loads(c) if isinstance(c, str) else s
+            for s, c in zip(frame["score"], frame["class_scores"], strict=True)
+        ]
+        frame = frame.assign(score=pd.Series(rows, index=frame.index, dtype=object))
+    return frame.drop(columns="class_scores")

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from flywheel.core.tasks import BINARY_CLASSIFICATION, REGRESSION
+from flywheel.core.tasks import BINARY_CLASSIFICATION, MULTICLASS_CLASSIFICATION, REGRESSION
 from flywheel.specs import ModelSpec
 
 NUMERIC, TEXT, TEMPORAL, BOOLEAN, OTHER = "number", "text", "date/time", "boolean", "other"
@@ -130,9 +130,22 @@ def _label_problems(spec: ModelSpec, file: str, mart: Mart) -> list[Problem]:
                 "a regression label must be a number",
             )
         ]
+    values = {v for v in (mart.label_values or ()) if v is not None}
+    if spec.task == MULTICLASS_CLASSIFICATION:
+        unknown = sorted(str(v) for v in values if str(v) not in spec.classes)
+        if not unknown:
+            return []
+        return [
+            Problem(
+                file,
+                "classes",
+                f"{target!r} in {where} holds {', '.join(map(repr, unknown[:5]))}, not among classes "
+                f"{list(spec.classes)}",
+                "add them to 'classes', or map them to one of the classes in the dbt model",
+            )
+        ]
     if spec.task != BINARY_CLASSIFICATION:
         return []
-    values = {v for v in (mart.label_values or ()) if v is not None}
     if family == TEXT or not values <= {0, 1}:  # True == 1, False == 0
         shown = ", ".join(repr(v) for v in sorted(values, key=str)[:5]) or family
         return [
@@ -140,8 +153,8 @@ def _label_problems(spec: ModelSpec, file: str, mart: Mart) -> list[Problem]:
                 file,
                 "source.target_column",
                 f"{target!r} in {where} holds {shown}: a binary_classification label must be 0/1",
-                "map it to 0/1 in the dbt model (case when ... then 1 else 0 end); a label of more than two "
-                "classes is not supported yet",
+                "map it to 0/1 in the dbt model (case when ... then 1 else 0 end), or for more than two classes "
+                "use task: multiclass_classification with 'classes'",
             )
         ]
     return []

@@ -22,8 +22,8 @@ from flywheel.decisions.config_check import (
     spec_problems,
     suite_problems,
     type_family,
-    validation_problems,
 )
+from flywheel.jobs.spec_files import load_checked
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec, load_monitor_spec, load_spec
 
@@ -44,7 +44,7 @@ def check_project(settings: Settings) -> CheckReport:
     broken: set[str] = set()
     model_files = sorted(settings.models_dir.glob("*.yaml"))
     for path in model_files:
-        spec, found = _load(path, f"models/{path.name}", load_spec)
+        spec, found = load_checked(path, f"models/{path.name}", load_spec)
         problems += found
         if spec is None:
             broken.add(path.stem)
@@ -59,26 +59,12 @@ def check_project(settings: Settings) -> CheckReport:
         if path.stem not in specs and path.stem not in broken:
             problems.append(Problem(relative, "", f"there is no models/{path.name}", "name the file after its model"))
             continue
-        problems += _load(path, relative, lambda p: load_monitor_spec(p, specs.get(p.stem)))[1]
+        problems += load_checked(path, relative, lambda p: load_monitor_spec(p, specs.get(p.stem)))[1]
     suite_files = sorted(settings.expectations_dir.glob("*.json"))
     for path in suite_files:
         problems += _suite(path, facts)
     unbuilt = sorted({s.source.mart for s in specs.values() if s.source.mart not in facts.marts} & facts.dbt_models)
     return CheckReport(problems, len(model_files) + len(monitor_files) + len(suite_files), unbuilt)
-
-
-def _load(path: Path, relative: str, loader: Any) -> tuple[Any, list[Problem]]:
-    import yaml
-    from pydantic import ValidationError
-
-    try:
-        return loader(path), []
-    except ValidationError as exc:
-        return None, validation_problems(relative, [dict(e) for e in exc.errors()])
-    except yaml.YAMLError as exc:
-        return None, [Problem(relative, "", f"is not valid YAML ({exc})", "fix the indentation or quoting")]
-    except ValueError as exc:
-        return None, [Problem(relative, "", str(exc).removeprefix(f"{path.name}: "), "see docs/adding-a-model.md")]
 
 
 def _suite(path: Path, facts: ProjectFacts) -> list[Problem]:
@@ -149,7 +135,8 @@ def _built_marts(settings: Settings, specs: list[ModelSpec]) -> dict[str, Mart]:
     marts = {table: Mart(cols) for table, cols in columns.items()}
     for spec in specs:
         mart, target = spec.source.mart, spec.source.target_column
-        if spec.task == "binary_classification" and mart in marts and target in marts[mart].columns:
-            values = warehouse.fetch_all(f"select distinct {target} from marts.{mart} limit 6")
+        if spec.task != "regression" and mart in marts and target in marts[mart].columns:
+            limit = max(len(spec.classes), 2) + 4  # enough to show what does not belong
+            values = warehouse.fetch_all(f"select distinct {target} from marts.{mart} limit {limit}")
             marts[mart] = Mart(marts[mart].columns, tuple(v for (v,) in values))
     return marts

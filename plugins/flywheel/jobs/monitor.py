@@ -112,6 +112,7 @@ def _judge(
             LABEL,
             spec.task,
             holdout if evidence.labelled_rows else None,
+            classes=spec.classes,
         )
         store.write_bytes(prefix + "report.html", rendered.html)
         store.write_bytes(prefix + "evidently.json", rendered.json)

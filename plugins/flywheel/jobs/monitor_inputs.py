@@ -20,7 +20,7 @@ from flywheel.decisions.retrain import RetrainRequest, WindowRecord
 from flywheel.monitoring import estimate, history, upstream
 from flywheel.monitoring.drift import ColumnDrift, DriftSettings, check_drift, column_drift
 from flywheel.monitoring.evidently_report import PREDICTION
-from flywheel.monitoring.windows import LABEL, Windows, load_windows
+from flywheel.monitoring.windows import LABEL, PROBABILITIES, Windows, load_windows, with_decided_class
 from flywheel.registry import artifacts
 from flywheel.registry.client import TrainingRun
 from flywheel.registry.tracking import EVALUATED_SCORE_COLUMN
@@ -55,23 +55,30 @@ def gather(
     numeric, categorical = judged_features(spec, monitor)
     dsettings = drift_settings(monitor)
     verdict = check_drift(
-        windows.reference, windows.current, numeric, categorical, dsettings, prediction_column=PREDICTION
+        windows.reference,
+        windows.current,
+        numeric,
+        categorical,
+        dsettings,
+        prediction_column=PREDICTION,
+        prediction_kind="categorical" if spec.classes else "numeric",  # multiclass: the decided class
     )
     target = _target_drift(spec, windows, dsettings) if verdict.severity != "insufficient_data" else None
     labelled = windows.current[windows.current[LABEL].notna()]
     metric, champion_holdout = primary_metric(spec), run.metrics.get(f"holdout_{spec.gates.primary_metric}")
-    quality = judgement.quality(metric, labelled[LABEL], labelled[PREDICTION], champion_holdout, monitor.quality)
+    scores = PROBABILITIES if spec.classes else PREDICTION  # what the metric reads: a score, or class probabilities
+    quality = judgement.quality(metric, labelled[LABEL], labelled[scores], champion_holdout, monitor.quality)
     holdout = _scored_holdout(workspace, spec, run)
     calibration = None
     if holdout is not None and metric.name in estimate.ESTIMATED_METRICS:
         calibration = estimate.calibrate(holdout[PREDICTION], holdout[LABEL])
-    scores = windows.current[PREDICTION].dropna().to_numpy(dtype=float)
+    window_scores = windows.current[scores].dropna()
     estimated = estimated_quality(
         metric,
-        estimate.estimate(metric.name, scores, calibration),
+        estimate.estimate(metric.name, window_scores.to_numpy(dtype=float), calibration) if calibration else None,
         champion_holdout,
         monitor.quality,
-        len(scores),
+        len(window_scores),
         quality,
     )
     impact = drift_impact(verdict, workspace.registry.importance(run.run_id), monitor.drift.critical_importance_share)
@@ -98,7 +105,8 @@ def _scored_holdout(workspace: Workspace, spec: ModelSpec, run: TrainingRun) -> 
     if holdout is None:
         return None
     label = task_of(spec).label(holdout[spec.source.target_column])
-    return pd.DataFrame({LABEL: np.asarray(label, dtype=float), PREDICTION: holdout[EVALUATED_SCORE_COLUMN]})
+    scored = pd.DataFrame({LABEL: np.asarray(label, dtype=float), PREDICTION: holdout[EVALUATED_SCORE_COLUMN]})
+    return with_decided_class(scored, spec) if spec.classes else scored
 
 
 def judged_features(spec: ModelSpec, monitor: MonitorSpec) -> tuple[list[str], list[str]]:

@@ -229,9 +229,11 @@ def check_drift(
     categorical: list[str],
     settings: DriftSettings,
     prediction_column: str | None = None,
+    prediction_kind: str = "numeric",
 ) -> DriftVerdict:
     """Judge ``current`` against ``reference`` column by column and roll the results up into a severity; categories
-    that appeared, vanished or collapsed are reported whatever the size (``flywheel.monitoring.categories``)."""
+    that appeared, vanished or collapsed are reported whatever the size (``flywheel.monitoring.categories``). The
+    prediction is a score (``numeric``) or, for a multiclass model, the decided class (``categorical``)."""
     categories = window_category_changes(reference, current, categorical)
     if len(current) < settings.min_rows or len(reference) < settings.min_rows:
         return DriftVerdict(
@@ -251,7 +253,7 @@ def check_drift(
         and current[prediction_column].notna().sum() >= settings.min_rows
     ):
         prediction = column_drift(
-            prediction_column, "numeric", reference[prediction_column], current[prediction_column], settings, rng
+            prediction_column, prediction_kind, reference[prediction_column], current[prediction_column], settings, rng
         )
     verdict = _roll_up(columns, prediction, settings, len(reference), len(current))
     return replace(verdict, categories=categories)

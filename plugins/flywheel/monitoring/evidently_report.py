@@ -36,21 +36,29 @@ def render(
     target: str | None,
     task: str,
     quality_reference: pd.DataFrame | None = None,
+    classes: tuple[str, ...] = (),
 ) -> RenderedReport:
     """Data drift per feature and of the prediction, and with labels target drift, against ``reference``; with
     labels and ``quality_reference`` (the champion's holdout with its out-of-sample scores in ``prediction`` and the
     label in ``target``) a second report of model quality. Quality is never shown against ``reference``: the
     champion was fitted on those rows, and its fit on them (e.g. ROC AUC 0.95 where the holdout had 0.90) would
-    make every window look like a drop."""
+    make every window look like a drop. A multiclass model (``classes``) has its decided class in ``prediction``
+    and its class probabilities in ``class_probabilities``: its label is shown by class name."""
     from evidently import DataDefinition
+
+    if classes and target is not None:
+        current, reference = (_named(frame, target, classes) for frame in (current, reference))
+        if quality_reference is not None:
+            quality_reference = _named(quality_reference, target, classes)
     from evidently.presets import DataDriftPreset
 
     judged = [*verdict.columns, *([verdict.prediction] if verdict.prediction else [])]
     drift_columns = [c.column for c in judged]
     # Target drift and quality need labels on (nearly) every row: drift is judged on all rows of the window.
     labelled = target is not None and target in current and current[target].notna().mean() >= 0.95
-    numerical_columns = [c for c in [*numeric, PREDICTION] if c in drift_columns]
-    categorical_columns = [c for c in categorical if c in drift_columns]
+    scores, decisions = ([], [PREDICTION]) if classes else ([PREDICTION], [])
+    numerical_columns = [c for c in [*numeric, *scores] if c in drift_columns]
+    categorical_columns = [c for c in [*categorical, *decisions] if c in drift_columns]
     presets: list[object] = [
         DataDriftPreset(
             columns=drift_columns,
@@ -66,14 +74,41 @@ def render(
     html, document = _run(presets, definition, columns, current, reference, target if labelled else None, task)
     if not labelled or target is None or quality_reference is None or quality_reference.empty:
         return RenderedReport(html, document)
-    quality_html, quality_document = _quality(current, quality_reference, target, task)
+    quality_html, quality_document = _quality(current, quality_reference, target, task, classes)
     return RenderedReport(html, document, quality_html, quality_document)
 
 
-def _quality(current: pd.DataFrame, holdout: pd.DataFrame, target: str, task: str) -> tuple[bytes, bytes]:
-    from evidently import BinaryClassification, DataDefinition, Regression
+PROBABILITIES = "class_probabilities"  # as flywheel.monitoring.windows names it
+
+
+def _named(frame: pd.DataFrame, target: str, classes: tuple[str, ...]) -> pd.DataFrame:
+    """A multiclass frame as Evidently reads it: the label by class name, one probability column per class."""
+    named = frame.copy()
+    if target in named:
+        named[target] = named[target].map(lambda i: classes[int(i)] if pd.notna(i) else None)
+    if PROBABILITIES in named and len(named):
+        probabilities = pd.DataFrame(named[PROBABILITIES].tolist(), index=named.index, columns=list(classes))
+        named = pd.concat([named.drop(columns=PROBABILITIES), probabilities], axis=1)
+    return named
+
+
+def _quality(
+    current: pd.DataFrame, holdout: pd.DataFrame, target: str, task: str, classes: tuple[str, ...] = ()
+) -> tuple[bytes, bytes]:
+    from evidently import BinaryClassification, DataDefinition, MulticlassClassification, Regression
     from evidently.presets import ClassificationPreset, RegressionPreset
 
+    if classes:
+        definition = DataDefinition(
+            numerical_columns=list(classes),
+            categorical_columns=[target, PREDICTION],
+            classification=[
+                MulticlassClassification(target=target, prediction_labels=PREDICTION, prediction_probas=list(classes))
+            ],
+        )
+        return _run(
+            [ClassificationPreset()], definition, [target, PREDICTION, *classes], current, holdout, target, task
+        )
     if task == "regression":
         definition = DataDefinition(
             numerical_columns=[target, PREDICTION], regression=[Regression(target=target, prediction=PREDICTION)]
@@ -104,7 +139,7 @@ def _run(
     def dataset(frame: pd.DataFrame) -> object:
         part = frame[frame[target].notna()] if target is not None else frame
         part = part[[c for c in columns if c in part]].copy()
-        if target is not None and task != "regression":
+        if target is not None and task == "binary_classification":
             part[target] = part[target].astype("int64")
         return Dataset.from_pandas(part, data_definition=definition)
 

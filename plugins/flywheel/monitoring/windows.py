@@ -16,6 +16,7 @@ from datetime import datetime
 
 import pandas as pd
 
+from flywheel.core.multiclass import class_index, score_rows
 from flywheel.core.tasks import task_of
 from flywheel.data import predictions
 from flywheel.data.validation import quarantined_batches
@@ -25,6 +26,9 @@ from flywheel.specs import ModelSpec, MonitorSpec
 from flywheel.training.dataset import typed_features
 
 LABEL = "label"
+# A multiclass model's scores: each row's class probabilities (flywheel.core.multiclass); its ``prediction`` is then
+# the decided class's name, so prediction drift is judged on the decisions, as a category.
+PROBABILITIES = "class_probabilities"
 
 
 @dataclass(frozen=True)
@@ -86,23 +90,39 @@ def current_rows(
     frame = _mart_rows(spec, warehouse, window[0], window[1], False)
     predictions.ensure_tables(warehouse)
     logged = warehouse.query_df(
-        f"select entity_id, avg(score) as logged_score from {predictions.PREDICTION_LOG} "
+        f"select entity_id, avg(score) as score, max(class_scores) as class_scores from {predictions.PREDICTION_LOG} "
         "where model = ? and version = ? and status = 'ok' group by entity_id",
         (model, champion),
     )
+    logged = predictions.with_class_scores(logged).rename(columns={"score": "logged_score"})
     labels = warehouse.query_df(
         f"select entity_id, max(label) as {LABEL} from {predictions.LABELS} where model = ? group by entity_id",
         (model,),
     )
     ids = frame[spec.source.id_column].astype(str)
-    frame["logged_score"] = ids.map(logged.set_index("entity_id")["logged_score"]).astype("float64")
+    frame["logged_score"] = ids.map(logged.set_index("entity_id")["logged_score"])
+    if not spec.classes:
+        frame["logged_score"] = frame["logged_score"].astype("float64")
     frame[LABEL] = ids.map(labels.set_index("entity_id")[LABEL]).astype("float64")
     return frame
 
 
 def score(model: object, frame: pd.DataFrame, spec: ModelSpec) -> pd.Series:
-    """The model's score per row, as the service answers it (flywheel.core.tasks)."""
-    return pd.Series(task_of(spec).score(model, frame[spec.features.all]), index=frame.index)
+    """The model's score per row, as the service answers it (flywheel.core.tasks): a float, or a multiclass
+    model's list of class probabilities."""
+    scores = score_rows(task_of(spec).score(model, frame[spec.features.all]))
+    return pd.Series(scores, index=frame.index, dtype=object if spec.classes else "float64")
+
+
+def with_decided_class(frame: pd.DataFrame, spec: ModelSpec) -> pd.DataFrame:
+    """A multiclass window: the class probabilities move to ``class_probabilities`` and ``prediction`` becomes the
+    decided class's name (the task's decision: the value matrix's, or the most probable class)."""
+    task = task_of(spec)
+    probabilities = frame[PREDICTION]
+    decided = task.decided_classes(probabilities.tolist())
+    return frame.assign(
+        **{PROBABILITIES: probabilities, PREDICTION: pd.Series([task.classes[d] for d in decided], index=frame.index)}
+    )
 
 
 def load_windows(
@@ -118,11 +138,21 @@ def load_windows(
     current = current_rows(spec, warehouse, spec.name, champion, window)
     if not reference.empty:
         reference[PREDICTION] = score(champion_model, reference, spec)
-        reference[LABEL] = reference[spec.source.target_column].astype("float64")
-    current[PREDICTION] = current["logged_score"].astype("float64")  # a window without rows still has the column
+        target = spec.source.target_column
+        labels = reference[target]
+        reference[LABEL] = class_index(labels, spec.classes, target) if spec.classes else labels.astype("float64")
+    # A window without rows still has the column.
+    current[PREDICTION] = current["logged_score"] if spec.classes else current["logged_score"].astype("float64")
     rescored = current["logged_score"].isna()
-    if rescored.any():
+    if rescored.any() and spec.classes:  # lists of probabilities: no vectorised assignment into an object column
+        fresh = score(champion_model, current[rescored], spec)
+        paired = zip(current.index, rescored, current[PREDICTION], strict=True)
+        current[PREDICTION] = [fresh[i] if r else v for i, r, v in paired]
+    elif rescored.any():
         current.loc[rescored, PREDICTION] = score(champion_model, current[rescored], spec)
+    if spec.classes:
+        reference = with_decided_class(reference, spec) if PREDICTION in reference else reference
+        current = with_decided_class(current, spec)
     return Windows(
         reference,
         current,

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from flywheel.core import comparison
+from flywheel.core.multiclass import score_array
 from flywheel.core.tasks import Task, primary_metric, task_of
 from flywheel.data.warehouse import Warehouse
 from flywheel.registry import artifacts, ledger
@@ -100,7 +101,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     features = spec.features.all
     if EVALUATED_SCORE_COLUMN in holdout:  # the model as evaluated, before its final fit on these very rows
         artifacts.verify(mlflow_client, name, version)  # the registered files are still checked
-        challenger = holdout[EVALUATED_SCORE_COLUMN].to_numpy(dtype=float)
+        challenger = score_array(holdout[EVALUATED_SCORE_COLUMN])
     else:
         challenger = _scores(task, mlflow_client, name, version, holdout, features)
     run_metrics = mlflow_client.get_run(mv.run_id).data.metrics

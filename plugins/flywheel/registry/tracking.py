@@ -9,6 +9,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
+from flywheel.core.multiclass import score_rows
 from flywheel.core.tasks import task_of
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec
@@ -112,10 +113,11 @@ def _metrics(spec: ModelSpec, result: TrainingResult) -> dict[str, float]:
     }
     if result.business and result.baseline_business:
         metrics |= {
-            "decision_threshold": result.business.threshold,
             "holdout_value_per_1000": result.business.value_per_1000,
             "baseline_holdout_value_per_1000": result.baseline_business.value_per_1000,
         }
+        if result.business.threshold is not None:  # a binary classifier's; a multiclass one has a value matrix
+            metrics["decision_threshold"] = result.business.threshold
     primary = spec.gates.primary_metric
     for row in result.segments.to_dict("records"):
         prefix = f"segment.{row['segment']}.{str(row['value']).replace(' ', '_')}"
@@ -142,7 +144,7 @@ def log_training_run(
     signature = infer_signature(example, task.score(result.model, example))
     source = spec.source
     holdout = split.holdout[[source.id_column, source.event_time_column, *features, source.target_column]].assign(
-        **{EVALUATED_SCORE_COLUMN: result.holdout_scores}
+        **{EVALUATED_SCORE_COLUMN: score_rows(result.holdout_scores)}
     )
     with mlflow.start_run(experiment_id=experiment_id, run_name=f"{spec.name}@{snapshot.last_event}") as run:
         mlflow.set_tags(lineage)

@@ -25,7 +25,7 @@ from flywheel.serving.metrics import Metrics
 from flywheel.serving.models import LoadedModel, ModelPool, Routing
 from flywheel.serving.prediction_log import PredictionLogWriter
 from flywheel.serving.routing import CHAMPION_ARM, SHADOW_ARM, arm_for
-from flywheel.serving.schema import Prediction, PredictResponse, request_model
+from flywheel.serving.schema import Prediction, PredictResponse, answer_fields, request_model
 from flywheel.serving.shadow import ShadowScorer, ShadowWork
 from flywheel.serving.threads import model_threads
 from flywheel.settings import Settings
@@ -134,8 +134,7 @@ class Predictor:
         for i, record, score, decision in zip(indices, records, scores, decisions, strict=True):
             answers[i] = Prediction(
                 entity_id=record["entity_id"],
-                score=score,
-                decision=decision,
+                **answer_fields(score, decision, self.task.classes),
                 model=loaded.name,
                 version=loaded.version,
                 alias=alias,
@@ -163,13 +162,14 @@ class Predictor:
                 "model": loaded.name,
                 "version": loaded.version,
                 "arm": alias,
-                "score": s,
+                "score": s[d] if isinstance(s, list) else s,  # multiclass: the decided class's probability
                 "decision": d,
                 "latency_ms": latency_ms,
                 "status": status,
                 "source": self.source,
                 "predicted_at": now,
                 "features": json.dumps({f: r.get(f) for f in features}),
+                "class_scores": json.dumps(s) if isinstance(s, list) else None,
             }
             for r, s, d in zip(records, scores, decisions, strict=True)
         ]

@@ -13,6 +13,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from flywheel.core.multiclass import score_rows
 from flywheel.core.tasks import Task
 from flywheel.registry import artifacts, canary_state, register, tracking
 from flywheel.serving.compiled import CompiledModel, compile_model
@@ -29,8 +30,9 @@ class LoadedModel:
     # The same model compiled at load (serving.compiled), or None: then records go through a DataFrame.
     compiled: CompiledModel | None = field(default=None, compare=False)
 
-    def score(self, task: Task, records: list[dict[str, Any]], features: list[str]) -> tuple[list[float], list[Any]]:
-        """Each record's score and decision (a regressor's decision is None)."""
+    def score(self, task: Task, records: list[dict[str, Any]], features: list[str]) -> tuple[list[Any], list[Any]]:
+        """Each record's score (a float, or a multiclass model's list of class probabilities) and decision (a
+        regressor's is None)."""
         if self.compiled is not None:
             scores = self.compiled.score(records)
             return [float(s) for s in scores], self.compiled.decisions(scores)
@@ -38,7 +40,7 @@ class LoadedModel:
 
         frame = pd.DataFrame(records)[features]
         scores = task.score(self.model, frame)
-        return [float(s) for s in scores], task.decisions(self.model, scores, frame)
+        return score_rows(scores), task.decisions(self.model, scores, frame)
 
 
 @dataclass(frozen=True)

@@ -56,13 +56,33 @@ def request_model(spec: ModelSpec) -> type[BaseModel]:
 
 class Prediction(BaseModel):
     entity_id: str
-    score: float = Field(description="a classifier: probability of the positive class; a regressor: the prediction")
-    decision: int | None = Field(
-        default=None, description="a binary classifier: 1 when score >= its business threshold; else null"
+    score: float = Field(
+        description="a binary classifier: probability of the positive class; a multiclass one: probability of the "
+        "decided class; a regressor: the prediction"
+    )
+    decision: int | str | None = Field(
+        default=None,
+        description="a binary classifier: 1 when score >= its business threshold; a multiclass one: the decided "
+        "class; a regressor: null",
+    )
+    probabilities: dict[str, float] | None = Field(
+        default=None, description="a multiclass classifier: every class's probability; else null"
     )
     model: str
     version: str
     alias: str
+
+
+def answer_fields(score: float | list[float], decision: int | None, classes: tuple[str, ...]) -> dict[str, Any]:
+    """A prediction's score, decision and probabilities as answered: a multiclass model's score is its list of
+    class probabilities, answered as the decided class's name and probability and every class's probability."""
+    if isinstance(score, list) and decision is not None:
+        return {
+            "score": score[decision],
+            "decision": classes[decision],
+            "probabilities": dict(zip(classes, score, strict=True)),
+        }
+    return {"score": score, "decision": decision}
 
 
 class PredictResponse(BaseModel):

@@ -11,13 +11,33 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import Field, field_validator, model_validator
+from pydantic import Field, model_validator
 
 from flywheel.specs.canary import SHADOW, CanarySpec, Stage
+from flywheel.specs.monitor import (
+    AlertPolicySpec,
+    AlertRouteSpec,
+    DriftPolicySpec,
+    MonitorSpec,
+    QualityPolicySpec,
+    RetrainPolicySpec,
+)
 from flywheel.specs.strict import Strict as _Strict
-from flywheel.specs.window import RowsWindowSpec, Window, cron_expression, with_schedule
 
-__all__ = ["SHADOW", "CanarySpec", "ModelSpec", "MonitorSpec", "Stage", "load_monitor_spec", "load_spec"]
+__all__ = [
+    "SHADOW",
+    "AlertPolicySpec",
+    "AlertRouteSpec",
+    "CanarySpec",
+    "DriftPolicySpec",
+    "ModelSpec",
+    "MonitorSpec",
+    "QualityPolicySpec",
+    "RetrainPolicySpec",
+    "Stage",
+    "load_monitor_spec",
+    "load_spec",
+]
 
 
 class SourceSpec(_Strict):
@@ -83,7 +103,9 @@ class GateSpec(_Strict):
     """Limits in the primary metric's own units, whichever way it points: for ``mae`` a drop of 5 means an error
     5 higher, for ``roc_auc`` a drop of 0.01 means an AUC 0.01 lower."""
 
-    primary_metric: Literal["roc_auc", "pr_auc", "mae", "rmse"] = "roc_auc"
+    primary_metric: Literal[
+        "roc_auc", "pr_auc", "mae", "rmse", "roc_auc_ovr", "roc_auc_ovr_weighted", "log_loss", "f1_macro"
+    ] = "roc_auc"
     max_drop_vs_champion: float = Field(ge=0, description="challenger may be this much worse than @champion")
     min_lift_over_baseline: float = Field(ge=0, description="challenger must beat the baseline by this much")
     max_segment_drop: float = Field(ge=0, description="no segment worse than @champion's by more than this")
@@ -101,6 +123,16 @@ class BusinessSpec(_Strict):
     rationale: str = ""
 
 
+class ValueMatrixSpec(_Strict):
+    """A multiclass classifier's value of each decision: ``values[actual][decided]`` per row, in ``currency``. Each
+    row is decided as the class with the highest expected value (sum over actual classes of probability x value);
+    without this section the decision is the most probable class."""
+
+    currency: str = "EUR"
+    values: dict[str, dict[str, float]]
+    rationale: str = ""
+
+
 class ServingSpec(_Strict):
     """The prediction service's input contract for this model."""
 
@@ -111,7 +143,10 @@ class ServingSpec(_Strict):
 class ModelSpec(_Strict):
     name: str
     description: str = ""
-    task: Literal["binary_classification", "regression"]
+    task: Literal["binary_classification", "multiclass_classification", "regression"]
+    classes: tuple[str, ...] = Field(
+        default=(), description="multiclass: the label's values; scores and the value matrix follow this order"
+    )
     source: SourceSpec
     features: FeatureSpec
     segments: tuple[str, ...] = ()
@@ -119,7 +154,9 @@ class ModelSpec(_Strict):
     estimator: EstimatorSpec
     baseline: BaselineSpec
     gates: GateSpec
-    business: BusinessSpec | None = Field(default=None, description="binary classification: the value matrix")
+    business: BusinessSpec | ValueMatrixSpec | None = Field(
+        default=None, description="a classifier's value of each decision (required for binary classification)"
+    )
     serving: ServingSpec = ServingSpec()
     canary: CanarySpec
 
@@ -141,15 +178,41 @@ class ModelSpec(_Strict):
                 f"gates.primary_metric {self.gates.primary_metric!r} does not judge a {self.task} model; "
                 f"use one of {list(PRIMARY_METRICS[self.task])}"
             )
-        if (self.task == "binary_classification") != (self.business is not None):
-            raise ValueError(
-                "a binary classifier needs 'business' (its decision threshold maximises the value matrix); "
-                "other tasks make no decision and must not have one"
-            )
+        self._task_sections_consistent()
         unknown = set(self.serving.nullable) - set(self.features.all)
         if unknown:
             raise ValueError(f"serving.nullable names columns that are not features: {sorted(unknown)}")
         return self
+
+    def _task_sections_consistent(self) -> None:
+        binary, multiclass = self.task == "binary_classification", self.task == "multiclass_classification"
+        if binary and not isinstance(self.business, BusinessSpec):
+            raise ValueError(
+                "a binary classifier needs 'business' with value_true_positive and cost_false_positive (its "
+                "decision threshold maximises the value matrix)"
+            )
+        if multiclass and self.business is not None and not isinstance(self.business, ValueMatrixSpec):
+            raise ValueError("a multiclass classifier's 'business' is a value matrix: values[actual][decided]")
+        if not (binary or multiclass) and self.business is not None:
+            raise ValueError("a regressor makes no decision and must not have 'business'")
+        if multiclass != bool(self.classes):
+            raise ValueError(
+                "'classes' lists a multiclass label's values (and only a multiclass classifier has it)"
+                if multiclass
+                else f"'classes' is for multiclass_classification, not {self.task}"
+            )
+        if multiclass and (len(self.classes) < 3 or len(set(self.classes)) != len(self.classes)):
+            raise ValueError("'classes' needs three distinct values or more (two classes: task binary_classification)")
+        if isinstance(self.business, ValueMatrixSpec):
+            expected = set(self.classes)
+            for actual, row in self.business.values.items():
+                if actual not in expected or set(row) != expected:
+                    raise ValueError(
+                        f"business.values[{actual!r}] must be a class with one value per decided class "
+                        f"{list(self.classes)}; it names {sorted(row)}"
+                    )
+            if set(self.business.values) != expected:
+                raise ValueError(f"business.values needs a row for every actual class {list(self.classes)}")
 
     @property
     def columns(self) -> list[str]:
@@ -168,99 +231,6 @@ def load_specs(models_dir: Path) -> list[ModelSpec]:
 
 def spec_sha256(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-# -- monitoring/<name>.yaml -------------------------------------------------------------------------------------
-
-
-class DriftPolicySpec(_Strict):
-    """How a window is judged (method and calibration: flywheel.monitoring.drift and docs/monitoring.md)."""
-
-    min_rows: int = Field(
-        default=500,
-        ge=20,
-        description="fewer rows in either window: 'insufficient data' (small windows are judged against the noise "
-        "of their own size, so a small model can set it low)",
-    )
-    effect_threshold: float = Field(default=0.1, gt=0, description="smallest effect that counts as drift")
-    null_quantile: float = Field(default=0.99, gt=0.5, lt=1)
-    calibration_resamples: int = Field(default=100, ge=20)
-    critical_share: float = Field(
-        default=0.25, gt=0, le=1, description="share of drifted features that makes the drift verdict critical"
-    )
-    critical_importance_share: float = Field(
-        default=0.5,
-        gt=0,
-        le=1,
-        description="drifted features carrying this share of the model's permutation importance put its quality "
-        "at risk: the alert is critical while the window's labels are missing",
-    )
-    reference: Literal["same_months", "whole_window"] = Field(
-        default="same_months", description="same calendar months of the training window (seasonal data), or all"
-    )
-    reference_max_rows: int = Field(default=50_000, ge=1000)
-    ignore: tuple[str, ...] = Field(default=(), description="features never judged (say why in the YAML)")
-
-
-class QualityPolicySpec(_Strict):
-    min_labelled_rows: int = Field(default=300, ge=10)
-    max_drop: float = Field(
-        ge=0, description="primary metric worse than the champion's holdout by more than this (in its units)"
-    )
-
-
-class RetrainPolicySpec(_Strict):
-    critical_windows_in_a_row: int = Field(default=2, ge=1)
-    on_quality_drop: bool = True
-    cooldown_days: float = Field(ge=0)
-    max_retrains: int = Field(ge=1, description="at most this many retrain requests per budget period")
-    budget_period_days: float = Field(gt=0)
-    min_new_labelled_rows: int = Field(ge=0, description="labelled rows newer than the champion's training data")
-
-
-class AlertRouteSpec(_Strict):
-    """One destination. URLs and SMTP credentials are secrets: the YAML names the environment variable."""
-
-    kind: Literal["log", "webhook", "slack", "email"]
-    min_severity: Literal["warning", "critical"] = "critical"
-    url_env: str | None = Field(default=None, description="webhook / slack: env var holding the URL")
-    to: tuple[str, ...] = Field(default=(), description="email: recipients")
-    timeout_seconds: float = Field(default=5.0, gt=0)
-
-    @model_validator(mode="after")
-    def _destination(self) -> AlertRouteSpec:
-        if self.kind in ("webhook", "slack") and not self.url_env:
-            raise ValueError(f"a {self.kind} route needs url_env (the environment variable holding the URL)")
-        if self.kind == "email" and not self.to:
-            raise ValueError("an email route needs 'to'")
-        return self
-
-
-class AlertPolicySpec(_Strict):
-    quiet_period_hours: float = Field(ge=0, description="the same condition does not re-alert within this")
-    unmonitored_after_windows: int = Field(
-        default=3, ge=1, description="windows in a row without a drift verdict (too few rows) before an alert"
-    )
-    runbook: str = "docs/runbooks/drift.md"
-    routes: tuple[AlertRouteSpec, ...] = Field(min_length=1)
-
-
-class MonitorSpec(_Strict):
-    name: str
-    window: Window | None = Field(default=None, description="day | week | month | {rows: N}; sets the schedule")
-    schedule: str = Field(default="0 0 1 * *", description="cron; each run judges the interval that just ended")
-    drift: DriftPolicySpec = DriftPolicySpec()
-    quality: QualityPolicySpec
-    retrain: RetrainPolicySpec
-    alerts: AlertPolicySpec
-
-    _schedule_follows_the_window = model_validator(mode="before")(with_schedule)
-
-    _schedule_is_a_cron = field_validator("schedule")(cron_expression)
-
-    @property
-    def rows_window(self) -> RowsWindowSpec | None:
-        return self.window if isinstance(self.window, RowsWindowSpec) else None
 
 
 def _load_named(path: Path) -> dict[str, Any]:

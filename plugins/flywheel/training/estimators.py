@@ -65,30 +65,37 @@ def build_pipeline(spec: ModelSpec, **params: Any) -> Pipeline:
 
 
 class OneRuleClassifier(ClassifierMixin, BaseEstimator):
-    """Predicts each value's positive rate in one column (the prior when ``column`` is None or unseen)."""
+    """Predicts each value's class shares in one column (the prior when ``column`` is None or the value unseen):
+    for a binary label each value's positive rate. Labels are class indices 0 .. ``n_classes`` - 1."""
 
-    def __init__(self, column: str | None = None):
+    def __init__(self, column: str | None = None, n_classes: int = 2):
         self.column = column
+        self.n_classes = n_classes
 
     def fit(self, X: pd.DataFrame, y: Any) -> OneRuleClassifier:
         y = np.asarray(y).astype(int)
-        self.classes_ = np.array([0, 1])
-        self.prior_ = float(y.mean())
-        self.rates_: dict[Any, float] = {}
+        self.classes_ = np.arange(self.n_classes)
+        onehot = pd.DataFrame(np.eye(self.n_classes)[y])
+        self.prior_ = onehot.mean().to_numpy(float)
+        self.rates_ = pd.DataFrame(columns=range(self.n_classes), dtype=float)
         if self.column is not None:
-            self.rates_ = pd.Series(y).groupby(X[self.column].fillna("missing").to_numpy()).mean().to_dict()
+            self.rates_ = onehot.groupby(X[self.column].fillna("missing").to_numpy()).mean()
         return self
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         check_is_fitted(self, "prior_")
         if self.column is None:
-            positive = np.full(len(X), self.prior_)
-        else:
-            positive = X[self.column].fillna("missing").map(self.rates_).fillna(self.prior_).to_numpy(float)
-        return np.column_stack([1 - positive, positive])
+            return np.tile(self.prior_, (len(X), 1))
+        shares = np.array(self.rates_.reindex(X[self.column].fillna("missing").to_numpy()), dtype=float)
+        unseen = np.isnan(shares).any(axis=1)
+        shares[unseen] = self.prior_
+        return shares
 
     def predict(self, X: pd.DataFrame) -> np.ndarray:
-        return (self.predict_proba(X)[:, 1] >= 0.5).astype(int)
+        proba = self.predict_proba(X)
+        if self.n_classes == 2:
+            return (proba[:, 1] >= 0.5).astype(int)
+        return np.asarray(proba.argmax(axis=1), dtype=int)
 
 
 class GroupMeanRegressor(RegressorMixin, BaseEstimator):
@@ -114,4 +121,6 @@ class GroupMeanRegressor(RegressorMixin, BaseEstimator):
 
 def build_baseline(spec: ModelSpec) -> OneRuleClassifier | GroupMeanRegressor:
     column = spec.baseline.column if spec.baseline.kind == "one_rule" else None
-    return GroupMeanRegressor(column) if spec.task == "regression" else OneRuleClassifier(column)
+    if spec.task == "regression":
+        return GroupMeanRegressor(column)
+    return OneRuleClassifier(column, n_classes=max(len(spec.classes), 2))

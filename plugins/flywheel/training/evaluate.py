@@ -28,7 +28,7 @@ def segment_metrics(
                 "segment": column,
                 "value": value,
                 "rows": int(mask.sum()),
-                task.label_mean: float(y_true[mask].mean()),
+                task.label_mean: task.label_summary(y_true[mask]),
             }
             for name, score in scores.items():
                 for metric in task.segment_metrics:
@@ -56,10 +56,19 @@ def business_value(y_true: np.ndarray, flagged: np.ndarray, business: BusinessSp
 
 @dataclass(frozen=True)
 class BusinessOutcome:
-    threshold: float
+    threshold: float | None  # a binary classifier's; None for a multiclass one (it decides by its value matrix)
     value_per_1000: float
 
     @classmethod
     def of(cls, y_true: np.ndarray, score: np.ndarray, threshold: float, business: BusinessSpec) -> BusinessOutcome:
         value = business_value(y_true, np.asarray(score) >= threshold, business)
         return cls(threshold, 1000 * value / max(len(y_true), 1))
+
+    @classmethod
+    def of_decisions(cls, y_true: np.ndarray, decided: list[int | None], task: Task) -> BusinessOutcome:
+        """A multiclass classifier's decisions (class indices) valued by its task's value matrix."""
+        if task.value_matrix is None:
+            raise ValueError("valuing multiclass decisions needs the spec's business.values")
+        values = np.asarray(task.value_matrix, dtype=float)
+        actual, chosen = np.asarray(y_true, dtype=int), np.asarray(decided, dtype=int)
+        return cls(None, 1000 * float(values[actual, chosen].sum()) / max(len(actual), 1))

@@ -15,8 +15,8 @@ from sklearn.frozen import FrozenEstimator
 from sklearn.metrics import make_scorer
 from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClassifierCV
 
-from flywheel.core.tasks import REGRESSION, primary_metric, task_of
-from flywheel.specs import ModelSpec
+from flywheel.core.tasks import BINARY_CLASSIFICATION, primary_metric, task_of
+from flywheel.specs import BusinessSpec, ModelSpec, ValueMatrixSpec
 from flywheel.training.dataset import TimeSplit
 from flywheel.training.estimators import build_baseline, build_pipeline
 from flywheel.training.evaluate import BusinessOutcome, business_value, segment_metrics
@@ -53,12 +53,14 @@ def fit_model(spec: ModelSpec, split: TimeSplit, cores: int = 1) -> TrainingResu
     from threadpoolctl import threadpool_limits
 
     with parallel_config(backend="loky", inner_max_num_threads=1), threadpool_limits(limits=cores):
-        if spec.task == REGRESSION:
-            return _fit_regressor(spec, split, cores)
-        return _fit_classifier(spec, split, cores)
+        if spec.task == BINARY_CLASSIFICATION:
+            return _fit_classifier(spec, split, cores)
+        return _fit_without_threshold(spec, split, cores)
 
 
-def _fit_regressor(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingResult:
+def _fit_without_threshold(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingResult:
+    """A regressor, or a multiclass classifier (its decision is the most probable class or the value matrix's best
+    expected value, flywheel.core.tasks: no threshold to tune)."""
     started = time.monotonic()
     task, features, target = task_of(spec), spec.features.all, spec.source.target_column
     X, y = split.train[features], task.label(split.train[target])
@@ -68,6 +70,18 @@ def _fit_regressor(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingRe
     best_params, cv_score = searched.params, searched.cv_score
     model = build_pipeline(spec, **best_params).fit(X, y)
     result = _evaluated(spec, split, model, baseline, best_params, cv_score, started, n_jobs=n_jobs)
+    if isinstance(spec.business, ValueMatrixSpec):
+        y_holdout = task.label(split.holdout[target])
+        holdout = split.holdout[features]
+        result = replace(
+            result,
+            business=BusinessOutcome.of_decisions(
+                y_holdout, task.decisions(model, result.holdout_scores, holdout), task
+            ),
+            baseline_business=BusinessOutcome.of_decisions(
+                y_holdout, task.decisions(baseline, task.score(baseline, holdout), holdout), task
+            ),
+        )
     return _final_fit(spec, split, result, lambda X_all, y_all: build_pipeline(spec, **best_params).fit(X_all, y_all))
 
 
@@ -88,7 +102,7 @@ def _evaluated(
     X_holdout, y_holdout = split.holdout[spec.features.all], task.label(split.holdout[spec.source.target_column])
     score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
     business: dict[str, BusinessOutcome] = {}
-    if thresholds is not None and spec.business is not None:
+    if thresholds is not None and isinstance(spec.business, BusinessSpec):
         business = {
             "business": BusinessOutcome.of(y_holdout, score, thresholds[0], spec.business),
             "baseline_business": BusinessOutcome.of(y_holdout, baseline_score, thresholds[1], spec.business),
@@ -116,8 +130,9 @@ def _log_result(spec: ModelSpec, result: TrainingResult) -> None:
     metric = primary_metric(spec)
     business = ""
     if result.business and result.baseline_business and spec.business:
+        threshold = "" if result.business.threshold is None else f", threshold {result.business.threshold:.3f}"
         business = (
-            f", threshold {result.business.threshold:.3f}, value per 1,000 rows "
+            f"{threshold}, value per 1,000 rows "
             f"{result.business.value_per_1000:.0f} {spec.business.currency} "
             f"(baseline {result.baseline_business.value_per_1000:.0f})"
         )
@@ -135,7 +150,7 @@ def _log_result(spec: ModelSpec, result: TrainingResult) -> None:
 def _fit_classifier(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingResult:
     started = time.monotonic()
     business = spec.business
-    if business is None:  # the spec's validator requires it for a classifier
+    if not isinstance(business, BusinessSpec):  # the spec's validator requires it for a binary classifier
         raise ValueError(f"{spec.name}: a binary classifier needs a 'business' section")
     features, target = spec.features.all, spec.source.target_column
     X, y = split.train[features], split.train[target].astype(int)

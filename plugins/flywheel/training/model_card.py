@@ -7,7 +7,7 @@ import math
 import pandas as pd
 
 from flywheel.core.tasks import Metric, Task, primary_metric, task_of
-from flywheel.specs import ModelSpec
+from flywheel.specs import ModelSpec, ValueMatrixSpec
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
 
@@ -37,6 +37,25 @@ def _business_lines(spec: ModelSpec, result: TrainingResult) -> list[str]:
     if business is None or result.business is None or result.baseline_business is None:
         return []
     cur = business.currency
+    if isinstance(business, ValueMatrixSpec):
+        header = " | ".join(spec.classes)
+        rows = [
+            f"| {a} | " + " | ".join(f"{business.values[a][d]:g}" for d in spec.classes) + " |" for a in spec.classes
+        ]
+        return [
+            "## Business value",
+            f"Value matrix ({cur} per row; rows: what happened, columns: what was decided). "
+            f"{business.rationale.strip()}",
+            "",
+            f"| actual \\ decided | {header} |",
+            "| --- |" + " --- |" * len(spec.classes),
+            *rows,
+            "",
+            "- Decision: the class with the highest expected value under the matrix (its probabilities x values).",
+            f"- Value per 1,000 rows on the holdout: {result.business.value_per_1000:,.0f} {cur} (baseline deciding "
+            f"the same way on its own probabilities: {result.baseline_business.value_per_1000:,.0f} {cur}).",
+            "",
+        ]
     return [
         "## Business value",
         f"Value matrix ({cur} per row): correct flag +{business.value_true_positive:g}, false alarm "
@@ -100,6 +119,7 @@ def render_model_card(
         "| metric | model | baseline |",
         "| --- | ---: | ---: |",
         *[f"| {k} | {_fmt(m[k])} | {_fmt(b[k])} |" for k in task.metrics],
+        *[f"| recall of {c} | {_fmt(m[f'recall__{c}'])} | {_fmt(b[f'recall__{c}'])} |" for c in task.classes],
         "",
         *_business_lines(spec, result),
         *_importance_lines(result, metric),
