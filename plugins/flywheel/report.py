@@ -65,7 +65,7 @@ def print_model(console: Console, model: str, workspace: Workspace) -> None:
         title=f"v{s.champion or s.challenger}: trained on "
         f"{s.params.get('train_months')}, holdout {s.params.get('holdout_months')}",
     )
-    for k in task.metrics:
+    for k in [*task.metrics, *(f"recall__{c}" for c in task.classes)]:
         metrics.add_row(k, _fmt(m.get(f"holdout_{k}")), _fmt(m.get(f"baseline_holdout_{k}")))
     if spec.business:
         metrics.add_row(
@@ -73,7 +73,8 @@ def print_model(console: Console, model: str, workspace: Workspace) -> None:
             _fmt(m.get("holdout_value_per_1000"), 0),
             _fmt(m.get("baseline_holdout_value_per_1000"), 0),
         )
-        metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
+        if not task.classes:  # a multiclass model decides by its value matrix, not a threshold
+            metrics.add_row("decision threshold", _fmt(m.get("decision_threshold"), 3), "")
     segments = Table(
         "segment", "value", "rows", f"model {metric.label}", f"baseline {metric.label}", title="Per segment"
     )

@@ -239,7 +239,7 @@ def save_chart(model: str, settings: Settings, figures: pd.DataFrame, rows: list
         if any(e.startswith("promoted") for e in row.events):
             ax.plot([position[row.month]], [y], marker="*", markersize=14, color="black", linestyle="none")
     better = "higher" if metric.higher_is_better else "lower"
-    ax.set_ylabel(f"{metric.label} (labelled rows of the month; {better} is better)")
+    ax.set_ylabel(f"{metric.label}\n(labelled rows of the month; {better} is better)")  # two lines: long names fit
     ax.set_title(f"{model}: live quality, month by month (star: a promotion)")
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)

@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from flywheel.settings import Settings, get_settings
+from tests.helpers import http_receiver
 from tests.integration.test_full_loop import _flywheel
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -29,7 +30,10 @@ DEMO = ["demo", "--model", MODEL, "--loop-months", "3", "--canary-runs-per-month
 @pytest.fixture(scope="module")
 def outcome_demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("outcome")
-    stdout = _flywheel(home, DEMO, timeout=3600, command="flywheel-replay")
+    with http_receiver() as (url, receiver):
+        stdout = _flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts", command="flywheel-replay")
+        packets = [json.loads(body) for _, body in receiver.received]
+    assert packets and {p["model"] for p in packets} == {MODEL}  # on-call hears of it like of any model
     return home, stdout, Settings(home=home, project_dir=get_settings().project_dir)
 
 
@@ -57,6 +61,7 @@ def test_the_service_answers_probabilities_and_logs_them_with_class_index_labels
 
     from flywheel.data.warehouse import open_warehouse
     from flywheel.serving.app import create_app
+    from flywheel.serving.schema import as_records
     from flywheel.specs import load_spec
 
     warehouse = open_warehouse(settings)
@@ -73,7 +78,7 @@ def test_the_service_answers_probabilities_and_logs_them_with_class_index_labels
 
     spec = load_spec(settings.models_dir / f"{MODEL}.yaml")
     row = warehouse.query_df(f"select * from marts.{spec.source.mart} limit 1")
-    record = {c: (None if pd.isna(v) else v) for c, v in row[spec.features.all].iloc[0].items()}
+    record = as_records(spec, row[spec.features.all])[0]  # as a client sends it: plain JSON values
     with TestClient(create_app(spec, settings)) as client:
         answer = client.post("/predict", json={"records": [{"entity_id": "x", **record}]})
     assert answer.status_code == 200, answer.text
@@ -91,7 +96,10 @@ def test_gate_canary_and_monitor_judge_it_on_its_own_metric(outcome_demo):
     entries = pd.DataFrame(ledger.history(open_warehouse(settings), MODEL, limit=10_000))
     gated = entries[entries.event.isin(["blessed", "rejected"])]
     assert len(gated) >= 2  # the first champion and at least one retrained version
-    assert all("macro ROC AUC (one-vs-rest)" in reason for reason in gated.reason)
+    for evidence in gated.evidence:  # the gate's record: every check in the model's own metric
+        verdict = json.loads(evidence)
+        assert verdict["metric"] == "roc_auc_ovr"
+        assert verdict["checks"][0]["detail"].startswith("macro ROC AUC (one-vs-rest)")
     assert (entries.event == "canary_started").any()
 
     packets = [json.loads(v.read_text()) for v in sorted((home / "reports" / MODEL / "monitor").rglob("verdict.json"))]
