@@ -38,6 +38,7 @@ PROJECT_DIR = Path(__file__).resolve().parents[1]
 LONGEST_FIRST = (
     "tests/integration/test_full_loop.py",
     "tests/integration/test_production_topology.py",
+    "tests/integration/test_multiclass_loop.py",
     "tests/reliability/test_kill_training.py",
     "tests/integration/test_embedded_loop.py",
     "tests/integration/test_canary.py",

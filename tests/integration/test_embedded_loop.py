@@ -63,9 +63,11 @@ def test_loop_trains_a_champion_and_reruns_change_nothing(run):
     assert all(s == "success" for s in transform.values())
     warehouse = open_warehouse(settings)
     assert warehouse.fetch_all("select count(*) from raw.hotel_bookings") == [(DEMO_ROWS,)]
+    # Every mart on the hotel data (this model's, and booking_outcome's) validates each of the 12 batches.
     assert warehouse.fetch_all(
-        "select count(*), sum(case when success then 1 else 0 end) from ops.validated_partitions"
-    ) == [(12, 12)]
+        "select mart, count(*), sum(case when success then 1 else 0 end) from ops.validated_partitions "
+        "group by mart order by mart"
+    ) == [("ml_booking_features", 12, 12), ("ml_booking_outcome_features", 12, 12)]
 
     client = tracking.client(settings)
     assert register.alias_version(client, MODEL, register.CHAMPION) == "1"
@@ -182,9 +184,16 @@ def test_bad_files_are_quarantined_good_ones_load_and_bad_partitions_never_train
     }
 
     transform = run("transform")
-    assert transform.state == "failed" and transform.failed_tasks == ["validate_ml_booking_features"]
-    assert warehouse.fetch_all("select batch_id from ops.quarantined_batches") == [("hotel_bookings_2099-04",)]
-    reason = warehouse.fetch_all("select reason from ops.quarantined_batches")[0][0]
+    # The batch breaks both suites on the hotel data (adr): each mart's validation fails and quarantines it.
+    assert transform.state == "failed" and sorted(transform.failed_tasks) == [
+        "validate_ml_booking_features",
+        "validate_ml_booking_outcome_features",
+    ]
+    assert warehouse.fetch_all("select mart, batch_id from ops.quarantined_batches order by mart") == [
+        ("ml_booking_features", "hotel_bookings_2099-04"),
+        ("ml_booking_outcome_features", "hotel_bookings_2099-04"),
+    ]
+    reason = warehouse.fetch_all("select reason from ops.quarantined_batches where mart = 'ml_booking_features'")[0][0]
     assert "column 'adr' failed expect_column_values_to_be_between" in reason and "5 rows" in reason
     result = json.loads(quarantine.read_bytes("hotel_bookings_2099-04/validation/ml_booking_features.json"))
     assert {f["column"] for f in result["failures"]} >= {"adr"}
@@ -249,9 +258,11 @@ def _state(settings) -> dict[str, object]:
 @pytest.mark.reliability
 def test_running_every_dag_again_adds_no_rows_files_or_versions(run, dags):
     """Scenario 3 of docs/reliability.md: every DAG runs once more after the loop above (the monitors' first
-    run, the canary's first look at its evidence); then each runs again on the same data: nothing may change."""
+    run, the canary's first look at its evidence, booking_outcome's first champion), in the loop's order; then each
+    runs again on the same data: nothing may change."""
     settings = get_settings()
-    dag_ids = sorted(dags)
+    stage = ("ingest", "transform", "train__", "score__", "canary__", "monitor__")
+    dag_ids = sorted(dags, key=lambda d: (next(i for i, s in enumerate(stage) if d.startswith(s)), d))
     first = {dag_id: run(dag_id).state for dag_id in dag_ids}
     # The bike model has no data in this loop: a run of its training has nothing to train on and says so.
     assert {d for d, s in first.items() if s != "success"} == {"train__bike_demand"}, first
