@@ -38,14 +38,7 @@ def _month_frame(model: str, settings: Settings, month: str) -> pd.DataFrame:
     frame = current_rows(
         spec, warehouse, model, "-", (start.to_pydatetime(), (start + pd.offsets.MonthBegin(1)).to_pydatetime())
     )
-    served = predictions.with_class_scores(
-        warehouse.query_df(
-            "select entity_id, avg(score) as score, max(class_scores) as class_scores "
-            f"from {predictions.PREDICTION_LOG} where model = ? and source = 'api' and status = 'ok' "
-            "group by entity_id",
-            (model,),
-        )
-    ).set_index("entity_id")["score"]
+    served = predictions.logged_scores(warehouse, model, source="api")
     frame["served_score"] = frame[spec.source.id_column].astype(str).map(served)  # a multiclass row: its list
     if not spec.classes:
         frame["served_score"] = frame["served_score"].astype("float64")

@@ -107,6 +107,23 @@ def arm_predictions(warehouse: Warehouse, model: str, version: str, arm: str, si
     return with_class_scores(frame)
 
 
+def logged_scores(warehouse: Warehouse, model: str, version: str | None = None, source: str | None = None) -> pd.Series:
+    """Each entity's logged score (answered rows only; the mean if it was scored twice), by entity id: a float, or a
+    multiclass model's list of class probabilities. Optionally of one version, or one source (api, batch)."""
+    ensure_tables(warehouse)
+    filters, params = ["model = ?", "status = 'ok'"], [model]
+    for column, value in (("version", version), ("source", source)):
+        if value is not None:
+            filters.append(f"{column} = ?")
+            params.append(value)
+    frame = warehouse.query_df(
+        f"select entity_id, avg(score) as score, max(class_scores) as class_scores from {PREDICTION_LOG} "
+        f"where {' and '.join(filters)} group by entity_id",
+        params,
+    )
+    return with_class_scores(frame).set_index("entity_id")["score"]
+
+
 def with_class_scores(frame: pd.DataFrame) -> pd.DataFrame:
     """``score`` as the probabilities of every class where the log has them (a multiclass model), else as is."""
     import json

@@ -19,8 +19,8 @@ from flywheel.decisions.monitor_evidence import WindowEvidence
 from flywheel.decisions.retrain import RetrainRequest, WindowRecord
 from flywheel.monitoring import estimate, history, upstream
 from flywheel.monitoring.drift import ColumnDrift, DriftSettings, check_drift, column_drift
-from flywheel.monitoring.evidently_report import PREDICTION
-from flywheel.monitoring.windows import LABEL, PROBABILITIES, Windows, load_windows, with_decided_class
+from flywheel.monitoring.evidently_report import PREDICTION, PROBABILITIES
+from flywheel.monitoring.windows import LABEL, Windows, load_windows, with_decided_class
 from flywheel.registry import artifacts
 from flywheel.registry.client import TrainingRun
 from flywheel.registry.tracking import EVALUATED_SCORE_COLUMN

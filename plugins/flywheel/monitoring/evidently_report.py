@@ -17,6 +17,9 @@ import pandas as pd
 from flywheel.monitoring.drift import DriftVerdict
 
 PREDICTION = "prediction"
+# A multiclass model's class probabilities (a list per row); its ``prediction`` is then the decided class's name,
+# so prediction drift is judged on the decisions, as a category (flywheel.monitoring.windows.with_decided_class).
+PROBABILITIES = "class_probabilities"
 
 
 @dataclass(frozen=True)
@@ -76,9 +79,6 @@ def render(
         return RenderedReport(html, document)
     quality_html, quality_document = _quality(current, quality_reference, target, task, classes)
     return RenderedReport(html, document, quality_html, quality_document)
-
-
-PROBABILITIES = "class_probabilities"  # as flywheel.monitoring.windows names it
 
 
 def _named(frame: pd.DataFrame, target: str, classes: tuple[str, ...]) -> pd.DataFrame:

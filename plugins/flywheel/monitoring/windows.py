@@ -21,14 +21,11 @@ from flywheel.core.tasks import task_of
 from flywheel.data import predictions
 from flywheel.data.validation import quarantined_batches
 from flywheel.data.warehouse import Warehouse
-from flywheel.monitoring.evidently_report import PREDICTION
+from flywheel.monitoring.evidently_report import PREDICTION, PROBABILITIES
 from flywheel.specs import ModelSpec, MonitorSpec
 from flywheel.training.dataset import typed_features
 
 LABEL = "label"
-# A multiclass model's scores: each row's class probabilities (flywheel.core.multiclass); its ``prediction`` is then
-# the decided class's name, so prediction drift is judged on the decisions, as a category.
-PROBABILITIES = "class_probabilities"
 
 
 @dataclass(frozen=True)
@@ -88,19 +85,13 @@ def current_rows(
     spec: ModelSpec, warehouse: Warehouse, model: str, champion: str, window: tuple[datetime, datetime]
 ) -> pd.DataFrame:
     frame = _mart_rows(spec, warehouse, window[0], window[1], False)
-    predictions.ensure_tables(warehouse)
-    logged = warehouse.query_df(
-        f"select entity_id, avg(score) as score, max(class_scores) as class_scores from {predictions.PREDICTION_LOG} "
-        "where model = ? and version = ? and status = 'ok' group by entity_id",
-        (model, champion),
-    )
-    logged = predictions.with_class_scores(logged).rename(columns={"score": "logged_score"})
+    logged = predictions.logged_scores(warehouse, model, version=champion)
     labels = warehouse.query_df(
         f"select entity_id, max(label) as {LABEL} from {predictions.LABELS} where model = ? group by entity_id",
         (model,),
     )
     ids = frame[spec.source.id_column].astype(str)
-    frame["logged_score"] = ids.map(logged.set_index("entity_id")["logged_score"])
+    frame["logged_score"] = ids.map(logged)
     if not spec.classes:
         frame["logged_score"] = frame["logged_score"].astype("float64")
     frame[LABEL] = ids.map(labels.set_index("entity_id")[LABEL]).astype("float64")
