@@ -19,8 +19,12 @@ from sklearn.inspection import permutation_importance
 
 log = logging.getLogger(__name__)
 
-MAX_ROWS = 5_000  # a sample of the holdout: the ranking is stable well below this, the cost grows with it
-REPEATS = 5
+# A sample of the holdout, shuffled a few times: the cost is rows x repeats predictions per column. Measured on the
+# hotel model's 10,770 holdout rows against all of them shuffled 5 times, three seeds: 3,000 rows x 3 repeats differ
+# by 0.0012-0.0013 ROC AUC per column on average (at most 0.0065-0.0100, on the top column's 0.15), 5,000 x 5 by
+# 0.0008-0.0012 (at most 0.0060-0.0079), at 3.9 s against 10.1 s: the larger sample was a third of a training.
+MAX_ROWS = 3_000
+REPEATS = 3
 
 
 def holdout_importance(

@@ -1,11 +1,16 @@
-"""The hyper-parameter search: random candidates from the spec's space, each fitted and scored on the time-ordered
-folds, keeping every fold's validation scores.
+"""The hyper-parameter search: random candidates from the spec's space, fitted and scored on the time-ordered
+folds in rungs of successive halving (``training.halving``), keeping every fold's validation scores.
 
 scikit-learn's ``RandomizedSearchCV`` (same candidates: ``ParameterSampler`` with the spec's seed; same scorer;
 same choice: the best mean over folds, the first on a tie) throws the fitted fold models away, and a binary
 classifier's threshold tuner (``TunedThresholdClassifierCV``) then fitted the chosen candidate on the same folds
 again: three of a training's 23 fits, about 7 s of a 66 s hotel training. Keeping the validation scores lets the
 threshold be tuned on them (``training.threshold``) with the same result.
+
+Every candidate varies the estimator only, so each fold's preprocessing (imputers, category encoder) is fitted
+once and the fits get the fold's numeric matrices: the same models as fitting the whole pipeline per candidate,
+without encoding text columns 18 times and pickling them to every worker. Each fit predicts its validation months
+once: the primary metric is computed from those scores (``Metric.value``, what the gate and the card use).
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ from flywheel.core.tasks import primary_metric, task_of
 from flywheel.specs import ModelSpec
 from flywheel.training.dataset import TimeSplit
 from flywheel.training.estimators import build_pipeline
+from flywheel.training.halving import Rung, SearchPlan, search_plan
 
 log = logging.getLogger(__name__)
 
@@ -54,59 +60,146 @@ def candidates(spec: ModelSpec) -> list[dict[str, Any]]:
 
 
 def search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any, n_jobs: int, keep_folds: bool) -> SearchResult:
-    """Fit every candidate on every fold (``n_jobs`` fits at a time) and choose the best. ``keep_folds``: fit the
-    folds even when there is nothing to choose (a classifier's threshold is tuned on them)."""
-    from joblib import Parallel, delayed
-
+    """Fit the candidates on every fold (``n_jobs`` fits at a time), rung by rung (``training.halving``), and
+    choose the best of the last rung. ``keep_folds``: fit the folds even when there is nothing to choose (a
+    classifier's threshold is tuned on them)."""
     if not spec.estimator.search_space and not keep_folds:
         return SearchResult({}, float("nan"), ())
     drawn = candidates(spec)
+    plan = search_plan(spec.estimator, len(drawn))
     metric = primary_metric(spec)
     log.info(
-        "%s: %d candidate(s) x %d time-ordered folds (%s)",
+        "%s: %d candidate(s) x %d time-ordered folds (%s); %s",
         spec.name,
         len(drawn),
         len(split.folds),
         "; ".join(f"fit {f[0]}..{f[-1]} -> validate {v[0]}..{v[-1]}" for f, v in split.fold_months),
+        plan.why,
     )
-    jobs = [(c, f) for c in range(len(drawn)) for f in range(len(split.folds))]
-    scores = np.full((len(drawn), len(split.folds)), np.nan)
-    fold_scores: dict[tuple[int, int], FoldScores] = {}
+    alive, fitted = list(range(len(drawn))), {}
     started = time.monotonic()
-    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
-        delayed(_fit_and_score)(spec, drawn[c], X, y, split.folds[f], c, f) for c, f in jobs
+    folds = _preprocessed_folds(spec, split, X, y)
+    for number, rung in enumerate(plan.rungs, start=1):
+        alive = alive[: rung.candidates]
+        scores, fold_scores, fitted = _rung(spec, folds, n_jobs, plan, rung, drawn, alive, fitted, started)
+        means = {c: float(np.mean(scores[c])) for c in alive}
+        alive = sorted(alive, key=lambda c: -means[c])  # stable: the first drawn on a tie
+        if number < len(plan.rungs):
+            log.info(
+                "%s: rung %d: %s go on",
+                spec.name,
+                number,
+                ", ".join(
+                    f"candidate {c + 1} ({metric.label} {_shown(metric, means[c]):.4f})"
+                    for c in alive[: plan.rungs[number].candidates]
+                ),
+            )
+    best = alive[0]
+    # scikit-learn maximises: an error metric is scored as its negative ("neg_mean_absolute_error").
+    cv_score = _shown(metric, means[best])
+    params = dict(drawn[best])
+    log.info(
+        "%s: best %s = %.4f with %s (%.0f s)", spec.name, metric.label, cv_score, params, time.monotonic() - started
     )
-    for done, (c, f, value, fold) in enumerate(results, start=1):
-        scores[c, f], fold_scores[c, f] = value, fold
+    chosen = tuple(fold_scores[best, f] for f in range(len(split.folds)))
+    return SearchResult(params, cv_score if spec.estimator.search_space else float("nan"), chosen)
+
+
+def _shown(metric: Any, score: float) -> float:
+    """A scorer's value in the metric's own units (scorers are "higher is better": an error comes negated)."""
+    return score if metric.higher_is_better else -score
+
+
+@dataclass(frozen=True)
+class _Fold:
+    """A fold's fit and validation months through the preprocessing fitted on its fit months."""
+
+    X_fit: np.ndarray
+    y_fit: np.ndarray
+    X_val: np.ndarray
+    y_val: np.ndarray
+
+
+def _preprocessed_folds(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any) -> list[_Fold]:
+    y = np.asarray(y)
+    folds = []
+    for fit_idx, val_idx in split.folds:
+        preprocess = build_pipeline(spec)[:-1]
+        X_fit = preprocess.fit_transform(X.iloc[fit_idx], y[fit_idx])
+        folds.append(
+            _Fold(np.asarray(X_fit), y[fit_idx], np.asarray(preprocess.transform(X.iloc[val_idx])), y[val_idx])
+        )
+    return folds
+
+
+def _rung(
+    spec: ModelSpec,
+    folds: list[_Fold],
+    n_jobs: int,
+    plan: SearchPlan,
+    rung: Rung,
+    drawn: list[dict[str, Any]],
+    alive: list[int],
+    fitted: dict[tuple[int, int], Any],
+    started: float,
+) -> tuple[dict[int, list[float]], dict[tuple[int, int], FoldScores], dict[tuple[int, int], Any]]:
+    """Fit (or continue) each of ``alive`` on every fold to the rung's iterations; their scores per fold, their
+    validation scores, and the fitted fold models when a later rung continues them."""
+    from joblib import Parallel, delayed
+
+    metric = primary_metric(spec)
+    iterations = {plan.iteration_param: rung.iterations} if plan.iteration_param else {}
+    more_rungs = rung is not plan.rungs[-1]
+    jobs = [(c, f) for c in alive for f in range(len(folds))]
+    results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
+        delayed(_fit_and_score)(spec, drawn[c], folds[f], c, f, iterations, fitted.get((c, f)), more_rungs)
+        for c, f in jobs
+    )
+    scores: dict[int, list[float]] = {c: [np.nan] * len(folds) for c in alive}
+    fold_scores: dict[tuple[int, int], FoldScores] = {}
+    kept: dict[tuple[int, int], Any] = {}
+    for done, (c, f, value, fold, model) in enumerate(results, start=1):
+        scores[c][f], fold_scores[c, f], kept[c, f] = value, fold, model
         log.info(
-            "%s: fit %d/%d, candidate %d %s, fold %d: %s %.4f (%.0f s)",
+            "%s: fit %d/%d, candidate %d %s%s, fold %d: %s %.4f (%.0f s)",
             spec.name,
             done,
             len(jobs),
             c + 1,
             drawn[c],
+            "".join(f", {k}={v}" for k, v in iterations.items()) if len(plan.rungs) > 1 else "",
             f + 1,
             metric.label,
-            value if metric.higher_is_better else -value,
+            _shown(metric, value),
             time.monotonic() - started,
         )
-    best = int(np.nanargmax(scores.mean(axis=1)))  # scorers are "higher is better"; the first best on a tie
-    # scikit-learn maximises: an error metric is scored as its negative ("neg_mean_absolute_error").
-    cv_score = float(scores[best].mean()) if metric.higher_is_better else -float(scores[best].mean())
-    params = dict(drawn[best])
-    log.info("%s: best %s = %.4f with %s", spec.name, metric.label, cv_score, params)
-    chosen = tuple(fold_scores[best, f] for f in range(len(split.folds)))
-    return SearchResult(params, cv_score if spec.estimator.search_space else float("nan"), chosen)
+    return scores, fold_scores, kept
 
 
 def _fit_and_score(
-    spec: ModelSpec, params: dict[str, Any], X: pd.DataFrame, y: Any, fold: tuple[Any, Any], c: int, f: int
-) -> tuple[int, int, float, FoldScores]:
-    from sklearn.metrics import get_scorer
-
-    fit_idx, val_idx = fold
-    y = pd.Series(np.asarray(y))
-    model = build_pipeline(spec, **params).fit(X.iloc[fit_idx], y.iloc[fit_idx])
-    X_val, y_val = X.iloc[val_idx], y.iloc[val_idx].to_numpy()
-    value = float(get_scorer(primary_metric(spec).sklearn_scoring)(model, X_val, y_val))
-    return c, f, value, FoldScores(y_val, np.asarray(task_of(spec).score(model, X_val)))
+    spec: ModelSpec,
+    params: dict[str, Any],
+    fold: _Fold,
+    c: int,
+    f: int,
+    iterations: dict[str, int],
+    previous: Any,
+    keep_model: bool,
+) -> tuple[int, int, float, FoldScores, Any]:
+    """Fit the candidate's estimator on the fold's months (or continue ``previous``, its fit at the rung before,
+    to ``iterations``: warm_start on the same data adds them, as a fit with all of them from the start would) and
+    score it on the fold's validation months."""
+    model = previous if previous is not None else build_pipeline(spec, **params)[-1]
+    if iterations:
+        model.set_params(**iterations, warm_start=True)
+    model.fit(fold.X_fit, fold.y_fit)
+    metric, score = primary_metric(spec), np.asarray(task_of(spec).score(model, fold.X_val))
+    value = metric.value(fold.y_val, score)
+    if value is None:
+        raise ValueError(
+            f"{spec.name}: {metric.label} is undefined on search fold {f + 1}'s validation months "
+            f"({len(fold.y_val)} rows, one class?): widen the folds (split.cv_folds) or the history"
+        )
+    # scikit-learn's convention, which the choice follows: higher is better (an error counts negated)
+    value = value if metric.higher_is_better else -value
+    return c, f, value, FoldScores(fold.y_val, score), model if keep_model else None
