@@ -76,7 +76,8 @@ def search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any, n_jobs: i
         "; ".join(f"fit {f[0]}..{f[-1]} -> validate {v[0]}..{v[-1]}" for f, v in split.fold_months),
         plan.why,
     )
-    alive, fitted = list(range(len(drawn))), {}
+    alive = list(range(len(drawn)))
+    fitted: dict[tuple[int, int], Any] = {}  # the fold models a later rung continues
     started = time.monotonic()
     folds = _preprocessed_folds(spec, split, X, y)
     for number, rung in enumerate(plan.rungs, start=1):
