@@ -7,11 +7,19 @@ same snapshot reuses its run, a run is registered once, a verdict is recorded on
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
+from flywheel.decisions.retrain_strategy import Lineage, StrategyDecision, training_strategy
 from flywheel.registry import gate, register, tracking
+from flywheel.registry.client import BLESSED_TAG
 from flywheel.registry.lineage import lineage_tags, training_key
 from flywheel.registry.promote import promote
 from flywheel.workspace import Workspace
+
+if TYPE_CHECKING:
+    from flywheel.training.dataset import TimeSplit
+    from flywheel.training.fit import TrainingResult
+    from flywheel.training.warm_start import Champion
 
 log = logging.getLogger(__name__)
 
@@ -24,9 +32,11 @@ def train(workspace: Workspace, name: str, reason: str = "manual") -> str:
     """Fit the model on the current snapshot of its mart and log it; returns the MLflow run id.
 
     ``reason`` (why this training happened: a retrain request's reason, a person, the first data) is a tag on the
-    run; it is not part of the training key, so the same data is never trained twice for two reasons."""
+    run; it is not part of the training key, so the same data is never trained twice for two reasons. How it is
+    trained (in full, or continuing the champion) is decided from the spec's ``retrain:`` policy and the registry
+    (``decisions.retrain_strategy``) and recorded on the run with what it cost."""
+    from flywheel.training.cost import measured
     from flywheel.training.dataset import load_snapshot, time_split
-    from flywheel.training.fit import fit_model
 
     settings, spec = workspace.settings, workspace.spec(name)
     path = settings.models_dir / f"{name}.yaml"
@@ -40,9 +50,72 @@ def train(workspace: Workspace, name: str, reason: str = "manual") -> str:
         return existing
     tracking.fail_unfinished_runs(mlflow_client, experiment_id, key)
     split = time_split(snapshot, spec)
-    result = fit_model(spec, split, settings.training_cores)
-    tags = {**lineage_tags(spec, path, snapshot, settings), "flywheel.trigger_reason": reason[:4000]}
-    return tracking.log_training_run(spec, snapshot, split, result, tags, experiment_id)
+    decided = training_strategy(spec.retrain, registry_lineage(workspace, name))
+    log.info("%s: %s", name, decided.reason)
+    with measured() as cost:
+        result, decided = _fit(workspace, name, split, decided)
+    tags = {
+        **lineage_tags(spec, path, snapshot, settings),
+        "flywheel.trigger_reason": reason[:4000],
+        tracking.STRATEGY_TAG: decided.strategy,
+        tracking.WARM_STARTS_TAG: str(decided.warm_starts),
+        "flywheel.strategy_reason": decided.reason,
+    }
+    return tracking.log_training_run(spec, snapshot, split, result, tags, experiment_id, cost)
+
+
+def _fit(
+    workspace: Workspace, name: str, split: TimeSplit, decided: StrategyDecision
+) -> tuple[TrainingResult, StrategyDecision]:
+    """The training as decided; a warm start the champion cannot make (no new rows, a class missing from them)
+    becomes a full training, and the decision says why."""
+    from flywheel.training.fit import fit_model
+    from flywheel.training.warm_start import WarmStartRefused, fit_warm_start
+
+    spec, cores = workspace.spec(name), workspace.settings.training_cores
+    if decided.strategy == "warm_start":
+        champion = champion_to_continue(workspace, name)
+        try:
+            return fit_warm_start(spec, split, champion, cores), decided
+        except WarmStartRefused as refused:
+            decided = StrategyDecision("full", 0, f"full: v{champion.version} cannot be continued: {refused}")
+            log.warning("%s: %s", name, decided.reason)
+    return fit_model(spec, split, cores), decided
+
+
+def registry_lineage(workspace: Workspace, name: str) -> Lineage:
+    """What the strategy decision needs from the registry: the champion, how many warm starts led to it, and
+    whether the newest version is a warm start the gate refused."""
+    registry = workspace.registry
+    champion = registry.champion(name)
+    if champion is None:
+        return Lineage(None)
+    champion_tags = registry.mlflow.get_run(registry.version(name, champion).run_id).data.tags
+    newest = max((int(v.version) for v in registry.mlflow.search_model_versions(f"name = '{name}'")), default=0)
+    refused = None
+    if newest > int(champion):
+        latest = registry.version(name, str(newest))
+        latest_tags = registry.mlflow.get_run(latest.run_id).data.tags
+        if latest_tags.get(tracking.STRATEGY_TAG) == "warm_start" and latest.tags.get(BLESSED_TAG) == "false":
+            refused = latest.version
+    return Lineage(champion, int(champion_tags.get(tracking.WARM_STARTS_TAG, "0")), refused)
+
+
+def champion_to_continue(workspace: Workspace, name: str) -> Champion:
+    from flywheel.registry.artifacts import load_verified_model
+    from flywheel.training.warm_start import Champion
+
+    registry = workspace.registry
+    version = registry.champion(name)
+    if version is None:
+        raise ValueError(f"{name}: a warm start needs a champion")
+    params = registry.mlflow.get_run(registry.version(name, version).run_id).data.params
+    return Champion(
+        version,
+        load_verified_model(registry.mlflow, name, version),
+        params.get(tracking.FITTED_FROM_PARAM, ""),
+        params[tracking.FITTED_UNTIL_PARAM],
+    )
 
 
 def register_model(workspace: Workspace, name: str, run_id: str) -> str:

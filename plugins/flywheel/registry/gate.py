@@ -140,6 +140,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
             )
         )
         checks += _segment_checks(spec, task, rows, ys, ours, champion)
+        checks += _forgetting_checks(spec, task, mlflow_client, version, champion_version)
         policy = spec.canary
         paired = (
             comparison.paired(metric, ys, champion, ours, policy.confidence, policy.bootstrap_resamples)
@@ -186,6 +187,38 @@ def _segment_checks(
             )
         )
     return checks
+
+
+def _forgetting_checks(spec: ModelSpec, task: Task, mlflow_client: Any, version: str, champion: str) -> list[Check]:
+    """With ``gates.max_forgetting``: the challenger as registered, on the champion's own holdout (older rows it has
+    usually been fitted on), against the champion's figure there when it was evaluated (before it had seen them).
+    A challenger worse there than that has lost what the champion knew (a warm start fitted on a narrow window,
+    a history cut short), not merely met drift."""
+    limit = spec.gates.max_forgetting
+    if limit is None:
+        return []
+    from flywheel.registry.client import Registry
+
+    metric = primary_metric(spec)
+    old = Registry(mlflow_client).evaluated_holdout(mlflow_client.get_model_version(spec.name, champion).run_id)
+    if old is None:
+        log.info("%s: v%s kept no evaluated holdout: no forgetting check", spec.name, champion)
+        return []
+    y = task.label(old[spec.source.target_column])
+    then = task.evaluate(y, score_array(old[EVALUATED_SCORE_COLUMN]))[metric.name]
+    now = task.evaluate(y, _scores(task, mlflow_client, spec.name, version, old, spec.features.all))[metric.name]
+    forgot = -metric.advantage(now, then)
+    months = pd.to_datetime(old[spec.source.event_time_column]).dt.strftime("%Y-%m")
+    return [
+        Check(
+            "no_forgetting",
+            forgot <= limit,
+            -forgot,
+            -limit,
+            f"forgetting: on v{champion}'s holdout ({months.min()}..{months.max()}, {len(old)} rows) {metric.label} "
+            f"{now:.4f} vs v{champion}'s {then:.4f} when it was evaluated (lost {forgot:+.4f}, allowed {limit})",
+        )
+    ]
 
 
 def record_verdict(verdict: Verdict, mlflow_client: Any, warehouse: Warehouse, actor: str) -> None:

@@ -13,6 +13,7 @@ from flywheel.core.multiclass import score_rows
 from flywheel.core.tasks import task_of
 from flywheel.settings import Settings
 from flywheel.specs import ModelSpec
+from flywheel.training.cost import TrainingCost
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
 from flywheel.training.model_card import render_model_card
@@ -26,6 +27,9 @@ HOLDOUT_ARTIFACT = "evaluation/holdout.parquet"
 EVALUATED_SCORE_COLUMN = "flywheel_evaluated_score"
 IMPORTANCE_ARTIFACT = "evaluation/importance.json"  # permutation importance on the holdout (training.importance)
 FITTED_UNTIL_PARAM = "fitted_until"  # the last month the registered model was fitted on
+FITTED_FROM_PARAM = "fitted_from"
+STRATEGY_TAG = "flywheel.retrain_strategy"  # full | warm_start (decisions.retrain_strategy)
+WARM_STARTS_TAG = "flywheel.warm_starts"  # warm starts in a row that led to this version (0: trained in full)
 
 
 def client(settings: Settings) -> Any:
@@ -133,8 +137,10 @@ def log_training_run(
     result: TrainingResult,
     lineage: dict[str, str],
     experiment_id: str,
+    cost: TrainingCost | None = None,
 ) -> str:
-    """Log everything about one training and return the run id; the run is FINISHED only if all of it landed."""
+    """Log everything about one training and return the run id; the run is FINISHED only if all of it landed.
+    ``cost``: what the training took (wall and CPU seconds, peak memory), as metrics ``training_*``."""
     import mlflow
     from mlflow.models import infer_signature
 
@@ -156,11 +162,19 @@ def log_training_run(
                 "estimator": spec.estimator.class_path,
                 "baseline": f"{spec.baseline.kind}:{spec.baseline.column or ''}",
                 "features": len(features),
-                "fitted_from": result.fitted_months[0],
+                FITTED_FROM_PARAM: result.fitted_months[0],
                 FITTED_UNTIL_PARAM: result.fitted_months[1],
             }
         )
         mlflow.log_metrics(_metrics(spec, result))
+        if cost is not None:
+            mlflow.log_metrics(
+                {
+                    "training_wall_seconds": cost.wall_seconds,
+                    "training_cpu_seconds": cost.cpu_seconds,
+                    "training_peak_memory_mb": cost.peak_memory_mb,
+                }
+            )
         with tempfile.TemporaryDirectory() as tmp:
             holdout_path = Path(tmp) / "holdout.parquet"
             holdout.to_parquet(holdout_path, index=False)

@@ -22,6 +22,7 @@ from flywheel.specs.monitor import (
     QualityPolicySpec,
     RetrainPolicySpec,
 )
+from flywheel.specs.retrain import WARM_STARTABLE, RetrainSpec
 from flywheel.specs.strict import Strict as _Strict
 
 __all__ = [
@@ -118,6 +119,11 @@ class GateSpec(_Strict):
     min_lift_over_baseline: float = Field(ge=0, description="challenger must beat the baseline by this much")
     max_segment_drop: float = Field(ge=0, description="no segment worse than @champion's by more than this")
     min_segment_rows: int = Field(default=200, ge=1, description="segments smaller than this are not gated")
+    max_forgetting: float | None = Field(
+        default=None,
+        ge=0,
+        description="on the champion's own holdout, the challenger may be this much worse than the champion was",
+    )
 
 
 class BusinessSpec(_Strict):
@@ -167,6 +173,7 @@ class ModelSpec(_Strict):
     )
     serving: ServingSpec = ServingSpec()
     canary: CanarySpec
+    retrain: RetrainSpec = RetrainSpec()
 
     @model_validator(mode="after")
     def _columns_consistent(self) -> ModelSpec:
@@ -187,6 +194,12 @@ class ModelSpec(_Strict):
                 f"use one of {list(PRIMARY_METRICS[self.task])}"
             )
         self._task_sections_consistent()
+        estimator = self.estimator.class_path.rpartition(".")[2]
+        if self.retrain.strategy == "warm_start" and estimator not in WARM_STARTABLE:
+            raise ValueError(
+                f"retrain.strategy warm_start continues a fitted ensemble with more iterations, which "
+                f"{', '.join(WARM_STARTABLE)} can and {estimator} cannot: use strategy: full"
+            )
         unknown = set(self.serving.nullable) - set(self.features.all)
         if unknown:
             raise ValueError(f"serving.nullable names columns that are not features: {sorted(unknown)}")

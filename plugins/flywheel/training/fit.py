@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -41,6 +42,7 @@ class TrainingResult:
     baseline_business: BusinessOutcome | None = None
     fitted_months: tuple[str, str] = ("", "")  # the first and last month the served model was fitted on
     importance: dict[str, float] | None = None  # permutation importance on the holdout, per input column
+    continuation: str | None = None  # a warm start: what was continued, with what (training.warm_start)
 
 
 def fit_model(spec: ModelSpec, split: TimeSplit, cores: int = 1) -> TrainingResult:
@@ -49,13 +51,21 @@ def fit_model(spec: ModelSpec, split: TimeSplit, cores: int = 1) -> TrainingResu
     single fit (on the training months, the final fit) runs ``cores`` OpenMP threads. Without the caps a fit takes
     every core it sees: on a shared worker 2 threads per fit made threshold tuning 82 % of a 356 s training (a
     single fit ran 4.7x faster on one thread). The result does not depend on ``cores``."""
+    with training_threads(cores):
+        if spec.task == BINARY_CLASSIFICATION:
+            return _fit_classifier(spec, split, cores)
+        return _fit_without_threshold(spec, split, cores)
+
+
+@contextmanager
+def training_threads(cores: int) -> Iterator[None]:
+    """``cores`` loky processes of one OpenMP thread each for work made of many fits, ``cores`` OpenMP threads for
+    a single fit (``fit_model``)."""
     from joblib import parallel_config
     from threadpoolctl import threadpool_limits
 
     with parallel_config(backend="loky", inner_max_num_threads=1), threadpool_limits(limits=cores):
-        if spec.task == BINARY_CLASSIFICATION:
-            return _fit_classifier(spec, split, cores)
-        return _fit_without_threshold(spec, split, cores)
+        yield
 
 
 def _fit_without_threshold(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingResult:
@@ -64,28 +74,29 @@ def _fit_without_threshold(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> Tr
     started = time.monotonic()
     task, features, target = task_of(spec), spec.features.all, spec.source.target_column
     X, y = split.train[features], task.label(split.train[target])
-    log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
-    baseline = build_baseline(spec).fit(X, y)
+    baseline, _ = fitted_baseline(spec, split)
     searched = search(spec, split, X, y, n_jobs, keep_folds=False)
     best_params, cv_score = searched.params, searched.cv_score
     model = build_pipeline(spec, **best_params).fit(X, y)
-    result = _evaluated(spec, split, model, baseline, best_params, cv_score, started, n_jobs=n_jobs)
-    if isinstance(spec.business, ValueMatrixSpec):
-        y_holdout = task.label(split.holdout[target])
-        holdout = split.holdout[features]
-        result = replace(
-            result,
-            business=BusinessOutcome.of_decisions(
-                y_holdout, task.decisions(model, result.holdout_scores, holdout), task
-            ),
-            baseline_business=BusinessOutcome.of_decisions(
-                y_holdout, task.decisions(baseline, task.score(baseline, holdout), holdout), task
-            ),
-        )
+    result = evaluated(spec, split, model, baseline, best_params, cv_score, started, n_jobs=n_jobs)
     return _final_fit(spec, split, result, lambda X_all, y_all: build_pipeline(spec, **best_params).fit(X_all, y_all))
 
 
-def _evaluated(
+def fitted_baseline(spec: ModelSpec, split: TimeSplit) -> tuple[Any, float | None]:
+    """The spec's baseline fitted on the training months; for a binary classifier behind its own threshold, tuned
+    on the folds as the model's is (returned beside it)."""
+    task, features, target = task_of(spec), spec.features.all, spec.source.target_column
+    X, y = split.train[features], task.label(split.train[target])
+    log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
+    business = spec.business
+    if spec.task != BINARY_CLASSIFICATION or not isinstance(business, BusinessSpec):
+        return build_baseline(spec).fit(X, y), None
+    scorer = make_scorer(business_value, business=business)
+    baseline = TunedThresholdClassifierCV(build_baseline(spec), scoring=scorer, cv=split.folds).fit(X, y)
+    return baseline, float(baseline.best_threshold_)
+
+
+def evaluated(
     spec: ModelSpec,
     split: TimeSplit,
     model: Any,
@@ -97,7 +108,7 @@ def _evaluated(
     n_jobs: int = 1,
 ) -> TrainingResult:
     """The fitted model and baseline on the holdout; with ``thresholds`` (model's, baseline's) also the value of
-    a classifier's decisions."""
+    a binary classifier's decisions, with a value matrix that of a multiclass one's."""
     task = task_of(spec)
     X_holdout, y_holdout = split.holdout[spec.features.all], task.label(split.holdout[spec.source.target_column])
     score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
@@ -106,6 +117,13 @@ def _evaluated(
         business = {
             "business": BusinessOutcome.of(y_holdout, score, thresholds[0], spec.business),
             "baseline_business": BusinessOutcome.of(y_holdout, baseline_score, thresholds[1], spec.business),
+        }
+    elif isinstance(spec.business, ValueMatrixSpec):
+        business = {
+            "business": BusinessOutcome.of_decisions(y_holdout, task.decisions(model, score, X_holdout), task),
+            "baseline_business": BusinessOutcome.of_decisions(
+                y_holdout, task.decisions(baseline, baseline_score, X_holdout), task
+            ),
         }
     result = TrainingResult(
         model=model,
@@ -154,10 +172,7 @@ def _fit_classifier(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingR
         raise ValueError(f"{spec.name}: a binary classifier needs a 'business' section")
     features, target = spec.features.all, spec.source.target_column
     X, y = split.train[features], split.train[target].astype(int)
-    business_scorer = make_scorer(business_value, business=business)
-
-    log.info("%s: baseline (%s) on %d training rows", spec.name, spec.baseline.kind, len(X))
-    baseline = TunedThresholdClassifierCV(build_baseline(spec), scoring=business_scorer, cv=split.folds).fit(X, y)
+    baseline, baseline_threshold = fitted_baseline(spec, split)
 
     searched = search(spec, split, X, y, n_jobs, keep_folds=True)
     best_params, cv_score = searched.params, searched.cv_score
@@ -173,8 +188,10 @@ def _fit_classifier(spec: ModelSpec, split: TimeSplit, n_jobs: int) -> TrainingR
         FrozenEstimator(pipeline), threshold=threshold, response_method="predict_proba"
     ).fit(X, y)
 
-    thresholds = (threshold, float(baseline.best_threshold_))
-    result = _evaluated(spec, split, model, baseline, best_params, cv_score, started, thresholds, n_jobs)
+    if baseline_threshold is None:  # fitted_baseline tunes one for every binary classifier with a business section
+        raise ValueError(f"{spec.name}: the baseline has no decision threshold")
+    thresholds = (threshold, baseline_threshold)
+    result = evaluated(spec, split, model, baseline, best_params, cv_score, started, thresholds, n_jobs)
 
     def refit(X_all: pd.DataFrame, y_all: Any) -> Any:
         pipeline = build_pipeline(spec, **best_params).fit(X_all, y_all)

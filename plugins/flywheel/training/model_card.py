@@ -111,7 +111,11 @@ def render_model_card(
         f"- Numeric ({len(spec.features.numeric)}): {', '.join(spec.features.numeric)}",
         f"- Categorical ({len(spec.features.categorical)}): {', '.join(spec.features.categorical)}",
         f"- Estimator: `{spec.estimator.class_path}` with {result.best_params or 'spec defaults'} "
-        f"(cross-validated {metric.label} {_fmt(result.cv_score)}).",
+        + (
+            f"(no search: {result.continuation})."
+            if result.continuation
+            else f"(cross-validated {metric.label} {_fmt(result.cv_score)})."
+        ),
         "",
         "## Holdout metrics vs the baseline",
         f"Baseline: {spec.baseline.kind}" + (f" on `{spec.baseline.column}`" if spec.baseline.column else "") + ".",
