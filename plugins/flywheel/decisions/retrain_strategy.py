@@ -3,7 +3,8 @@
 
 Order of the checks, and why:
 1. No champion -> full: there is nothing to continue.
-2. The spec asks for full trainings -> full.
+2. The spec asks for full trainings, or the request (a retrain event's extra, a manual run's conf) says
+   ``strategy: full`` -> full.
 3. The newest version was warm-started and the gate refused it -> full: continuing the same champion again would
    most likely be refused again, and a full search may find what the warm start could not.
 4. ``full_every - 1`` warm starts in a row already led to the champion -> full: each continuation adds a few
@@ -37,9 +38,13 @@ class StrategyDecision:
     reason: str
 
 
-def training_strategy(policy: RetrainSpec, lineage: Lineage) -> StrategyDecision:
+def training_strategy(policy: RetrainSpec, lineage: Lineage, requested: str | None = None) -> StrategyDecision:
+    if requested not in (None, "full"):
+        raise ValueError(f"a training request may ask for strategy 'full' only, not {requested!r}")
     if lineage.champion is None:
         return StrategyDecision("full", 0, "full: no champion to continue yet")
+    if requested == "full":
+        return StrategyDecision("full", 0, "full: the request asked for it (strategy: full)")
     if policy.strategy == "full":
         return StrategyDecision("full", 0, "full: the spec's retrain.strategy")
     if lineage.refused_warm_start is not None:

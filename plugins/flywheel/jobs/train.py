@@ -28,13 +28,14 @@ def has_champion(workspace: Workspace, name: str) -> bool:
     return workspace.registry.champion(name) is not None
 
 
-def train(workspace: Workspace, name: str, reason: str = "manual") -> str:
+def train(workspace: Workspace, name: str, reason: str = "manual", requested: str | None = None) -> str:
     """Fit the model on the current snapshot of its mart and log it; returns the MLflow run id.
 
     ``reason`` (why this training happened: a retrain request's reason, a person, the first data) is a tag on the
     run; it is not part of the training key, so the same data is never trained twice for two reasons. How it is
     trained (in full, or continuing the champion) is decided from the spec's ``retrain:`` policy and the registry
-    (``decisions.retrain_strategy``) and recorded on the run with what it cost."""
+    (``decisions.retrain_strategy``; ``requested="full"``, from a request or a person, forces a full one) and
+    recorded on the run with what it cost."""
     from flywheel.training.cost import measured
     from flywheel.training.dataset import load_snapshot, time_split
 
@@ -50,7 +51,7 @@ def train(workspace: Workspace, name: str, reason: str = "manual") -> str:
         return existing
     tracking.fail_unfinished_runs(mlflow_client, experiment_id, key)
     split = time_split(snapshot, spec)
-    decided = training_strategy(spec.retrain, registry_lineage(workspace, name))
+    decided = training_strategy(spec.retrain, registry_lineage(workspace, name), requested)
     log.info("%s: %s", name, decided.reason)
     with measured() as cost:
         result, decided = _fit(workspace, name, split, decided)

@@ -30,6 +30,15 @@ def training_reason(name: str, context: dict[str, Any]) -> str | None:
     return None if has_champion(task_workspace(), name) else "first validated data and no @champion yet"
 
 
+def requested_strategy(name: str, context: dict[str, Any]) -> str | None:
+    """``strategy: full`` in the retrain request's extra or a manual run's conf: train this version in full
+    whatever the spec's ``retrain:`` policy would do (a person who distrusts a chain of warm starts)."""
+    for asset, asset_events in (context.get("triggering_asset_events") or {}).items():
+        if getattr(asset, "name", "") == assets.retrain_requested(name).name and asset_events:
+            return asset_events[-1].extra.get("strategy")
+    return (context["dag_run"].conf or {}).get("strategy")
+
+
 def build_train_dag(spec: ModelSpec) -> DAG:
     name = spec.name
     doc = (
@@ -51,10 +60,10 @@ def build_train_dag(spec: ModelSpec) -> DAG:
             return reason
 
         @task
-        def train_model(reason: str) -> str:
+        def train_model(reason: str, **context: Any) -> str:
             from flywheel.jobs.train import train
 
-            return train(task_workspace(), name, reason=reason)
+            return train(task_workspace(), name, reason=reason, requested=requested_strategy(name, context))
 
         @task
         def register_model(mlflow_run_id: str) -> str:  # not "run_id": Airflow reserves that name

@@ -3,6 +3,8 @@ and every ``full_every``-th version; otherwise by continuing the champion, with 
 
 from __future__ import annotations
 
+import pytest
+
 from flywheel.decisions.retrain_strategy import Lineage, training_strategy
 from flywheel.specs.retrain import RetrainSpec
 
@@ -32,3 +34,10 @@ def test_a_warm_start_the_gate_refused_is_followed_by_a_full_training():
     decided = training_strategy(WARM, Lineage("3", 1))
     assert (decided.strategy, decided.warm_starts) == ("warm_start", 2)
     assert decided.reason == "warm start: 40 more iterations on v3"
+
+
+def test_a_request_may_force_a_full_training_and_nothing_else():
+    decided = training_strategy(WARM, Lineage("3", 1), requested="full")
+    assert (decided.strategy, decided.reason) == ("full", "full: the request asked for it (strategy: full)")
+    with pytest.raises(ValueError, match="strategy 'full' only, not 'warm'"):
+        training_strategy(WARM, Lineage("3", 1), requested="warm")
