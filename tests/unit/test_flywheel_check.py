@@ -127,6 +127,15 @@ MISTAKES = {
         "gates.primary_metric",
         "does not judge a binary_classification model",
     ),
+    "warm start for an estimator that cannot": (
+        HOTEL,
+        lambda d: (
+            d["estimator"].update(class_path="sklearn.ensemble.RandomForestClassifier", params={}, search_space={}),
+            d.__setitem__("retrain", {"strategy": "warm_start"}),
+        ),
+        "retrain.strategy",
+        "RandomForestClassifier cannot: use strategy: full",
+    ),
     "mart missing": (HOTEL, lambda d: d["source"].__setitem__("mart", "ml_bookings"), "source.mart", "no dbt model"),
     "misspelt field": (HOTEL, lambda d: d.__setitem__("featurs", d.pop("features")), "featurs", "Extra inputs"),
     "bad cron": (
