@@ -82,10 +82,11 @@ def search(spec: ModelSpec, split: TimeSplit, X: pd.DataFrame, y: Any, n_jobs: i
     folds = _preprocessed_folds(spec, split, X, y)
     for number, rung in enumerate(plan.rungs, start=1):
         alive = alive[: rung.candidates]
-        scores, fold_scores, fitted = _rung(spec, folds, n_jobs, plan, rung, drawn, alive, fitted, started)
+        more = number < len(plan.rungs)
+        scores, fold_scores, fitted = _rung(spec, folds, n_jobs, plan, rung, more, drawn, alive, fitted, started)
         means = {c: float(np.mean(scores[c])) for c in alive}
-        alive = sorted(alive, key=lambda c: -means[c])  # stable: the first drawn on a tie
-        if number < len(plan.rungs):
+        alive = sorted(alive, key=lambda c: (-means[c], c))  # the first drawn on a tie
+        if more:
             log.info(
                 "%s: rung %d: %s go on",
                 spec.name,
@@ -139,6 +140,7 @@ def _rung(
     n_jobs: int,
     plan: SearchPlan,
     rung: Rung,
+    more_rungs: bool,
     drawn: list[dict[str, Any]],
     alive: list[int],
     fitted: dict[tuple[int, int], Any],
@@ -150,7 +152,6 @@ def _rung(
 
     metric = primary_metric(spec)
     iterations = {plan.iteration_param: rung.iterations} if plan.iteration_param else {}
-    more_rungs = rung is not plan.rungs[-1]
     jobs = [(c, f) for c in alive for f in range(len(folds))]
     results = Parallel(n_jobs=n_jobs, return_as="generator_unordered")(
         delayed(_fit_and_score)(spec, drawn[c], folds[f], c, f, iterations, fitted.get((c, f)), more_rungs)
