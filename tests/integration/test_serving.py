@@ -354,6 +354,9 @@ def test_two_worker_processes_answer_count_and_log_as_one_service(service):
         assert len(set(workers)) == 2, exposition
         predicted = re.findall(r"^flywheel_predictions_total\{[^}]*\} ([0-9.]+)$", exposition, re.MULTILINE)
         assert sum(float(v) for v in predicted) == 400, exposition
+        cpu = re.findall(r"^flywheel_model_cpu_seconds_total\{[^}]*\} ([0-9.e-]+)$", exposition, re.MULTILINE)
+        per_1000 = httpx.get(url + "/ready").json()["cpu_seconds_per_1000_predictions"]
+        assert per_1000 == pytest.approx(1000 * sum(float(v) for v in cpu) / 400, rel=1e-3) and 0 < per_1000 < 100
         deadline = time.monotonic() + 30
         while httpx.get(url + "/ready").json()["log_pending"] and time.monotonic() < deadline:
             time.sleep(0.2)

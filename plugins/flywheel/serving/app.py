@@ -110,7 +110,7 @@ class Predictor:
         request_id: str,
     ) -> None:
         loaded, alias = routing.model_for(arm)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.thread_time()
         try:
             scores, decisions = self._score_records(loaded, records)
         except Exception:
@@ -125,11 +125,12 @@ class Predictor:
                 "%s v%s failed on %d records; the champion answers", loaded.name, loaded.version, len(records)
             )
             loaded, alias = routing.champion, CHAMPION_ARM
-            started = time.perf_counter()
+            started, cpu_started = time.perf_counter(), time.thread_time()
             scores, decisions = self._score_records(loaded, records)
         seconds = time.perf_counter() - started
         self.metrics.latency.labels(loaded.name, loaded.version, alias).observe(seconds)
         self.metrics.predictions.labels(loaded.name, loaded.version, alias).inc(len(records))
+        self.metrics.model_cpu.labels(loaded.name, loaded.version, alias).inc(time.thread_time() - cpu_started)
         log_rows += self._log_rows(records, loaded, alias, scores, decisions, seconds * 1000, "ok", request_id)
         for i, record, score, decision in zip(indices, records, scores, decisions, strict=True):
             answers[i] = Prediction(
@@ -266,6 +267,7 @@ def create_app(
             # Answered and shadow records not yet in a prediction log file (the canary and monitor read the files),
             # in every worker of the service.
             "log_pending": metrics.log_pending_total(),
+            "cpu_seconds_per_1000_predictions": metrics.cpu_seconds_per_1000(),
         }
         return _json(200 if routing.champion else 503, body)
 

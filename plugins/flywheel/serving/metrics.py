@@ -33,6 +33,11 @@ class Metrics:
             registry=self.registry,
             buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
         )
+        # CPU the model calls took (the calling thread's: one OpenMP thread per call, serving.threads); over
+        # flywheel_predictions it is the model's CPU seconds per prediction (``cpu_seconds_per_1000``).
+        self.model_cpu = Counter(
+            "flywheel_model_cpu_seconds", "CPU seconds of the model calls per arm", labels, registry=self.registry
+        )
         self.requests = Counter(
             "flywheel_http_requests", "HTTP requests by path and status", ["path", "status"], registry=self.registry
         )
@@ -83,6 +88,16 @@ class Metrics:
             if family.name == "flywheel_prediction_log_pending":
                 return int(sum(sample.value for sample in family.samples))
         return 0
+
+    def cpu_seconds_per_1000(self) -> float | None:
+        """The model calls' CPU seconds per 1,000 records scored, over the service's life (every worker's); None
+        before the first record."""
+        totals = {"flywheel_predictions": 0.0, "flywheel_model_cpu_seconds": 0.0}
+        for family in self._service_registry().collect():
+            if family.name in totals:
+                totals[family.name] = sum(s.value for s in family.samples if s.name.endswith("_total"))
+        scored = totals["flywheel_predictions"]
+        return round(1000 * totals["flywheel_model_cpu_seconds"] / scored, 6) if scored else None
 
     def _service_registry(self) -> CollectorRegistry:
         if not multiprocess():
