@@ -98,6 +98,8 @@ def test_a_window_is_judged_reported_and_recorded(settings):
         "alert_severity",
     } <= set(metrics["metric"])
     assert len(metrics[metrics.metric.str.startswith("drift.")]) == 22  # 24 features, 2 calendar ones ignored
+    cost = metrics[metrics.metric.str.startswith("monitor_cost.")].set_index("metric")["value"]
+    assert 0 < cost["monitor_cost.cpu_seconds"] < 600 and 0 < cost["monitor_cost.wall_seconds"] < 600, cost
 
 
 def test_re_running_a_judged_window_changes_nothing(settings):

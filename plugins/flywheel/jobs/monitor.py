@@ -24,12 +24,14 @@ from flywheel.core.clock import naive_utc
 from flywheel.core.packet import AlertPacket, ReportLinks
 from flywheel.decisions import monitor as judgement
 from flywheel.decisions.monitor import LIVE, WHAT_IF, Mode
+from flywheel.decisions.monitor_evidence import WindowEvidence
 from flywheel.decisions.monitor_result import MonitorResult
 from flywheel.jobs.monitor_inputs import context, gather, judged_features
 from flywheel.monitoring import alerts, history
 from flywheel.monitoring.evidently_report import render
 from flywheel.monitoring.windows import LABEL
 from flywheel.registry import ledger
+from flywheel.training.cost import measured
 from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -93,12 +95,12 @@ def _no_champion(
     return result
 
 
-def _judge(
-    workspace: Workspace, name: str, champion: str, window: tuple[datetime, datetime], mode: Mode, actor: str
-) -> MonitorResult:
+def _judged(
+    workspace: Workspace, name: str, champion: str, window: tuple[datetime, datetime], mode: Mode
+) -> tuple[WindowEvidence, ReportLinks, judgement.Judgement]:
+    """The window's evidence, its Evidently reports (written) and the judgement of both."""
     spec, monitor = workspace.spec(name), workspace.monitor_spec(name)
     evidence, windows, run, holdout = gather(workspace, spec, monitor, champion, window)
-
     store, prefix = workspace.store("reports"), report_prefix(name, mode, window)
     report = ReportLinks(verdict=store.uri(prefix + "verdict.json"))  # no report without a verdict: none linked
     if evidence.verdict.severity != "insufficient_data":
@@ -127,11 +129,22 @@ def _judge(
             verdict=report.verdict,
             quality_html=quality_html,
         )
-
     inputs = context(workspace, spec, monitor, evidence, mode, run, report)
-    judged = judgement.judge(evidence, inputs, monitor)
-    history.write_metrics(workspace.warehouse, name, mode, champion, window, [vars(r) for r in judged.metrics])
-    store.write_bytes(prefix + "verdict.json", judged.packet.to_json())
+    return evidence, report, judgement.judge(evidence, inputs, monitor)
+
+
+def _judge(
+    workspace: Workspace, name: str, champion: str, window: tuple[datetime, datetime], mode: Mode, actor: str
+) -> MonitorResult:
+    with measured() as cost:  # what judging a window costs, recorded beside its figures
+        evidence, report, judged = _judged(workspace, name, champion, window, mode)
+    rows = [vars(r) for r in judged.metrics] + [
+        {"metric": f"monitor_cost.{what}", "subject": "", "value": value, "threshold": None, "flagged": False}
+        for what, value in (("cpu_seconds", cost.cpu_seconds), ("wall_seconds", cost.wall_seconds))
+    ]
+    history.write_metrics(workspace.warehouse, name, mode, champion, window, rows)
+    prefix = report_prefix(name, mode, window)
+    workspace.store("reports").write_bytes(prefix + "verdict.json", judged.packet.to_json())
     decision = judged.decision
     result = MonitorResult(
         model=name,

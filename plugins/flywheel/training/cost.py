@@ -1,5 +1,6 @@
-"""What a training costs: wall seconds, CPU seconds (the process and the worker processes it starts: the search's
-and the importance's loky workers) and peak resident memory (the same processes, sampled).
+"""What a piece of work costs (a training, a monitor window): wall seconds, CPU seconds (the process and the
+worker processes it starts: the search's and the importance's loky workers) and peak resident memory (the same
+processes, sampled).
 
 CPU seconds are the figure to compare strategies and to price (``money`` at a price per CPU-hour): wall time
 depends on how busy the machine is, CPU time much less.
@@ -29,8 +30,15 @@ class TrainingCost:
 
 
 def _processes() -> list[psutil.Process]:
-    me = psutil.Process()
-    return [me, *me.children(recursive=True)]
+    """This process and its joblib (loky) workers; not other children (the demo's `flywheel serve` is one)."""
+    me, found = psutil.Process(), [psutil.Process()]
+    for child in me.children(recursive=True):
+        try:
+            if "loky" in " ".join(child.cmdline()):
+                found.append(child)
+        except psutil.Error:
+            continue
+    return found
 
 
 def _cpu(process: psutil.Process) -> float:
