@@ -13,6 +13,7 @@ from rich.table import Table
 
 from flywheel.core.tasks import Metric
 from flywheel.settings import Settings
+from flywheel_replay.costs import loop_costs
 
 
 @dataclass
@@ -88,6 +89,7 @@ def live_quality_by_month(model: str, settings: Settings, months: list[str], fir
     )
     figures = figures.join(yardsticks)
     figures.attrs.update(metric=metric.name, loop=loop, alerts=_alert_score(model, settings, metric.name, months))
+    figures.attrs.update(costs=loop_costs(model, settings))
     figures.attrs.update(yardsticks.attrs)
     return figures
 
@@ -161,6 +163,7 @@ def summary(model: str, figures: pd.DataFrame) -> dict[str, Any]:
             for k in ("critical", "drops", "precision", "recall", "recall_before_labels", "precision_before_labels")
         },
         "estimate_mae": alerts.get("estimate_mae"),
+        "costs": figures.attrs.get("costs", {}),
     }
 
 
@@ -194,6 +197,12 @@ def print_table(console: Console, model: str, rows: list[MonthRow], figures: pd.
         f"precision {alerts['precision_before_labels']}; "
         f"estimate MAE {facts['estimate_mae']} (docs/monitoring.md: how each is counted)"
     )
+    if costs := facts["costs"]:
+        console.print(
+            f"  cost: {costs['retrain_trainings']} trainings after the first ({costs['warm_starts']} warm starts), "
+            f"{costs['retrain_cpu_seconds']} CPU s; the monitor {costs['monitor_cpu_seconds']} CPU s over "
+            f"{costs['monitor_windows']} windows"
+        )
 
 
 def save_chart(model: str, settings: Settings, figures: pd.DataFrame, rows: list[MonthRow] | None = None) -> Path:

@@ -138,6 +138,11 @@ def test_the_live_metric_is_charted_month_by_month_beside_the_never_retrained_mo
     # The calendar spends the loop's own budget: as many retrains as the loop requested, evenly spaced.
     assert summary["same_budget_schedule"]["retrains"] == summary["looped"]["retrains"] >= 1
     assert all(summary[arm]["mean"] is not None for arm in ("never_retrained", "cron_monthly", "same_budget_schedule"))
+    # What the loop's own work cost, as its runs and the monitor recorded it (trainings after the first champion).
+    costs = summary["costs"]
+    assert costs["retrain_trainings"] >= 1 and costs["retrain_cpu_seconds"] > 0, costs
+    assert costs["monitor_windows"] == len(figures) and costs["monitor_cpu_seconds"] > 0, costs
+    assert f"{costs['retrain_trainings']} trainings after the first" in stdout
 
 
 @pytest.mark.parametrize("model", MODELS)
