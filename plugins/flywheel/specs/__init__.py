@@ -77,17 +77,19 @@ class SplitSpec(_Strict):
 class EstimatorSpec(_Strict):
     """A scikit-learn estimator by import path, its fixed params and a random-search space.
 
-    ``search_strategy``: ``halving`` (the default) judges every candidate on the folds at a fraction of the
-    estimator's iterations and continues only the best ``1/halving_factor`` of them, in rungs, up to the spec's
-    iterations (successive halving, as scikit-learn's ``HalvingRandomSearchCV``); ``exhaustive`` fits every
-    candidate with every iteration. Halving applies to the ensembles that grow by iterations (boosting, forests)
-    with their iteration count fixed in ``params`` and no early stopping; others are searched exhaustively."""
+    ``search_strategy``: ``exhaustive`` (the default) fits every candidate with every iteration; ``halving`` judges
+    every candidate on the folds at a fraction of the estimator's iterations and continues only the best
+    ``1/halving_factor`` of them, in rungs, up to the spec's iterations (successive halving, as scikit-learn's
+    ``HalvingRandomSearchCV``). Halving is cheaper and may choose worse: a low learning rate looks worse than a high
+    one after a third of the iterations (docs/adding-a-model.md gives the replays' figures). It applies to the
+    ensembles that grow by iterations (boosting, forests) with their iteration count fixed in ``params`` and no
+    early stopping; others are searched exhaustively."""
 
     class_path: str = Field(pattern=r"^sklearn\.[\w.]+\.\w+$")
     params: dict[str, Any] = Field(default_factory=dict)
     search_space: dict[str, list[Any]] = Field(default_factory=dict)
     search_iterations: int = Field(default=8, ge=1)
-    search_strategy: Literal["halving", "exhaustive"] = "halving"
+    search_strategy: Literal["halving", "exhaustive"] = "exhaustive"
     halving_factor: int = Field(default=3, ge=2, description="rung to rung: 1/factor of the candidates go on")
     one_hot_min_frequency: int = Field(default=20, ge=1)
     random_state: int = 0
