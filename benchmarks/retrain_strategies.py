@@ -29,13 +29,16 @@ BIN = Path(sys.executable).parent
 STRATEGIES = ("full", "warm_start")
 
 
-def _start(home: Path, models: list[str], strategy: str) -> subprocess.Popen[bytes]:
-    """The demo of ``models`` on a fresh ``home`` with their specs copied there and set to ``strategy``."""
+def _start(home: Path, models: list[str], strategy: str, continue_on: dict[str, str]) -> subprocess.Popen[bytes]:
+    """The demo of ``models`` on a fresh ``home`` with their specs copied there and set to ``strategy`` (and, for
+    a warm start, ``retrain.continue_on`` where ``continue_on`` names one)."""
     specs = home / "specs"
     specs.mkdir(parents=True)
     for model in models:
         spec = yaml.safe_load((PROJECT / "models" / f"{model}.yaml").read_text())
         spec["retrain"] = {**spec.get("retrain", {}), "strategy": strategy}
+        if strategy == "warm_start" and model in continue_on:
+            spec["retrain"]["continue_on"] = continue_on[model]
         (specs / f"{model}.yaml").write_text(yaml.safe_dump(spec, sort_keys=False))
     prefixes = ("AIRFLOW", "MLFLOW", "FLYWHEEL_", "DBT_", "GX_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
@@ -45,11 +48,11 @@ def _start(home: Path, models: list[str], strategy: str) -> subprocess.Popen[byt
     return subprocess.Popen(command, cwd=PROJECT, env=env, stdout=log, stderr=subprocess.STDOUT)
 
 
-def _replays(root: Path, models: list[str]) -> dict[str, float]:
+def _replays(root: Path, models: list[str], continue_on: dict[str, str]) -> dict[str, float]:
     """Both replays at once, so they share the machine's state (the figures compared are CPU seconds and live
     metrics; wall times of replays that share two cores say little)."""
     started = time.monotonic()
-    running = {strategy: _start(root / strategy, models, strategy) for strategy in STRATEGIES}
+    running = {strategy: _start(root / strategy, models, strategy, continue_on) for strategy in STRATEGIES}
     seconds = {}
     for strategy, process in running.items():
         if process.wait() != 0:
@@ -87,16 +90,22 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--models", nargs="+", default=["hotel_cancellation", "bike_demand"])
     parser.add_argument("--keep", type=Path, help="run the replays in (new) folders under this one and keep them")
+    parser.add_argument(
+        "--continue-on", nargs="*", default=[], metavar="MODEL=WHAT", help="a warm start's retrain.continue_on"
+    )
     options = parser.parse_args()
+    continue_on = dict(item.split("=", 1) for item in options.continue_on)
     root = options.keep or Path(tempfile.mkdtemp(prefix="flywheel-retrain-strategies-"))
-    seconds = _replays(root, options.models)
+    seconds = _replays(root, options.models, continue_on)
     print(f"replays done: {seconds} ({root})", flush=True)
     lines = [
         "# Retraining in full or by warm starts, under the same policy",
         "",
         "`benchmarks/retrain_strategies.py`: the whole replay of each model twice at once, on fresh homes, the "
         "specs as they are but for `retrain.strategy` (`full`, then `warm_start` with its defaults: "
-        "`extra_iterations` 50, `full_every` 4). Live metric: the mean over the loop's months of the primary metric "
+        "`extra_iterations` 50, `full_every` 4, `continue_on` "
+        + (", ".join(f"{m}: {w}" for m, w in continue_on.items()) or "new_months")
+        + "). Live metric: the mean over the loop's months of the primary metric "
         "on each month's labelled rows, as served (`reports/<model>/demo/summary.json`). CPU: `training_cpu_seconds` "
         "of the retrains (every version after the first), which includes the first full training of a warm-start "
         "chain's first version only when the policy made one (full_every, a refused warm start).",

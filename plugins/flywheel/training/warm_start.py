@@ -118,12 +118,13 @@ def _fit_warm_start(spec: ModelSpec, split: TimeSplit, champion: Champion, cores
     task, features, target = task_of(spec), spec.features.all, spec.source.target_column
     extra = spec.retrain.extra_iterations
     every = pd.concat([split.train, split.holdout], ignore_index=True)
-    new_rows = every[_months(every, spec) > champion.fitted_until]
-    if new_rows.empty:
+    if not (_months(every, spec) > champion.fitted_until).any():
         raise WarmStartRefused(
             f"no labelled rows after v{champion.version}'s last fitted month {champion.fitted_until}"
         )
-    before_holdout = split.train[_months(split.train, spec) > champion.fitted_until]
+    since = champion.fitted_until if spec.retrain.continue_on == "new_months" else ""  # "": every month
+    new_rows = every[_months(every, spec) > since]
+    before_holdout = split.train[_months(split.train, spec) > since]
     if before_holdout.empty:  # the champion was fitted up to the holdout: it is its own evaluated model
         evaluated_model = champion.model
     else:
