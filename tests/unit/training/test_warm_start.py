@@ -77,3 +77,32 @@ def test_new_rows_without_every_class_cannot_continue_the_champion():
     X_new, y_new = _rows(500, 2, 300.0)
     with pytest.raises(WarmStartRefused, match="the new rows hold no label of class"):
         continued(_champion(), X_new, np.zeros_like(y_new), extra_iterations=5)
+
+
+@pytest.mark.parametrize(
+    ("continue_on", "months"), [("new_months", "2016-01..2016-04"), ("all_months", "2015-07..2016-04")]
+)
+def test_a_warm_start_continues_on_the_new_months_or_on_every_month(continue_on, months):
+    """The champion fitted on 2015-07 .. 2015-12: the evaluated model continued before the holdout, the served one on
+    every month it may use, with the champion's threshold and no search."""
+    from flywheel.training.dataset import Snapshot, time_split
+    from flywheel.training.warm_start import Champion, fit_warm_start
+
+    spec = SPEC.model_copy(update={"retrain": SPEC.retrain.model_copy(update={"continue_on": continue_on})})
+    dates = pd.date_range("2015-07-01", periods=10 * 30 * 8, freq="3h")
+    X, y = _rows(len(dates), 4, 300.0)
+    frame = X.assign(arrival_date=dates, booking_key=[str(i) for i in range(len(dates))], is_canceled=y)
+    frame["batch_id"] = dates.strftime("%Y-%m")
+    split = time_split(Snapshot(frame, "sha", "2015-07-01", "2016-04-30", ()), spec)
+    early = frame[frame["arrival_date"] < "2016-01-01"]
+    champion = FixedThresholdClassifier(
+        FrozenEstimator(build_pipeline(spec, learning_rate=0.1).fit(early[spec.features.all], early["is_canceled"])),
+        threshold=0.37,
+        response_method="predict_proba",
+    ).fit(early[spec.features.all], early["is_canceled"])
+    result = fit_warm_start(spec, split, Champion("1", champion, "2015-07", "2015-12"))
+    assert result.continuation is not None and result.continuation.endswith(f"rows of {months}")
+    assert result.fitted_months == ("2015-07", "2016-04") and result.model.threshold == 0.37
+    assert pipeline_of(result.model)[-1].n_iter_ == 20 + spec.retrain.extra_iterations
+    assert result.business is not None and result.business.threshold == 0.37
+    assert result.cv_score != result.cv_score  # NaN: nothing was searched
