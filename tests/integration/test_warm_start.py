@@ -67,6 +67,10 @@ def test_a_warm_start_continues_the_champion_for_a_fraction_of_the_cpu_and_is_bl
     text = Path(card).read_text()
     assert "(no search: warm start: v1 (50 iterations, fitted 2015-07..2016-06) + 30 iterations on " in text
     assert "rows of 2016-07..2016-08)" in text
+    # Cost on the books: the training's CPU priced, scoring per 1,000 rows, and the return against the baseline.
+    assert "## Cost and return" in text and f"- Training: {warm_cpu:,.1f} CPU s (" in text, text
+    assert "CPU s per 1,000 rows (the holdout scored at once)" in text and "the training is paid back after" in text
+    assert run.data.metrics["scoring_cpu_seconds_per_1000"] > 0
 
     version = train_job.register_model(workspace, MODEL, run.info.run_id)
     assert train_job.gate_model(workspace, MODEL, version)

@@ -114,6 +114,9 @@ def _metrics(spec: ModelSpec, result: TrainingResult) -> dict[str, float]:
         "cv_primary_metric": result.cv_score,
         "holdout_rows": result.holdout_metrics["rows"],
         "training_seconds": result.seconds,
+        "scoring_cpu_seconds_per_1000": result.scoring_cpu_per_1000
+        if result.scoring_cpu_per_1000 is not None
+        else float("nan"),
     }
     if result.business and result.baseline_business:
         metrics |= {
@@ -182,7 +185,7 @@ def log_training_run(
         mlflow.log_text(result.segments.to_csv(index=False), "evaluation/segments.csv")
         if result.importance is not None:
             mlflow.log_dict(result.importance, IMPORTANCE_ARTIFACT)
-        mlflow.log_text(render_model_card(spec, snapshot, split, result, lineage), "model_card.md")
+        mlflow.log_text(render_model_card(spec, snapshot, split, result, lineage, cost), "model_card.md")
         mlflow.log_text(json.dumps(spec.model_dump(mode="json"), indent=2), "spec.json")
         info = mlflow.sklearn.log_model(
             result.model,

@@ -137,6 +137,9 @@ class BusinessSpec(_Strict):
     value_true_negative: float = 0.0
     cost_false_negative: float = 0.0
     rationale: str = ""
+    cost_per_cpu_hour: float = Field(
+        default=0.05, ge=0, description="what a CPU-hour costs, in currency: prices training and scoring (assumed)"
+    )
 
 
 class ValueMatrixSpec(_Strict):
@@ -147,6 +150,9 @@ class ValueMatrixSpec(_Strict):
     currency: str = "EUR"
     values: dict[str, dict[str, float]]
     rationale: str = ""
+    cost_per_cpu_hour: float = Field(
+        default=0.05, ge=0, description="what a CPU-hour costs, in currency: prices training and scoring (assumed)"
+    )
 
 
 class ServingSpec(_Strict):

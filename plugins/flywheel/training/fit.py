@@ -43,6 +43,7 @@ class TrainingResult:
     fitted_months: tuple[str, str] = ("", "")  # the first and last month the served model was fitted on
     importance: dict[str, float] | None = None  # permutation importance on the holdout, per input column
     continuation: str | None = None  # a warm start: what was continued, with what (training.warm_start)
+    scoring_cpu_per_1000: float | None = None  # CPU seconds to score 1,000 rows (the holdout scored at once)
 
 
 def fit_model(spec: ModelSpec, split: TimeSplit, cores: int = 1) -> TrainingResult:
@@ -111,7 +112,10 @@ def evaluated(
     a binary classifier's decisions, with a value matrix that of a multiclass one's."""
     task = task_of(spec)
     X_holdout, y_holdout = split.holdout[spec.features.all], task.label(split.holdout[spec.source.target_column])
-    score, baseline_score = task.score(model, X_holdout), task.score(baseline, X_holdout)
+    cpu = time.process_time()
+    score = task.score(model, X_holdout)
+    scoring_cpu = time.process_time() - cpu
+    baseline_score = task.score(baseline, X_holdout)
     business: dict[str, BusinessOutcome] = {}
     if thresholds is not None and isinstance(spec.business, BusinessSpec):
         business = {
@@ -139,6 +143,7 @@ def evaluated(
         business=business.get("business"),
         baseline_business=business.get("baseline_business"),
         importance=holdout_importance(model, X_holdout, y_holdout, primary_metric(spec).sklearn_scoring, n_jobs=n_jobs),
+        scoring_cpu_per_1000=1000 * scoring_cpu / len(X_holdout) if len(X_holdout) else None,
     )
     _log_result(spec, result)
     return result

@@ -8,6 +8,8 @@ import pandas as pd
 
 from flywheel.core.tasks import Metric, Task, primary_metric, task_of
 from flywheel.specs import ModelSpec, ValueMatrixSpec
+from flywheel.training.cost import TrainingCost
+from flywheel.training.cost_lines import cost_lines
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
 
@@ -87,7 +89,12 @@ def _importance_lines(result: TrainingResult, metric: Metric) -> list[str]:
 
 
 def render_model_card(
-    spec: ModelSpec, snapshot: Snapshot, split: TimeSplit, result: TrainingResult, lineage: dict[str, str]
+    spec: ModelSpec,
+    snapshot: Snapshot,
+    split: TimeSplit,
+    result: TrainingResult,
+    lineage: dict[str, str],
+    cost: TrainingCost | None = None,
 ) -> str:
     m, b = result.holdout_metrics, result.baseline_metrics
     task, metric = task_of(spec), primary_metric(spec)
@@ -126,6 +133,7 @@ def render_model_card(
         *[f"| recall of {c} | {_fmt(m[f'recall__{c}'])} | {_fmt(b[f'recall__{c}'])} |" for c in task.classes],
         "",
         *_business_lines(spec, result),
+        *cost_lines(spec, result, cost),
         *_importance_lines(result, metric),
         "## Segments (holdout)",
         *_segments_table(result.segments, spec.gates.min_segment_rows, task, metric),
