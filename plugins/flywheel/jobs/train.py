@@ -91,12 +91,12 @@ def registry_lineage(workspace: Workspace, name: str) -> Lineage:
     champion = registry.champion(name)
     if champion is None:
         return Lineage(None)
-    champion_tags = registry.mlflow.get_run(registry.version(name, champion).run_id).data.tags
+    champion_tags = registry.training_run(name, champion).tags
     newest = max((int(v.version) for v in registry.mlflow.search_model_versions(f"name = '{name}'")), default=0)
     refused = None
     if newest > int(champion):
         latest = registry.version(name, str(newest))
-        latest_tags = registry.mlflow.get_run(latest.run_id).data.tags
+        latest_tags = registry.training_run(name, latest.version).tags
         if latest_tags.get(tracking.STRATEGY_TAG) == "warm_start" and latest.tags.get(BLESSED_TAG) == "false":
             refused = latest.version
     return Lineage(champion, int(champion_tags.get(tracking.WARM_STARTS_TAG, "0")), refused)

@@ -23,6 +23,7 @@ from flywheel.registry.client import BLESSED_TAG
 from flywheel.registry.register import CHAMPION, alias_version
 from flywheel.registry.tracking import EVALUATED_SCORE_COLUMN, FITTED_UNTIL_PARAM, HOLDOUT_ARTIFACT
 from flywheel.specs import ModelSpec
+from flywheel.training.dataset import event_months
 from flywheel.training.evaluate import segment_metrics
 
 log = logging.getLogger(__name__)
@@ -84,7 +85,7 @@ def _unseen_by(spec: ModelSpec, mlflow_client: Any, champion: str, holdout: pd.D
     every = np.ones(len(holdout), dtype=bool)
     if column not in holdout or not until:
         return every, False
-    months = pd.to_datetime(holdout[column]).dt.strftime("%Y-%m").to_numpy()
+    months = event_months(holdout, spec)
     unseen = months > until
     return (unseen, True) if unseen.sum() >= spec.gates.min_segment_rows else (every, False)
 
@@ -208,7 +209,7 @@ def _forgetting_checks(spec: ModelSpec, task: Task, mlflow_client: Any, version:
     then = task.evaluate(y, score_array(old[EVALUATED_SCORE_COLUMN]))[metric.name]
     now = task.evaluate(y, _scores(task, mlflow_client, spec.name, version, old, spec.features.all))[metric.name]
     forgot = -metric.advantage(now, then)
-    months = pd.to_datetime(old[spec.source.event_time_column]).dt.strftime("%Y-%m")
+    months = event_months(old, spec)
     return [
         Check(
             "no_forgetting",

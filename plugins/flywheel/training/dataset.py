@@ -66,12 +66,17 @@ def load_snapshot(spec: ModelSpec, warehouse: Warehouse) -> Snapshot:
     )
 
 
+def event_months(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
+    """Each row's month (YYYY-MM) of its event time: what the split, the fitted months and the gate count in."""
+    return pd.to_datetime(frame[spec.source.event_time_column]).dt.strftime("%Y-%m").to_numpy()
+
+
 def time_split(snapshot: Snapshot, spec: ModelSpec) -> TimeSplit:
     """Holdout = the last ``holdout_months`` months; train = the months before; folds = expanding windows."""
     from sklearn.model_selection import TimeSeriesSplit
 
     frame = snapshot.frame
-    month = frame[spec.source.event_time_column].dt.strftime("%Y-%m")
+    month = pd.Series(event_months(frame, spec), index=frame.index)
     months = sorted(month.unique())
     needed = spec.split.holdout_months + spec.split.cv_folds + 1
     if len(months) < needed:
@@ -86,7 +91,7 @@ def time_split(snapshot: Snapshot, spec: ModelSpec) -> TimeSplit:
     train = frame[month.isin(train_months)].reset_index(drop=True)
     holdout = frame[month.isin(holdout_months)].reset_index(drop=True)
 
-    train_month = train[spec.source.event_time_column].dt.strftime("%Y-%m").to_numpy()
+    train_month = event_months(train, spec)
     folds, fold_months = [], []
     for fit_idx, val_idx in TimeSeriesSplit(n_splits=spec.split.cv_folds).split(train_months):
         fit_m = [train_months[i] for i in fit_idx]

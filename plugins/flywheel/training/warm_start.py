@@ -32,7 +32,7 @@ from sklearn.pipeline import Pipeline
 
 from flywheel.core.tasks import task_of
 from flywheel.specs import ModelSpec
-from flywheel.training.dataset import TimeSplit
+from flywheel.training.dataset import TimeSplit, event_months
 from flywheel.training.fit import TrainingResult, evaluated, fitted_baseline, training_threads
 
 log = logging.getLogger(__name__)
@@ -101,10 +101,6 @@ def continued(model: Any, X: pd.DataFrame, y: Any, extra_iterations: int) -> Any
     return fitted
 
 
-def _months(frame: pd.DataFrame, spec: ModelSpec) -> np.ndarray:
-    return pd.to_datetime(frame[spec.source.event_time_column]).dt.strftime("%Y-%m").to_numpy()
-
-
 def fit_warm_start(spec: ModelSpec, split: TimeSplit, champion: Champion, cores: int = 1) -> TrainingResult:
     """The champion continued with ``retrain.extra_iterations`` on the rows after its last fitted month: evaluated
     on the holdout (continued on the new months before it), served continued on every new month. Raises
@@ -118,13 +114,13 @@ def _fit_warm_start(spec: ModelSpec, split: TimeSplit, champion: Champion, cores
     task, features, target = task_of(spec), spec.features.all, spec.source.target_column
     extra = spec.retrain.extra_iterations
     every = pd.concat([split.train, split.holdout], ignore_index=True)
-    if not (_months(every, spec) > champion.fitted_until).any():
+    if not (event_months(every, spec) > champion.fitted_until).any():
         raise WarmStartRefused(
             f"no labelled rows after v{champion.version}'s last fitted month {champion.fitted_until}"
         )
     since = champion.fitted_until if spec.retrain.continue_on == "new_months" else ""  # "": every month
-    new_rows = every[_months(every, spec) > since]
-    before_holdout = split.train[_months(split.train, spec) > since]
+    new_rows = every[event_months(every, spec) > since]
+    before_holdout = split.train[event_months(split.train, spec) > since]
     if before_holdout.empty:  # the champion was fitted up to the holdout: it is its own evaluated model
         evaluated_model = champion.model
     else:
@@ -138,7 +134,7 @@ def _fit_warm_start(spec: ModelSpec, split: TimeSplit, champion: Champion, cores
     how = (
         f"warm start: v{champion.version} ({estimator.n_iter_} iterations, fitted {champion.fitted_from}.."
         f"{champion.fitted_until}) + {extra} iterations on {len(new_rows)} rows of "
-        f"{_months(new_rows, spec).min()}..{_months(new_rows, spec).max()}"
+        f"{event_months(new_rows, spec).min()}..{event_months(new_rows, spec).max()}"
     )
     if spec.split.final_fit == "train":
         return replace(result, continuation=how, fitted_months=(champion.fitted_from, split.train_months[-1]))
