@@ -4,6 +4,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
+# The browser the model view's test drives (Playwright, from the lock, on Debian's Chromium): installed by
+# apt-get when missing (as root, or through sudo). Elsewhere: `make test BROWSER=/path/to/chromium`.
+BROWSER ?= /usr/bin/chromium
+
 # Test processes (pytest-xdist workers); each runs one OpenMP/BLAS thread (tests/conftest.py).
 TEST_WORKERS ?= 2
 
@@ -12,11 +16,11 @@ TEST_WORKERS ?= 2
 demo: $(STAMP)  ## install (if needed), initialise local state in .flywheel/, run every model's loop (MODEL=name: one)
 	$(BIN)/flywheel-replay demo $(if $(MODEL),--model $(MODEL))
 
-test: $(STAMP)  ## lint, type-check and `flywheel check`, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
+test: $(STAMP) $(BROWSER)  ## lint, type-check and `flywheel check`, then the whole suite: unit, config, DAG integrity, dag.test() runs, dbt on DuckDB and PostgreSQL
 	$(BIN)/ruff check plugins replay dags tests benchmarks
 	$(BIN)/mypy  # the library and the replay ([tool.mypy] in pyproject.toml)
 	$(BIN)/flywheel check  # every spec, monitoring file and suite against the dbt project (docs/adding-a-model.md)
-	$(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
+	FLYWHEEL_BROWSER=$(BROWSER) $(BIN)/pytest -n $(TEST_WORKERS) --dist loadscope --no-loadscope-reorder
 
 # What needs more than a test run: the whole two-model replay (does the looped model beat a never-retrained
 # one?) and the kill loops at their full size. Prints the figures docs/measurements.md quotes.
@@ -28,6 +32,12 @@ bench: $(STAMP)  ## the full replay and its retrain ceiling, full against warm-s
 	  tests/reliability/test_kill_training.py tests/reliability/test_kill_ingest_and_dbt.py
 
 install: $(STAMP)
+
+$(BROWSER):
+	@if [ "$$(id -u)" = 0 ]; then sudo=""; elif command -v sudo >/dev/null; then sudo=sudo; else \
+	  echo "$(BROWSER) is missing: install Chromium (Debian: apt-get install chromium) or pass BROWSER=<its path>"; \
+	  exit 1; fi; \
+	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium
 
 # The lock pins every package; the project itself is installed editable without resolving anything else, and so
 # is the demo's simulator (replay/: the demo, the tests and the benchmarks use it; the production image does not).

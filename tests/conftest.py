@@ -42,6 +42,7 @@ LONGEST_FIRST = (
     "tests/reliability/test_kill_training.py",
     "tests/integration/test_embedded_loop.py",
     "tests/integration/test_canary.py",
+    "tests/integration/test_approval.py",
     "tests/reliability/test_kill_ingest_and_dbt.py",
     "tests/integration/test_serving.py",
     "tests/reliability/test_store_outages.py",

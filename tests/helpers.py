@@ -118,15 +118,20 @@ def build_loop_until(
     validate_mart(Workspace(settings), mart, "")  # a new workspace: nothing cached across the dbt build
 
 
-def train_first_champion(settings: Settings, model: str) -> str:
+def train_first_champion(settings: Settings, model: str, serves_from: str | None = None) -> str:
     """The train DAG's steps in this process for a model with no champion yet: train, register, gate (it must
-    bless), first promotion (it must promote); returns the version, now @champion."""
+    bless), first promotion (it must promote); returns the version, now @champion. ``serves_from``: the data's
+    time it starts serving (YYYY-MM-DD; the deployment history's clock), else now."""
+    from datetime import datetime
+
     from flywheel.jobs import train as train_job
 
     workspace = Workspace(settings)
     version = train_job.register_model(workspace, model, train_job.train(workspace, model))
     assert train_job.gate_model(workspace, model, version), f"{model} v{version} was not blessed"
-    assert train_job.promote_first_champion(workspace, model, version), f"{model} v{version} was not promoted"
+    as_of = datetime.fromisoformat(serves_from) if serves_from else None
+    promoted = train_job.promote_first_champion(workspace, model, version, as_of=as_of)
+    assert promoted, f"{model} v{version} was not promoted"
     return version
 
 

@@ -17,6 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import pandas as pd
+
 from flywheel.settings import Settings, get_settings
 from tests.helpers import build_loop_until, small_spec_copies, train_first_champion
 
@@ -43,7 +45,8 @@ def _build(template: Template, home: Path) -> None:
     settings = _settings(home)
     small_spec_copies(settings.project_dir, settings.models_dir, [template.model], model=template.model)
     build_loop_until(settings, template.last, template.first, mart=template.mart)
-    assert train_first_champion(settings, template.model) == "1"
+    serves_from = (pd.Timestamp(f"{template.last}-01") + pd.offsets.MonthBegin(1)).date().isoformat()
+    assert train_first_champion(settings, template.model, serves_from) == "1"
 
 
 def _settings(home: Path, **overrides: Any) -> Settings:

@@ -1,4 +1,4 @@
-"""``flywheel``: the command line for people (init, run, status, promote, rollback, monitor, serve, env).
+"""``flywheel``: the command line for people (init, run, status, history, promote, rollback, monitor, serve, env).
 
 The demo's replay has its own command, ``flywheel-replay`` (the ``replay/`` package, not part of the product)."""
 
@@ -107,7 +107,7 @@ def model_names(settings: Settings) -> list[str]:
 
     files = load_spec_files(settings.models_dir, settings.monitoring_dir)
     for name, problems in {**files.broken_models, **files.broken_monitors}.items():
-        console.print(f"[yellow]{name} is left out[/yellow]: {describe(problems)}")
+        Console(stderr=True).print(f"[yellow]{name} is left out[/yellow]: {describe(problems)}")  # not in --json
     return [name for name in files.names if name not in files.broken_monitors]
 
 
@@ -138,14 +138,12 @@ _PASS_ANY = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
 @app.command(hidden=True, context_settings=_PASS_ANY)
-def demo() -> None:
-    """Moved to ``flywheel-replay demo``."""
+def demo() -> None:  # moved to `flywheel-replay demo`
     _moved_to_replay("demo")
 
 
 @app.command(hidden=True, context_settings=_PASS_ANY)
-def land() -> None:
-    """Moved to ``flywheel-replay land``."""
+def land() -> None:  # moved to `flywheel-replay land`
     _moved_to_replay("land")
 
 
@@ -158,6 +156,18 @@ def status(
     from flywheel.workspace import Workspace
 
     print_summary(console, [one_model(model, settings)] if model else model_names(settings), Workspace(settings))
+
+
+@app.command()
+def history(
+    model: Annotated[str | None, typer.Argument(help="model name (needed when models/ has several)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="one JSON document instead of tables")] = False,
+) -> None:
+    """Which version answered what share of traffic, from when to when, who moved it and why (the ledger's)."""
+    from flywheel.report_history import print_history
+
+    settings = settings_from_environment()
+    print_history(console, one_model(model, settings), settings, as_json)
 
 
 @app.command()

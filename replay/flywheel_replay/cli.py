@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Annotated
 
+import pandas as pd
 import typer
 
 from flywheel.cli import console, init, model_names, one_model, run_dags, settings_from_environment
@@ -68,8 +69,12 @@ def demo(
     first_training = [f"train__{m}" for m in models if not has_champion(Workspace(settings), m)]
     for name in sorted(set(models) - {t.removeprefix("train__") for t in first_training}):
         console.print(f"{name}: @champion exists; retraining is the monitor's decision")
-    if first_training:
-        run_dags(first_training, settings, {"reason": "first validated data and no @champion yet"})
+    for plan in plans:
+        if f"train__{plan.model}" in first_training:
+            # The first champion starts serving with the loop's first month: the deployment history's clock.
+            starts = pd.Timestamp(f"{plan.initial[-1]}-01") + pd.offsets.MonthBegin(1)
+            reason = "first validated data and no @champion yet"
+            run_dags([f"train__{plan.model}"], settings, {"reason": reason, "as_of": starts.isoformat()})
     charts = []
     if loop:
         charts = loop_demo(

@@ -174,6 +174,33 @@ def test_retrains_stay_within_the_policy_and_every_suppression_is_explained(demo
     assert len(retrained) == len(requests), reasons
 
 
+@pytest.mark.parametrize("model", MODELS)
+def test_the_deployment_history_names_every_version_that_answered_and_when(demo, model):
+    """`flywheel history <model> --json` against the prediction log: every version that answered requests (as
+    champion or a live share, not shadow) has a time in service that begins in the month of its first answer (or
+    the month before, when the canary moved it at a month's last second), and the days add up to the loop."""
+    home, _, _ = demo
+    history = json.loads(_flywheel(home, ["history", model, "--json"], timeout=120))
+    from flywheel.data import predictions
+    from flywheel.data.warehouse import open_warehouse
+
+    logged = open_warehouse(Settings(home=home, project_dir=get_settings().project_dir)).query_df(
+        f"select p.version, min(l.event_time) as first from {predictions.PREDICTION_LOG} p join {predictions.LABELS} l "
+        "on l.model = p.model and l.entity_id = p.entity_id where p.model = ? and p.source = 'api' "
+        "and p.arm in ('champion', 'challenger') group by p.version",
+        (model,),
+    )
+    served = {v["version"]: v for v in history["versions"] if v["first_answered"]}
+    assert set(served) == set(logged.version.astype(str)), (served, logged)
+    for row in logged.itertuples(index=False):
+        began = pd.Period(served[str(row.version)]["first_answered"][:7], freq="M")
+        assert pd.Period(row.first, freq="M") - began in (0 * began.freq, 1 * began.freq), (row, served)
+    first, last, _ = LOOPS[model]
+    days = sum(v["champion_days"] for v in history["versions"])
+    loop_days = (pd.Period(last, freq="M").end_time - pd.Period(first, freq="M").start_time).days
+    assert loop_days - 2 <= days <= loop_days + 1, (days, loop_days)  # the last canary run: a month's last second
+
+
 def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     home, _, _ = demo
     from flywheel.data.warehouse import open_warehouse

@@ -13,18 +13,16 @@ from __future__ import annotations
 import json
 import os
 import secrets
-import signal
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
 import pytest
 
 from flywheel.settings import get_settings
+from tests.airflow_api import AirflowAPI, background_process, wait_http
 from tests.helpers import free_port, fresh_postgres_database, moto_s3_server, small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
@@ -34,36 +32,6 @@ BUCKET = "flywheel"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
 BIN = Path(sys.executable).parent
 PROJECT = get_settings().project_dir
-
-
-@contextmanager
-def _process(name: str, args: list[str], env: dict[str, str], logs: Path) -> Iterator[subprocess.Popen]:
-    """A long-running process of the topology, its output in ``logs/<name>.log``; stopped (group) on exit."""
-    out = open(logs / f"{name}.log", "wb")  # noqa: SIM115 - closed below, after the process
-    process = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    try:
-        yield process
-    finally:
-        try:
-            os.killpg(process.pid, signal.SIGTERM)
-            process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
-        out.close()
-
-
-def _wait_http(url: str, what: str, logs: Path, timeout: float = 120) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url, timeout=5).status_code < 500:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(1)
-    tails = {p.name: p.read_text(errors="replace")[-2000:] for p in logs.glob("*.log")}
-    raise AssertionError(f"{what} did not answer at {url} within {timeout:.0f} s; logs: {json.dumps(tails)[:8000]}")
 
 
 def _environment(
@@ -123,55 +91,6 @@ def _run(args: list[str], env: dict[str, str], cwd: Path = PROJECT, timeout: flo
     return done.stdout
 
 
-class Airflow:
-    """The REST API as a person or a CI job uses it: a token from /auth/token, then /api/v2."""
-
-    def __init__(self, base: str) -> None:
-        token = httpx.post(f"{base}/auth/token", json={"username": "admin", "password": ADMIN_PASSWORD}, timeout=30)
-        token.raise_for_status()
-        self.http = httpx.Client(
-            base_url=f"{base}/api/v2", headers={"Authorization": f"Bearer {token.json()['access_token']}"}, timeout=30
-        )
-
-    def get(self, path: str, **params: object) -> dict:
-        response = self.http.get(path, params=params)
-        response.raise_for_status()
-        return response.json()
-
-    def wait_for_dags(self, dag_ids: list[str], timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            known = {d["dag_id"] for d in self.get("/dags", limit=100)["dags"]}
-            if set(dag_ids) <= known:
-                return
-            time.sleep(2)
-        raise AssertionError(f"DAGs not parsed in {timeout:.0f} s: {sorted(set(dag_ids) - known)}")
-
-    def unpause(self, dag_id: str) -> None:
-        self.http.patch(f"/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
-
-    def trigger(self, dag_id: str) -> str:
-        response = self.http.post(f"/dags/{dag_id}/dagRuns", json={"logical_date": None})
-        response.raise_for_status()
-        return response.json()["dag_run_id"]
-
-    def wait_for_success(self, dag_id: str, timeout: float) -> dict:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            runs = self.get(f"/dags/{dag_id}/dagRuns", limit=10)["dag_runs"]
-            for run in runs:
-                if run["state"] == "success":
-                    return run
-                if run["state"] == "failed":
-                    raise AssertionError(f"{dag_id} failed: {self.task_states(dag_id, run['dag_run_id'])}")
-            time.sleep(3)
-        raise AssertionError(f"{dag_id}: no successful run within {timeout:.0f} s")
-
-    def task_states(self, dag_id: str, run_id: str) -> list[dict]:
-        instances = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]
-        return [{"task": t["task_id"], "state": t["state"], "hostname": t["hostname"]} for t in instances]
-
-
 @pytest.fixture(scope="module")
 def topology(tmp_path_factory):
     import boto3
@@ -211,7 +130,7 @@ def topology(tmp_path_factory):
         ini = (PROJECT / "deploy" / "mlflow" / "basic_auth.ini").read_text()
         (home / "basic_auth.ini").write_text(ini.replace("/var/lib/mlflow-auth", str(home)))
         stack.enter_context(
-            _process(
+            background_process(
                 "mlflow",
                 [
                     str(BIN / "mlflow"),
@@ -235,9 +154,11 @@ def topology(tmp_path_factory):
             )
         )
         airflow = str(BIN / "airflow")
-        stack.enter_context(_process("api-server", [airflow, "api-server", "--port", str(ports["api"])], env, logs))
-        stack.enter_context(_process("scheduler", [airflow, "scheduler"], env, logs))
-        stack.enter_context(_process("dag-processor", [airflow, "dag-processor"], env, logs))
+        stack.enter_context(
+            background_process("api-server", [airflow, "api-server", "--port", str(ports["api"])], env, logs)
+        )
+        stack.enter_context(background_process("scheduler", [airflow, "scheduler"], env, logs))
+        stack.enter_context(background_process("dag-processor", [airflow, "dag-processor"], env, logs))
         for worker, log_port in (("worker-1", free_port()), ("worker-2", free_port())):
             worker_env = {
                 **env,
@@ -245,7 +166,7 @@ def topology(tmp_path_factory):
                 "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(log_port),
             }
             stack.enter_context(
-                _process(
+                background_process(
                     worker,
                     [
                         airflow,
@@ -260,8 +181,8 @@ def topology(tmp_path_factory):
                     logs,
                 )
             )
-        _wait_http(f"http://127.0.0.1:{ports['mlflow']}/health", "MLflow server", logs)
-        _wait_http(f"http://127.0.0.1:{ports['api']}/api/v2/monitor/health", "Airflow api-server", logs)
+        wait_http(f"http://127.0.0.1:{ports['mlflow']}/health", "MLflow server", logs)
+        wait_http(f"http://127.0.0.1:{ports['api']}/api/v2/monitor/health", "Airflow api-server", logs)
         yield env, s3, ports, logs
     redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
 
@@ -269,7 +190,7 @@ def topology(tmp_path_factory):
 def test_the_loop_runs_on_the_production_topology(topology):
     env, s3, ports, _ = topology
     _run([str(BIN / "flywheel-replay"), "land", "--first", "2016-01", "--last", "2016-06"], env)  # six months to S3
-    api = Airflow(f"http://127.0.0.1:{ports['api']}")
+    api = AirflowAPI(f"http://127.0.0.1:{ports['api']}", ADMIN_PASSWORD)
     chain = ["ingest", "transform", f"train__{MODEL}", f"score__{MODEL}"]
     api.wait_for_dags(chain)
     for dag_id in chain:

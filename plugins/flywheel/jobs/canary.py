@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from typing import Literal
 
@@ -22,6 +22,7 @@ from flywheel.core.clock import iso_seconds, naive_utc, utc_now
 from flywheel.core.tasks import primary_metric
 from flywheel.data import predictions
 from flywheel.decisions import canary
+from flywheel.jobs.approval import request_approval
 from flywheel.registry import canary_state, gate, ledger
 from flywheel.registry.promote import PromotionError, promote, rollback
 from flywheel.serving.routing import CHALLENGER_ARM, CHAMPION_ARM, SHADOW_ARM
@@ -30,7 +31,7 @@ from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
 
-StepAction = Literal["none", "started", "wait", "advance", "promote", "rollback"]
+StepAction = Literal["none", "started", "wait", "advance", "promote", "rollback", "await_approval"]
 
 
 @dataclass(frozen=True)
@@ -43,6 +44,7 @@ class CanaryStep:
     step: int | None = None  # the traffic step the evidence was gathered at
     checks: tuple[str, ...] = ()
     evidence: canary.Evidence | None = None
+    approval: dict[str, str] | None = None  # await_approval: the request's subject and body, for the person
 
     def to_dict(self) -> dict[str, object]:
         """For XCom and logs: JSON-ready."""
@@ -53,6 +55,7 @@ class CanaryStep:
             "step": self.step,
             "checks": list(self.checks),
             "evidence": None if self.evidence is None else self.evidence.to_dict(),
+            "approval": self.approval,
         }
 
 
@@ -177,6 +180,10 @@ def analyse_canary(workspace: Workspace, name: str, actor: str, now: datetime | 
     if evidence is None:  # a running canary always has evidence; none means its state was lost
         raise RuntimeError(f"{name}: a canary is running but its evidence cannot be gathered")
     decision = canary.decide(workspace.spec(name).canary, state, evidence, now)
+    if decision.action == canary.PROMOTE and workspace.spec(name).canary.approval.required:
+        request = request_approval(workspace, name, state, decision, evidence, actor, now)
+        step = CanaryStep("await_approval", decision.reason, challenger, state.step, decision.checks, evidence)
+        return replace(step, approval=asdict(request))
     _apply(workspace, workspace.spec(name), state, decision, evidence, actor, now)
     return CanaryStep(decision.action, decision.reason, challenger, state.step, decision.checks, evidence)
 
@@ -211,7 +218,7 @@ def _apply(
                 "canary_advanced",
                 actor,
                 f"to {spec.canary.stage_label(step)}: {decision.reason}",
-                record,
+                {**record, "new_share": spec.canary.share(step)},  # the deployment history's next share
             ),
         )
     elif decision.action == canary.PROMOTE:

@@ -7,8 +7,10 @@ same snapshot reuses its run, a run is registered once, a verdict is recorded on
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+from flywheel.core.clock import iso_seconds
 from flywheel.decisions.retrain_strategy import Lineage, StrategyDecision, training_strategy
 from flywheel.registry import gate, register, tracking
 from flywheel.registry.client import BLESSED_TAG
@@ -136,8 +138,11 @@ def gate_model(workspace: Workspace, name: str, version: str, actor: str = "flyw
     return verdict.blessed
 
 
-def promote_first_champion(workspace: Workspace, name: str, version: str, actor: str = "flywheel") -> bool:
-    """With no champion yet, a blessed version becomes @champion; otherwise the canary decides (not here)."""
+def promote_first_champion(
+    workspace: Workspace, name: str, version: str, actor: str = "flywheel", as_of: datetime | None = None
+) -> bool:
+    """With no champion yet, a blessed version becomes @champion; otherwise the canary decides (not here).
+    ``as_of``: the data's time of the promotion (the deployment history's clock; default now)."""
     mlflow_client = workspace.registry.mlflow
     champion = workspace.registry.champion(name)
     if champion not in (None, version):
@@ -152,4 +157,5 @@ def promote_first_champion(workspace: Workspace, name: str, version: str, actor:
         workspace.warehouse,
         workspace.settings,
         expected_champion=None,
+        evidence={"as_of": iso_seconds(as_of)},
     )

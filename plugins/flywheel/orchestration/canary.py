@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import timedelta
 from typing import Any
 
 from airflow.sdk import DAG, task
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import flywheel_dag, task_workspace
+from flywheel.orchestration.defaults import data_time, flywheel_dag, task_workspace
 from flywheel.specs import ModelSpec
 
 
@@ -30,15 +30,6 @@ def build_score_dag(spec: ModelSpec) -> DAG:
 
         score_new_rows()
     return dag
-
-
-def data_time(context: Any) -> datetime:
-    """The one clock of the canary's time rules (bake, deadline) and of the labels known: the time of the data
-    judged. The run's data interval end (in production: now, to the hour); a replay passes its replayed time in the
-    run's conf (``as_of``)."""
-    conf = context["dag_run"].conf or {}
-    as_of = conf.get("as_of") or conf.get("labels_until")  # labels_until: the name before one clock
-    return datetime.fromisoformat(as_of) if as_of else context["data_interval_end"]
 
 
 def build_canary_dag(spec: ModelSpec) -> DAG:
@@ -65,5 +56,51 @@ def build_canary_dag(spec: ModelSpec) -> DAG:
             step = analyse_canary(task_workspace(), name, actor=f"airflow:canary__{name}", now=data_time(context))
             return step.to_dict()
 
-        judge_canary(collect_predictions())  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
+        step = judge_canary(collect_predictions())  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time
+        if spec.canary.approval.required:
+            ask_for_approval(spec, step)
     return dag
+
+
+def ask_for_approval(spec: ModelSpec, step: Any) -> None:
+    """After ``judge_canary``: when it asks for approval, a human-in-the-loop task shows its request in Airflow's UI
+    (Required actions) and REST API and waits; ``settle_approval`` promotes or rolls back as the person answered
+    (or as the policy says when nobody did in time)."""
+    from airflow.providers.standard.operators.hitl import HITLOperator
+    from airflow.sdk import Param
+
+    from flywheel.decisions import approval
+
+    name, policy = spec.name, spec.canary.approval
+
+    @task.short_circuit
+    def approval_needed(judged: dict[str, Any]) -> bool:
+        return judged["action"] == "await_approval"
+
+    request = "ti.xcom_pull(task_ids='judge_canary')['approval']"
+    ask = HITLOperator(
+        task_id="approve_promotion",
+        subject="{{ " + request + "['subject'] }}",
+        body="{{ " + request + "['body'] }}",
+        options=list(approval.OPTIONS),
+        defaults=approval.default_options(policy),
+        response_timeout=timedelta(hours=policy.timeout_hours),
+        params={"reason": Param("", type="string", description="why: written to the model ledger")},
+        assigned_users=[{"id": user, "name": user} for user in policy.approvers] or None,
+        retries=0,
+    )
+
+    @task(retries=0)
+    def settle_approval(judged: dict[str, Any], answer: dict[str, Any], **context: Any) -> str:
+        from flywheel.jobs.approval import settle_approval
+
+        user = answer.get("responded_by_user") or {}
+        said = approval.ApprovalAnswer(
+            tuple(answer["chosen_options"]),
+            str((answer.get("params_input") or {}).get("reason") or ""),
+            (user.get("name") or user.get("id")) if user else None,
+        )
+        return settle_approval(task_workspace(), name, str(judged["version"]), said, data_time(context))
+
+    approval_needed(step) >> ask
+    settle_approval(step, ask.output)  # type: ignore[arg-type]  # TaskFlow: an XComArg is the value at run time

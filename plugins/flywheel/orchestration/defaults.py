@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import DAG
@@ -39,3 +39,14 @@ def task_workspace() -> Workspace:
     from flywheel.workspace import Workspace
 
     return Workspace.from_environment()
+
+
+def data_time(context: Any) -> datetime:
+    """The one clock of the canary's time rules (bake, deadline) and of the labels known: the time of the data
+    judged. The run's data interval end (in production: now, to the hour); a replay passes its replayed time in the
+    run's conf (``as_of``)."""
+    conf = context["dag_run"].conf or {}
+    as_of = conf.get("as_of") or conf.get("labels_until")  # labels_until: the name before one clock
+    if as_of:
+        return datetime.fromisoformat(as_of)
+    return context.get("data_interval_end") or datetime.now(UTC)  # an Asset-triggered run has no interval

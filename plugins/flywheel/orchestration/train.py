@@ -8,7 +8,7 @@ from typing import Any
 from airflow.sdk import DAG, task
 
 from flywheel.orchestration import assets
-from flywheel.orchestration.defaults import flywheel_dag, task_workspace
+from flywheel.orchestration.defaults import data_time, flywheel_dag, task_workspace
 from flywheel.specs import ModelSpec
 
 log = logging.getLogger(__name__)
@@ -81,13 +81,13 @@ def build_train_dag(spec: ModelSpec) -> DAG:
             }
 
         @task
-        def promote_first_champion(verdict: dict[str, object]) -> bool:
+        def promote_first_champion(verdict: dict[str, object], **context: Any) -> bool:
             from flywheel.jobs.train import promote_first_champion
 
             if not verdict["blessed"]:
                 return False
             return promote_first_champion(
-                task_workspace(), name, str(verdict["version"]), actor=f"airflow:train__{name}"
+                task_workspace(), name, str(verdict["version"]), f"airflow:train__{name}", data_time(context)
             )
 
         promote_first_champion(gate_model(register_model(train_model(decide_to_train()))))  # type: ignore[arg-type]  # TaskFlow: an XComArg is the upstream value at run time

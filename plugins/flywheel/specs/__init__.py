@@ -13,7 +13,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import Field, model_validator
 
-from flywheel.specs.canary import SHADOW, CanarySpec, Stage
+from flywheel.specs.canary import SHADOW, ApprovalPolicy, CanarySpec, Stage
 from flywheel.specs.monitor import (
     AlertPolicySpec,
     AlertRouteSpec,
@@ -29,6 +29,7 @@ __all__ = [
     "SHADOW",
     "AlertPolicySpec",
     "AlertRouteSpec",
+    "ApprovalPolicy",
     "CanarySpec",
     "DriftPolicySpec",
     "ModelSpec",

@@ -12,6 +12,19 @@ SHADOW = "shadow"
 Stage = float | Literal["shadow"]
 
 
+class ApprovalPolicy(Strict):
+    """A person's approval before the final promotion (``required``): the canary DAG asks in Airflow's UI and REST
+    API (a human-in-the-loop task showing the evidence) and waits; a rejection rolls back with the person's reason.
+    After ``timeout_hours`` without an answer, ``on_timeout`` is taken: ``reject`` (roll back) or ``approve``."""
+
+    required: bool = False
+    timeout_hours: float = Field(default=48, gt=0)
+    on_timeout: Literal["reject", "approve"] = "reject"
+    approvers: tuple[str, ...] = Field(
+        default=(), description="Airflow user ids who may answer (default: anyone allowed to act on the DAG)"
+    )
+
+
 class CanarySpec(Strict):
     """How a blessed challenger earns @champion on live traffic, stage by stage (``stages``; ``steps`` is read too).
 
@@ -31,7 +44,7 @@ class CanarySpec(Strict):
     it passes the same rule and the model that serves is the one compared (``split.final_fit: train``; a model
     refitted on its holdout always goes through shadow): the canary then starts at the first live stage. A stage
     waits otherwise, until ``deadline_hours`` after the start (in the data's time): then it rolls back,
-    inconclusive. Passing the last stage promotes.
+    inconclusive. Passing the last stage promotes, after a person's approval where ``approval.required``.
     """
 
     stages: tuple[Stage, ...] = Field(
@@ -57,6 +70,8 @@ class CanarySpec(Strict):
     min_live_records: int = Field(
         default=200, ge=1, description="after a shadow stage: records each arm answers before a live stage passes"
     )
+
+    approval: ApprovalPolicy = Field(default_factory=ApprovalPolicy)
 
     @model_validator(mode="after")
     def _shadow_then_increasing_shares_below_100(self) -> CanarySpec:
