@@ -350,3 +350,19 @@ def small_spec_copies(project_dir: Path, target: Path, names: list[str], model: 
     target.mkdir(parents=True, exist_ok=True)
     for name in names:
         (target / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name}, sort_keys=False))
+
+
+def one_candidate_copies(project_dir: Path, target: Path) -> Path:
+    """Every model spec as shipped but for its hyper-parameter search: its first candidate only (the same
+    estimator, iterations, folds, gates and canary). For the suite's demo replays, whose assertions are about the
+    loop (alerts, retrains, promotions, history), not about which candidate wins: the search is most of a
+    training's time. ``make bench`` replays the shipped specs in full."""
+    import yaml
+
+    target.mkdir(parents=True, exist_ok=True)
+    for path in sorted((project_dir / "models").glob("*.yaml")):
+        spec = yaml.safe_load(path.read_text())
+        spec["estimator"]["search_iterations"] = 1
+        spec["estimator"]["search_strategy"] = "exhaustive"
+        (target / path.name).write_text(yaml.safe_dump(spec, sort_keys=False))
+    return target

@@ -1,7 +1,8 @@
-"""`flywheel-replay demo` end to end, as a user runs it, in a fresh home, for both models side by side, on a short
-replay: each model's first champion on its first year, then the first six months of its loop (traffic through the
-service, labels, canary, monitor, drift- and quality-triggered retraining): hotel_cancellation 2016-07 .. 2016-12
-(classification), bike_demand 2012-01 .. 2012-06 (regression). Six months are the shortest replay in which both
+"""`flywheel-replay demo` end to end, as a user runs it, in a fresh home, for both models side by side (their shipped
+specs, each search cut to its first candidate: tests.helpers.one_candidate_copies), on a short replay: each model's
+first champion on its first year, then the first six months of its loop (traffic through the service, labels,
+canary, monitor, drift- and quality-triggered retraining): hotel_cancellation 2016-07 .. 2016-12 (classification),
+bike_demand 2012-01 .. 2012-06 (regression). Six months are the shortest replay in which both
 models retrain, suppress a retrain while the canary runs, and promote a retrained version.
 
 What it must show: drift alerts reaching a real webhook receiver with every field of the packet; retrains within
@@ -24,7 +25,7 @@ import pandas as pd
 import pytest
 
 from flywheel.settings import Settings, get_settings
-from tests.helpers import http_receiver
+from tests.helpers import http_receiver, one_candidate_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -67,10 +68,12 @@ PACKET_FIELDS = {
 
 
 def _clean_env(home: Path, webhook: str) -> dict[str, str]:
-    """The user's environment: nothing from this test process's embedded setup, one home, one webhook."""
+    """The user's environment: nothing from this test process's embedded setup, one home, one webhook, and the
+    home's own spec copies where it has them (``specs/``: the shipped specs with a one-candidate search)."""
     prefixes = ("AIRFLOW", "MLFLOW", "FLYWHEEL_", "DBT_", "GX_")
     env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    return {**env, "FLYWHEEL_HOME": str(home), "FLYWHEEL_ALERT_WEBHOOK_URL": webhook}
+    specs = {"FLYWHEEL_SPECS_DIR": str(home / "specs")} if (home / "specs").is_dir() else {}
+    return {**env, "FLYWHEEL_HOME": str(home), "FLYWHEEL_ALERT_WEBHOOK_URL": webhook, **specs}
 
 
 def _flywheel(
@@ -94,6 +97,7 @@ def _flywheel(
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
+    one_candidate_copies(get_settings().project_dir, home / "specs")
     with http_receiver() as (url, receiver):
         stdout = _flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts", command="flywheel-replay")
         yield home, stdout, [json.loads(body) for _, body in receiver.received]

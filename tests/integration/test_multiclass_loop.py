@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 
 from flywheel.settings import Settings, get_settings
-from tests.helpers import http_receiver
+from tests.helpers import http_receiver, one_candidate_copies
 from tests.integration.test_full_loop import _flywheel
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -30,6 +30,7 @@ DEMO = ["demo", "--model", MODEL, "--loop-months", "3", "--canary-runs-per-month
 @pytest.fixture(scope="module")
 def outcome_demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("outcome")
+    one_candidate_copies(get_settings().project_dir, home / "specs")  # the search is not under test here
     with http_receiver() as (url, receiver):
         stdout = _flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts", command="flywheel-replay")
         packets = [json.loads(body) for _, body in receiver.received]

@@ -15,7 +15,8 @@ import os
 import secrets
 import subprocess
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import httpx
@@ -30,8 +31,21 @@ pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
 MODEL = "hotel_cancellation"
 BUCKET = "flywheel"
 ADMIN_PASSWORD = secrets.token_urlsafe(16)
+SERVICE_PASSWORD = secrets.token_urlsafe(16)
+ANALYST_PASSWORD = secrets.token_urlsafe(16)
 BIN = Path(sys.executable).parent
 PROJECT = get_settings().project_dir
+
+
+@contextmanager
+def _signed_in_as(user: str, password: str) -> Iterator[None]:
+    """MLflow's client reads its credentials from the environment: this process signs in as ``user`` inside."""
+    os.environ.update(MLFLOW_TRACKING_USERNAME=user, MLFLOW_TRACKING_PASSWORD=password)
+    try:
+        yield
+    finally:
+        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
+            os.environ.pop(key, None)
 
 
 def _environment(
@@ -54,8 +68,8 @@ def _environment(
         "AWS_SECRET_ACCESS_KEY": "test",  # pragma: allowlist secret
         "AWS_DEFAULT_REGION": "us-east-1",
         "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{ports['mlflow']}",
-        "MLFLOW_TRACKING_USERNAME": "admin",
-        "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD,
+        "MLFLOW_TRACKING_USERNAME": "flywheel",  # the service account, as in production (not the admin)
+        "MLFLOW_TRACKING_PASSWORD": SERVICE_PASSWORD,
         "MLFLOW_DISABLE_TELEMETRY": "true",
         "DO_NOT_TRACK": "true",
         "GX_ANALYTICS_ENABLED": "False",
@@ -182,6 +196,9 @@ def topology(tmp_path_factory):
                 )
             )
         wait_http(f"http://127.0.0.1:{ports['mlflow']}/health", "MLflow server", logs)
+        # What airflow-init does in docker-compose.yaml: Flywheel's own MLflow account, created by the admin.
+        account = {**env, "MLFLOW_ADMIN_USER": "admin", "MLFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD}
+        _run([str(BIN / "python"), str(PROJECT / "deploy" / "mlflow" / "service_account.py")], account)
         wait_http(f"http://127.0.0.1:{ports['api']}/api/v2/monitor/health", "Airflow api-server", logs)
         yield env, s3, ports, logs
     redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
@@ -223,17 +240,33 @@ def test_the_loop_runs_on_the_production_topology(topology):
     assert any(k.startswith("archive/") for k in keys) and not any(k.startswith("landing/") for k in keys)
 
     from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+    from mlflow.server import get_app_client
 
-    os.environ.update(MLFLOW_TRACKING_USERNAME="admin", MLFLOW_TRACKING_PASSWORD=ADMIN_PASSWORD)
-    try:
+    with _signed_in_as("admin", ADMIN_PASSWORD):
         client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
         champion = client.get_model_version_by_alias(MODEL, "champion")
         run = client.get_run(champion.run_id)
         assert run.data.tags["flywheel.trigger_reason"] == "first validated data and no @champion yet"
         assert run.info.artifact_uri.startswith("mlflow-artifacts:")
-    finally:
-        for key in ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD"):
-            os.environ.pop(key, None)
+        get_app_client("basic-auth", tracking_uri=env["MLFLOW_TRACKING_URI"]).create_user("analyst", ANALYST_PASSWORD)
+    # Protected aliases: a person's own MLflow account reads the registry but cannot move @champion (only
+    # Flywheel's service account, which created the model, can: its promotion path checks and records it).
+    with _signed_in_as("analyst", ANALYST_PASSWORD):
+        client = MlflowClient(env["MLFLOW_TRACKING_URI"], env["MLFLOW_TRACKING_URI"])
+        assert client.get_model_version_by_alias(MODEL, "champion").version == champion.version
+        for move in (
+            lambda: client.set_registered_model_alias(MODEL, "champion", champion.version),
+            lambda: client.delete_registered_model_alias(MODEL, "champion"),
+        ):
+            with pytest.raises(MlflowException) as refused:
+                move()
+            assert refused.value.get_http_status_code() == 403, refused.value
+    promoted = warehouse.fetch_all(
+        "select version from ops.model_ledger where model = ? and event = 'promoted' order by recorded_at desc",
+        (MODEL,),
+    )
+    assert [str(v) for (v,) in promoted] == [champion.version]  # the ledger and the alias agree
     unauthenticated = httpx.get(f"{env['MLFLOW_TRACKING_URI']}/api/2.0/mlflow/registered-models/search", timeout=10)
     assert unauthenticated.status_code == 401  # authentication is on
     assert train["state"] == "success"

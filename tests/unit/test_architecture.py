@@ -28,8 +28,8 @@ LAYERS: list[tuple[str, int]] = [
     ("flywheel.report_history", 6),
     ("flywheel.views", 6),  # the model view for people (Airflow's UI), like the CLI's reports
     ("flywheel", 2),  # the stages: storage, data, ingest, training, registry, serving, monitoring
-    ("flywheel_replay", 7),
-    ("flywheel_ui", 7),  # plugins/flywheel_ui.py: what Airflow's plugin loader imports (the orchestration's plugin)  # the simulator, on top of everything; the product never imports it
+    ("flywheel_replay", 7),  # the simulator, on top of everything; the product never imports it
+    ("flywheel_ui", 7),  # plugins/flywheel_ui.py, what Airflow's plugin loader imports
 ]
 # What a decision may use inside Flywheel: shared types, the specs, other decisions and the drift statistics
 # (numpy/scipy on frames in memory). The subprocess test in tests/unit/decisions checks no I/O library loads.

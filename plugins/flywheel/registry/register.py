@@ -29,6 +29,22 @@ def alias_version(mlflow_client: Any, name: str, alias: str) -> str | None:
     except MlflowException as exc:
         if exc.error_code in ("RESOURCE_DOES_NOT_EXIST", "INVALID_PARAMETER_VALUE"):
             return None
+        # MLflow's authentication answers an alias of a model that does not exist yet with 403 for anyone but its
+        # admin (the permission check finds no model to read); the model itself answers 404: ask it.
+        if exc.error_code == "PERMISSION_DENIED" and not _model_exists(mlflow_client, name):
+            return None
+        raise
+
+
+def _model_exists(mlflow_client: Any, name: str) -> bool:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        mlflow_client.get_registered_model(name)
+        return True
+    except MlflowException as exc:
+        if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+            return False
         raise
 
 
