@@ -144,6 +144,13 @@ def test_a_rejected_promotion_rolls_back_with_the_persons_reason(env):
     assert request["subject"] == f"Promote {MODEL} v2 to @champion?"
     assert "passed its canary against champion v1" in request["body"] and "MAE" in request["body"]
     assert request["options"] == ["Approve", "Reject"] and request["defaults"] == ["Reject"]
+    # The pre-production checklist the gate checked, in the request and in the model card.
+    assert "| data versioned with lineage | passed | snapshot " in request["body"]
+    client = tracking.client(settings)
+    card = client.download_artifacts(client.get_model_version(MODEL, "2").run_id, "model_card.md", str(settings.home))
+    text = Path(card).read_text()
+    assert text.count("## Pre-production checklist") == 1
+    assert "| monitoring of quality, drift, latency and cost | passed" in text
     ledger = _ledger(settings)
     assert ("2", "approval_requested") in {(v, e) for v, e, _, _ in ledger}
     assert ledger[-1] == ("2", "rolled_back", "person:admin", "rejected by a person: August evenings look worse to me")
@@ -203,3 +210,17 @@ def test_the_model_view_inside_airflows_ui_shows_the_models_versions_and_history
             page.screenshot(path=str(artifacts / "model_view.png"), full_page=True)
         finally:
             browser.close()
+
+
+def test_a_version_without_a_monitoring_policy_is_not_blessed_and_the_ledger_names_the_item(env, tmp_path):
+    """The checklist blocks what its evidence does not support: no monitoring/<model>.yaml, no blessing."""
+    settings, _, _, _ = env
+    unmonitored = settings.model_copy(update={"monitoring_specs_dir": tmp_path})  # an empty policy folder
+    build_loop_until(unmonitored, "2011-11", "2011-11", mart=MART)
+    workspace = Workspace(unmonitored)
+    version = train_job.register_model(workspace, MODEL, train_job.train(workspace, MODEL))
+    assert not train_job.gate_model(workspace, MODEL, version)
+    last = _ledger(settings)[-1]
+    assert last[:2] == (version, "rejected")
+    item = "pre-production checklist: monitoring of quality, drift, latency and cost failed (missing: a monitoring"
+    assert item in last[3], last

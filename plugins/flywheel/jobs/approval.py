@@ -13,6 +13,7 @@ from datetime import datetime
 from flywheel.core.canary import CanaryState
 from flywheel.core.clock import iso_seconds
 from flywheel.decisions import approval, canary
+from flywheel.jobs import checklist
 from flywheel.registry import canary_state, ledger
 from flywheel.registry.promote import promote, rollback
 from flywheel.workspace import Workspace
@@ -69,6 +70,7 @@ def request_approval(
         _facts(decision, evidence),
         spec.canary.approval,
         links=_links(workspace, name, version),
+        checklist=checklist.recorded(workspace, name, version),
     )
     if ledger.last_event(workspace.warehouse, name, version) != REQUESTED:
         canary_state.write(workspace.registry.mlflow, name, version, approval="requested")

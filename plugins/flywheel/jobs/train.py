@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from flywheel.core.clock import iso_seconds
 from flywheel.decisions.retrain_strategy import Lineage, StrategyDecision, training_strategy
+from flywheel.jobs.checklist import apply_checklist
 from flywheel.registry import gate, register, tracking
 from flywheel.registry.client import BLESSED_TAG
 from flywheel.registry.lineage import lineage_tags, training_key
@@ -134,6 +135,7 @@ def gate_model(workspace: Workspace, name: str, version: str, actor: str = "flyw
         log.info("%s v%s: verdict already recorded (blessed=%s)", name, version, recorded)
         return recorded
     verdict = gate.evaluate_gate(spec, mlflow_client, version)
+    apply_checklist(workspace, name, version, verdict)  # a failed required item is a failed check: no blessing
     gate.record_verdict(verdict, mlflow_client, workspace.warehouse, actor)
     return verdict.blessed
 

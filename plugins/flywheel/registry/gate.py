@@ -151,6 +151,7 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
     else:
         paired = None
         checks.append(Check("not_worse_than_champion", True, None, None, "no champion yet: nothing to compare"))
+    checks += _disparity_checks(spec, holdout, y, challenger, run_metrics)
     return Verdict(
         name,
         version,
@@ -163,6 +164,21 @@ def evaluate_gate(spec: ModelSpec, mlflow_client: Any, version: str) -> Verdict:
         checks,
         paired,
     )
+
+
+def _disparity_checks(
+    spec: ModelSpec, holdout: pd.DataFrame, y: np.ndarray, scores: np.ndarray, run_metrics: dict[str, float]
+) -> list[Check]:
+    """``gates.max_disparity``: a binary classifier's decision (its scores at its threshold) may not treat one
+    segment's errors worse than the best segment's of its column by more than the limit."""
+    limit, threshold = spec.gates.max_disparity, run_metrics.get("decision_threshold")
+    if limit is None or threshold is None:
+        return []
+    from flywheel.training.disparity import decision_disparity
+
+    found = decision_disparity(holdout, spec.segments, y, scores >= threshold, spec.gates.min_segment_rows)
+    gap = found.largest_gap or 0.0
+    return [Check("disparity", gap <= limit, gap, limit, f"{found.where} (allowed {limit})")]
 
 
 def _segment_checks(

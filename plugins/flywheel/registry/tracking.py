@@ -125,6 +125,8 @@ def _metrics(spec: ModelSpec, result: TrainingResult) -> dict[str, float]:
         }
         if result.business.threshold is not None:  # a binary classifier's; a multiclass one has a value matrix
             metrics["decision_threshold"] = result.business.threshold
+    if result.disparity is not None and result.disparity.largest_gap is not None:
+        metrics["holdout_max_disparity_gap"] = result.disparity.largest_gap
     primary = spec.gates.primary_metric
     for row in result.segments.to_dict("records"):
         prefix = f"segment.{row['segment']}.{str(row['value']).replace(' ', '_')}"
@@ -183,6 +185,8 @@ def log_training_run(
             holdout.to_parquet(holdout_path, index=False)
             mlflow.log_artifact(str(holdout_path), "evaluation")
         mlflow.log_text(result.segments.to_csv(index=False), "evaluation/segments.csv")
+        if result.disparity is not None:
+            mlflow.log_text(result.disparity.table.to_csv(index=False), "evaluation/disparity.csv")
         if result.importance is not None:
             mlflow.log_dict(result.importance, IMPORTANCE_ARTIFACT)
         mlflow.log_text(render_model_card(spec, snapshot, split, result, lineage, cost), "model_card.md")

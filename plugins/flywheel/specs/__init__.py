@@ -122,6 +122,13 @@ class GateSpec(_Strict):
     min_lift_over_baseline: float = Field(ge=0, description="challenger must beat the baseline by this much")
     max_segment_drop: float = Field(ge=0, description="no segment worse than @champion's by more than this")
     min_segment_rows: int = Field(default=200, ge=1, description="segments smaller than this are not gated")
+    max_disparity: float | None = Field(
+        default=None,
+        ge=0,
+        le=1,
+        description="binary classifiers: the largest gap allowed between a segment's false positive (or negative) "
+        "rate and the best segment's of the same column; unset: measured in the model card, not gated",
+    )
     max_forgetting: float | None = Field(
         default=None,
         ge=0,

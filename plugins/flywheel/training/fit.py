@@ -19,6 +19,7 @@ from sklearn.model_selection import FixedThresholdClassifier, TunedThresholdClas
 from flywheel.core.tasks import BINARY_CLASSIFICATION, primary_metric, task_of
 from flywheel.specs import BusinessSpec, ModelSpec, ValueMatrixSpec
 from flywheel.training.dataset import TimeSplit
+from flywheel.training.disparity import Disparity, decision_disparity
 from flywheel.training.estimators import build_baseline, build_pipeline
 from flywheel.training.evaluate import BusinessOutcome, business_value, segment_metrics
 from flywheel.training.importance import holdout_importance
@@ -44,6 +45,7 @@ class TrainingResult:
     importance: dict[str, float] | None = None  # permutation importance on the holdout, per input column
     continuation: str | None = None  # a warm start: what was continued, with what (training.warm_start)
     scoring_cpu_per_1000: float | None = None  # CPU seconds to score 1,000 rows (the holdout scored at once)
+    disparity: Disparity | None = None  # a binary classifier's decision by segment (training.disparity)
 
 
 def fit_model(spec: ModelSpec, split: TimeSplit, cores: int = 1) -> TrainingResult:
@@ -144,6 +146,11 @@ def evaluated(
         baseline_business=business.get("baseline_business"),
         importance=holdout_importance(model, X_holdout, y_holdout, primary_metric(spec).sklearn_scoring, n_jobs=n_jobs),
         scoring_cpu_per_1000=1000 * scoring_cpu / len(X_holdout) if len(X_holdout) else None,
+        disparity=None
+        if thresholds is None
+        else decision_disparity(
+            split.holdout, spec.segments, y_holdout, score >= thresholds[0], spec.gates.min_segment_rows
+        ),
     )
     _log_result(spec, result)
     return result

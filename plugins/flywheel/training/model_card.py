@@ -88,6 +88,49 @@ def _importance_lines(result: TrainingResult, metric: Metric) -> list[str]:
     ]
 
 
+def _disparity_lines(spec: ModelSpec, result: TrainingResult) -> list[str]:
+    """A binary classifier's decision by segment (training.disparity): who is flagged, and whose errors are worse."""
+    if result.disparity is None:
+        return []
+    limit = spec.gates.max_disparity
+    lines = [
+        "## Disparity of the decision by segment (holdout)",
+        "Per segment value: the share flagged, the false positive and false negative rates, and each rate's gap to "
+        f"the best value of its column (values of at least {spec.gates.min_segment_rows} rows; Fairlearn "
+        "MetricFrame). "
+        + (
+            f"The gate refuses a largest gap over {limit}."
+            if limit is not None
+            else "Not gated: set `gates.max_disparity` to refuse a version over a limit."
+        ),
+        "",
+        f"Largest gap: {result.disparity.where}.",
+        "",
+        "| segment | value | rows | flagged | false positive rate | false negative rate | FPR gap | FNR gap |",
+        "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    ]
+    for row in result.disparity.table.to_dict("records"):
+        gaps = [("-" if row[g] != row[g] else f"{row[g]:+.3f}") for g in ("fpr_gap", "fnr_gap")]
+        lines.append(
+            f"| {row['segment']} | {row['value']} | {int(row['rows'])} | {row['selection_rate']:.3f} | "
+            f"{row['false_positive_rate']:.3f} | {row['false_negative_rate']:.3f} | {gaps[0]} | {gaps[1]} |"
+        )
+    return [*lines, ""]
+
+
+def _intended_use_lines(spec: ModelSpec) -> list[str]:
+    """What the model is for and what it is not, from the spec (its description and the value matrix's rationale)."""
+    lines = ["## Intended use and limits", f"- For: {spec.description.strip()}"]
+    rationale = getattr(spec.business, "rationale", None)
+    if rationale:
+        lines.append(f"- The decision's costs and gains: {rationale.strip()}")
+    lines += [
+        "- Not for: decisions about individual people beyond this use, or rows from outside the population it was "
+        "trained on (other sites, markets or channels) without a new training and gate.",
+    ]
+    return lines
+
+
 def render_model_card(
     spec: ModelSpec,
     snapshot: Snapshot,
@@ -137,6 +180,9 @@ def render_model_card(
         *_importance_lines(result, metric),
         "## Segments (holdout)",
         *_segments_table(result.segments, spec.gates.min_segment_rows, task, metric),
+        "",
+        *_disparity_lines(spec, result),
+        *_intended_use_lines(spec),
         "",
         "## Limitations",
         "- Trained on the months above only; the data drifts over time, so quality on later months can fall: the "
