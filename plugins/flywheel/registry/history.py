@@ -185,18 +185,26 @@ def _outcome(service: VersionService, last: RoutingPeriod | None) -> str:
     return "replaced" if any(p.champion == service.version for p in service.periods) else "rolled back"
 
 
-def history_clock(rows: Sequence[LedgerRow], wall_now: datetime) -> datetime:
+def history_clock(rows: Sequence[LedgerRow], wall_now: datetime, judged_until: datetime | None = None) -> datetime:
     """Where an open period ends for counting its days: now, unless the entries were decided by a replay's clock
-    (their data time days away from when they were written): then the latest data time they reached."""
+    (their data time days away from when they were written): then the latest data time the replay reached, its
+    entries' or the end of the last window its monitor judged (``judged_until``), whichever is later."""
     dated = [r for r in rows if "as_of" in r.evidence]
     replayed = any(abs((r.at - r.recorded_at).total_seconds()) > 86400 for r in dated)
-    return max(r.at for r in dated) if replayed else wall_now
+    if not replayed:
+        return wall_now
+    return max([r.at for r in dated] + ([judged_until] if judged_until else []))
 
 
 def deployment_history(warehouse: Any, model: str) -> tuple[list[RoutingPeriod], list[VersionService]]:
     """The model's routing periods and each version's time in service, from its ledger."""
+    from flywheel.monitoring import history as monitor_history
     from flywheel.registry import ledger
 
     rows = [LedgerRow.from_record(r) for r in ledger.history(warehouse, model, limit=100_000)]
     periods = routing_periods(rows)
-    return periods, time_in_service(periods, history_clock(rows, datetime.now(UTC).replace(tzinfo=None)))
+    windows = monitor_history.decisions(warehouse, model)
+    judged = windows["window_end"].max() if len(windows) else None
+    judged_until = None if judged is None else judged.to_pydatetime()
+    now = history_clock(rows, datetime.now(UTC).replace(tzinfo=None), judged_until)
+    return periods, time_in_service(periods, now)

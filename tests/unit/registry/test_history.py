@@ -92,3 +92,5 @@ def test_the_clock_of_open_periods_is_the_replays_when_entries_were_replayed():
     live = [LedgerRow("1", "promoted", "a", "r", {"as_of": "2026-12-01T10:00:00"}, datetime(2026, 12, 1, 10, 0, 5))]
     assert history_clock(live, wall) == wall
     assert history_clock([], wall) == wall
+    # A replay's monitor judged windows after the last routing change: its history runs until then.
+    assert history_clock(LEDGER, wall, judged_until=datetime(2016, 10, 1)) == datetime(2016, 10, 1)
