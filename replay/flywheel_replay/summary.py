@@ -89,7 +89,7 @@ def live_quality_by_month(model: str, settings: Settings, months: list[str], fir
     )
     figures = figures.join(yardsticks)
     figures.attrs.update(metric=metric.name, loop=loop, alerts=_alert_score(model, settings, metric.name, months))
-    figures.attrs.update(costs=loop_costs(model, settings))
+    figures.attrs.update(costs=loop_costs(model, settings, int(figures["rows"].sum())))
     figures.attrs.update(yardsticks.attrs)
     return figures
 
@@ -202,6 +202,14 @@ def print_table(console: Console, model: str, rows: list[MonthRow], figures: pd.
             f"  cost: {costs['retrain_trainings']} trainings after the first ({costs['warm_starts']} warm starts), "
             f"{costs['retrain_cpu_seconds']} CPU s; the monitor {costs['monitor_cpu_seconds']} CPU s over "
             f"{costs['monitor_windows']} windows"
+        )
+    if costs and costs.get("roi") is not None:
+        money = costs["currency"]
+        console.print(
+            f"  return: {costs['value_over_baseline_per_1000_rows']:+,.0f} {money} of value over the baseline per "
+            f"1,000 rows for {costs['loop_cost_per_1000_rows']:.6f} {money} of the loop's cost per 1,000 rows "
+            f"(retrains, monitor and scoring at {costs['cost_per_cpu_hour']:g} {money} per CPU-hour): "
+            f"ROI {costs['roi']:,.0f}"
         )
 
 

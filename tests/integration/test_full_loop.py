@@ -147,6 +147,12 @@ def test_the_live_metric_is_charted_month_by_month_beside_the_never_retrained_mo
     assert costs["retrain_trainings"] >= 1 and costs["retrain_cpu_seconds"] > 0, costs
     assert costs["monitor_windows"] >= len(figures) - 1 and costs["monitor_cpu_seconds"] > 0, costs
     assert f"{costs['retrain_trainings']} trainings after the first" in stdout
+    if model == MODEL:  # a value matrix: the loop's cost in money against the value it adds, and the ROI
+        assert costs["currency"] == "EUR" and costs["value_over_baseline_per_1000_rows"] > 0
+        assert 0 < costs["loop_cost_per_1000_rows"] < costs["value_over_baseline_per_1000_rows"] and costs["roi"] > 0
+        assert "of the loop's cost per 1,000 rows" in stdout
+    else:  # no business section: CPU seconds only
+        assert "roi" not in costs
 
 
 @pytest.mark.parametrize("model", MODELS)
