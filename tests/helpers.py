@@ -348,8 +348,13 @@ def small_spec_copies(project_dir: Path, target: Path, names: list[str], model: 
     spec["split"]["cv_folds"] = 2
     spec["gates"]["min_lift_over_baseline"] = 0  # a few months of data: the point is the registry, not the lift
     target.mkdir(parents=True, exist_ok=True)
+    # Each copy gets the model's monitoring policy too (beside the specs, in ../monitoring: a template home's
+    # policy folder): the gate's pre-production checklist blesses no model that is not monitored.
+    policy = (project_dir / "monitoring" / f"{model}.yaml").read_text()
+    (target.parent / "monitoring").mkdir(exist_ok=True)
     for name in names:
         (target / f"{name}.yaml").write_text(yaml.safe_dump({**spec, "name": name}, sort_keys=False))
+        (target.parent / "monitoring" / f"{name}.yaml").write_text(policy)
 
 
 def one_candidate_copies(project_dir: Path, target: Path) -> Path:

@@ -50,7 +50,13 @@ def _build(template: Template, home: Path) -> None:
 
 
 def _settings(home: Path, **overrides: Any) -> Settings:
-    return Settings(home=home, project_dir=get_settings().project_dir, specs_dir=home / "specs", **overrides)
+    return Settings(
+        home=home,
+        project_dir=get_settings().project_dir,
+        specs_dir=home / "specs",
+        monitoring_specs_dir=home / "monitoring",  # the specs' policies (small_spec_copies writes them)
+        **overrides,
+    )
 
 
 def built(name: str, root: Path) -> Path:
