@@ -13,6 +13,7 @@ from flywheel.core.tasks import primary_metric
 from flywheel.decisions.checklist import ChecklistEvidence, Item, as_markdown, checklist
 from flywheel.registry import gate
 from flywheel.registry.register import CHAMPION, alias_version
+from flywheel.training.model_card import INTENDED_USE
 from flywheel.workspace import Workspace
 
 log = logging.getLogger(__name__)
@@ -31,7 +32,7 @@ def _monitoring_policy(workspace: Workspace, name: str) -> bool:
         return False
 
 
-def gather(workspace: Workspace, name: str, version: str, verdict: gate.Verdict) -> ChecklistEvidence:
+def gather(workspace: Workspace, name: str, version: str, verdict: gate.Verdict, card: str) -> ChecklistEvidence:
     spec, client = workspace.spec(name), workspace.registry.mlflow
     run = client.get_run(client.get_model_version(name, version).run_id)
     metrics, tags = run.data.metrics, run.data.tags
@@ -58,19 +59,20 @@ def gather(workspace: Workspace, name: str, version: str, verdict: gate.Verdict)
         cost_recorded="training_cpu_seconds" in metrics,
         disparity_gap=metrics.get("holdout_max_disparity_gap"),
         max_disparity=spec.gates.max_disparity,
-        intended_use=True,  # training.model_card writes "Intended use and limits" from the spec for every model
+        intended_use=INTENDED_USE in card,
     )
 
 
 def apply_checklist(workspace: Workspace, name: str, version: str, verdict: gate.Verdict) -> list[Item]:
     """Judge the checklist, block the blessing on a failed required item, write it into the model card."""
-    items = checklist(gather(workspace, name, version, verdict))
+    card = _card(workspace.registry.mlflow, name, version)
+    items = checklist(gather(workspace, name, version, verdict, card))
     for item in items:
         if item.blocks:
             detail = f"pre-production checklist: {item.name} failed ({item.evidence})"
             verdict.checks.append(gate.Check(f"checklist:{item.name}", False, None, None, detail))
     verdict.blessed = all(c.passed for c in verdict.checks)
-    _complete_card(workspace.registry.mlflow, name, version, items)
+    _complete_card(workspace.registry.mlflow, name, version, card, items)
     rows = [[item.name, item.status if item.required else f"{item.status} (advisory)", item.evidence] for item in items]
     workspace.registry.mlflow.set_model_version_tag(name, version, TAG, json.dumps(rows))
     return items
@@ -82,13 +84,17 @@ def recorded(workspace: Workspace, name: str, version: str) -> list[tuple[str, s
     return [(str(a), str(b), str(c)) for a, b, c in json.loads(tags.get(TAG) or "[]")]
 
 
-def _complete_card(client: Any, name: str, version: str, items: list[Item]) -> None:
-    """The card gets the checklist as its section (replaced, not repeated, if the gate runs again)."""
+def _card(client: Any, name: str, version: str) -> str:
     import tempfile
     from pathlib import Path
 
     run_id = client.get_model_version(name, version).run_id
     with tempfile.TemporaryDirectory() as folder:
-        card = Path(client.download_artifacts(run_id, CARD, folder)).read_text()
+        return Path(client.download_artifacts(run_id, CARD, folder)).read_text()
+
+
+def _complete_card(client: Any, name: str, version: str, card: str, items: list[Item]) -> None:
+    """The card gets the checklist as its section (replaced, not repeated, if the gate runs again)."""
+    run_id = client.get_model_version(name, version).run_id
     card = _SECTION.sub("", card).rstrip("\n") + "\n\n" + "\n".join(as_markdown(items))
     client.log_text(run_id, card, CARD)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -128,22 +128,9 @@ def routing_periods(rows: Iterable[LedgerRow]) -> list[RoutingPeriod]:
         else:
             continue
         if periods and periods[-1].end is None:
-            periods[-1] = _ended(periods[-1], row.at)
+            periods[-1] = replace(periods[-1], end=row.at)
         periods.append(RoutingPeriod(row.at, None, champion, challenger, share, shadow, row.actor, row.reason))
     return [p for p in periods if p.end is None or p.end > p.start]
-
-
-def _ended(period: RoutingPeriod, at: datetime) -> RoutingPeriod:
-    return RoutingPeriod(
-        period.start,
-        at,
-        period.champion,
-        period.challenger,
-        period.challenger_share,
-        period.shadow,
-        period.changed_by,
-        period.why,
-    )
 
 
 def time_in_service(periods: Sequence[RoutingPeriod], now: datetime) -> list[VersionService]:

@@ -13,6 +13,8 @@ from flywheel.training.cost_lines import cost_lines
 from flywheel.training.dataset import Snapshot, TimeSplit
 from flywheel.training.fit import TrainingResult
 
+INTENDED_USE = "## Intended use and limits"  # the section the gate's checklist looks for (jobs.checklist)
+
 
 def _fmt(value: float) -> str:
     return "n/a" if value is None or (isinstance(value, float) and math.isnan(value)) else f"{value:.4f}"
@@ -120,7 +122,7 @@ def _disparity_lines(spec: ModelSpec, result: TrainingResult) -> list[str]:
 
 def _intended_use_lines(spec: ModelSpec) -> list[str]:
     """What the model is for and what it is not, from the spec (its description and the value matrix's rationale)."""
-    lines = ["## Intended use and limits", f"- For: {spec.description.strip()}"]
+    lines = [INTENDED_USE, f"- For: {spec.description.strip()}"]
     rationale = getattr(spec.business, "rationale", None)
     if rationale:
         lines.append(f"- The decision's costs and gains: {rationale.strip()}")
