@@ -39,13 +39,18 @@ $(BROWSER):
 	  exit 1; fi; \
 	$$sudo apt-get update -qq && $$sudo apt-get install -y -qq --no-install-recommends chromium
 
+# uv installs the lock (the same pins, from PyPI) in about 25 s where pip takes 3 minutes: parallel downloads and
+# no per-package metadata builds. It is bootstrapped by pip at a pinned version; the image (Dockerfile) keeps pip.
+UV_VERSION := 0.13.9
+
 # The lock pins every package; the project itself is installed editable without resolving anything else, and so
 # is the demo's simulator (replay/: the demo, the tests and the benchmarks use it; the production image does not).
 $(STAMP): requirements/lock.txt pyproject.toml replay/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e . -e replay
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements/lock.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e replay
 	touch $(STAMP)
 
 lint: $(STAMP)

@@ -21,6 +21,10 @@ import pytest  # noqa: E402
 
 _HOME = Path(tempfile.mkdtemp(prefix="flywheel-test-"))
 os.environ["FLYWHEEL_HOME"] = str(_HOME)
+# The test home's specs: the shipped ones with a one-candidate search (tests.helpers.one_candidate_copies; the same
+# names, estimators, gates and policies). The DAG runs on this home assert what the loop does; the search is most
+# of a training's time and has its own tests, which read the shipped specs (project_dir / "models").
+os.environ["FLYWHEEL_SPECS_DIR"] = str(_HOME / "specs")
 os.environ.setdefault("TMPDIR", str(_HOME / "tmp"))  # MLflow leaves a temp dir behind per models:/ load
 (_HOME / "tmp").mkdir(exist_ok=True)
 tempfile.tempdir = None
@@ -31,6 +35,10 @@ get_settings.cache_clear()
 apply_environment()
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
+
+from tests.helpers import one_candidate_copies  # noqa: E402
+
+one_candidate_copies(PROJECT_DIR, _HOME / "specs")
 
 # The longest modules first (seconds on one worker, from the CI log's durations): xdist hands out one module at a
 # time to whichever worker is free, so starting with the long ones keeps the two workers' ends close together.

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import re
+import secrets
 import threading
 import time
 
@@ -165,6 +166,13 @@ def test_bursts_over_the_rate_limit_get_429(service):
         codes = [http.post("/predict", json=body).status_code for _ in range(8)]
         assert codes[:5] == [200] * 5 and set(codes[5:]) == {429}
         assert int(http.post("/predict", json=body).headers["Retry-After"]) >= 1
+        # A new made-up Authorization header on every request is still the same client (its address): no fresh
+        # bucket each time, and the limiter's table does not grow with the headers.
+        codes = [
+            http.post("/predict", json=body, headers={"Authorization": f"Bearer {secrets.token_hex(16)}"}).status_code
+            for _ in range(2_000)
+        ]
+        assert set(codes) == {429} and len(app.state.rate_limiter) == 1
 
 
 def test_fuzzing_the_openapi_schema_finds_no_server_error(service):

@@ -55,7 +55,12 @@ def project(tmp_path, dbt_manifest):  # type: ignore[no-untyped-def]
     shutil.copy(dbt_manifest, home / "dbt_target" / "manifest.json")
     _warehouse(home / "warehouse.duckdb")
     settings = get_settings().model_copy(
-        update={"project_dir": root, "home": home, "warehouse_url": f"duckdb:///{home / 'warehouse.duckdb'}"}
+        update={
+            "project_dir": root,
+            "home": home,
+            "warehouse_url": f"duckdb:///{home / 'warehouse.duckdb'}",
+            "specs_dir": None,
+        }
     )
     return root, settings
 

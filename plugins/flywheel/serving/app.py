@@ -20,7 +20,7 @@ from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from flywheel.core.tasks import task_of
-from flywheel.serving.guards import BodySizeLimit, RateLimiter, token_matches
+from flywheel.serving.guards import BodySizeLimit, RateLimiter, client_key, token_matches
 from flywheel.serving.metrics import Metrics
 from flywheel.serving.models import LoadedModel, ModelPool, Routing
 from flywheel.serving.prediction_log import PredictionLogWriter
@@ -178,7 +178,7 @@ class Predictor:
 
 def _install_guards(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     """413 for big bodies, 401 without the token, 429 over the rate, 422 that never fails to serialise."""
-    limiter = RateLimiter(settings.serve_rate_limit_per_minute)
+    limiter = app.state.rate_limiter = RateLimiter(settings.serve_rate_limit_per_minute)
     app.add_middleware(BodySizeLimit, max_bytes=settings.serve_max_body_bytes)
 
     @app.exception_handler(RequestValidationError)
@@ -189,11 +189,12 @@ def _install_guards(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
     @app.middleware("http")
     async def guard(request: Request, call_next: Any) -> Response:
         if request.url.path == "/predict":
-            client = request.headers.get("authorization") or (request.client.host if request.client else "?")
-            if settings.serve_token and not token_matches(request.headers.get("authorization"), settings.serve_token):
+            authorization = request.headers.get("authorization")
+            if settings.serve_token and not token_matches(authorization, settings.serve_token):
                 response: Response = _json(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
             else:
-                allowed, wait = limiter.allow(client)
+                address = request.client.host if request.client else None
+                allowed, wait = limiter.allow(client_key(authorization, settings.serve_token, address))
                 response = (
                     await call_next(request)
                     if allowed

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import json
 import threading
 import time
+from collections import OrderedDict
 from typing import Any
 
 from starlette.exceptions import HTTPException
@@ -67,22 +69,50 @@ def token_matches(header: str | None, token: str) -> bool:
 
 
 class RateLimiter:
-    """A token bucket per client: ``per_minute`` requests a minute on average, bursts up to one minute's worth."""
+    """A token bucket per client: ``per_minute`` requests a minute on average, bursts up to one minute's worth.
 
-    def __init__(self, per_minute: int):
+    The key must be something the client cannot choose freely (``client_key``). The table is bounded: a bucket
+    left alone for a minute has refilled and equals a new one, so it is forgotten; past ``max_clients`` the least
+    recently seen is dropped (it refills as if new: an attacker with that many addresses gains little).
+    Hand-written rather than a library: the lock's limiters (``limits``) would be a new dependency for 30 lines."""
+
+    def __init__(self, per_minute: int, max_clients: int = 10_000):
         self.rate = per_minute / 60.0
         self.capacity = float(per_minute)
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self.max_clients = max_clients
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # least recently seen first
         self._lock = threading.Lock()
+
+    def __len__(self) -> int:
+        return len(self._buckets)
 
     def allow(self, client: str) -> tuple[bool, float]:
         """(allowed, seconds until the next request would be allowed)."""
         now = time.monotonic()
         with self._lock:
-            tokens, last = self._buckets.get(client, (self.capacity, now))
+            self._forget_idle(now)
+            tokens, last = self._buckets.pop(client, (self.capacity, now))
             tokens = min(self.capacity, tokens + (now - last) * self.rate)
-            if tokens >= 1:
-                self._buckets[client] = (tokens - 1, now)
-                return True, 0.0
-            self._buckets[client] = (tokens, now)
-            return False, (1 - tokens) / self.rate
+            allowed = tokens >= 1
+            self._buckets[client] = (tokens - 1 if allowed else tokens, now)
+            while len(self._buckets) > self.max_clients:
+                self._buckets.popitem(last=False)
+            return (True, 0.0) if allowed else (False, (1 - tokens) / self.rate)
+
+    def _forget_idle(self, now: float) -> None:
+        """Drop the buckets idle long enough to be full again (oldest first: the table is in order of use)."""
+        refill = self.capacity / self.rate if self.rate > 0 else float("inf")
+        while self._buckets:
+            _, (_, last) = next(iter(self._buckets.items()))
+            if now - last < refill:
+                return
+            self._buckets.popitem(last=False)
+
+
+def client_key(authorization: str | None, token: str | None, address: str | None) -> str:
+    """Whom a request is counted against: with a token configured, the principal it authenticates (its identity,
+    a digest, never the raw header: a client that sends a new header each time must not get a new bucket each
+    time); otherwise the client's address. Called only for requests that passed the token check."""
+    if token and token_matches(authorization, token):
+        return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
+    return f"address:{address or '?'}"

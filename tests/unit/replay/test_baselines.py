@@ -24,7 +24,7 @@ def test_the_calendar_spreads_the_loops_retrains_evenly():
 
 
 def test_a_refit_unfreezes_the_tuned_pipeline_and_learns_the_new_rows():
-    spec = load_spec(get_settings().models_dir / "hotel_cancellation.yaml")
+    spec = load_spec(get_settings().project_dir / "models" / "hotel_cancellation.yaml")
     rng = np.random.default_rng(0)
     feature = spec.features.numeric[0]
     old = pd.DataFrame({feature: rng.normal(size=400)})

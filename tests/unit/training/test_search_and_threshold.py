@@ -20,7 +20,7 @@ from flywheel.training.halving import Rung, rungs, search_plan
 from flywheel.training.search import FoldScores, candidates, search
 from flywheel.training.threshold import tuned_threshold
 
-HOTEL = load_spec(get_settings().models_dir / "hotel_cancellation.yaml")
+HOTEL = load_spec(get_settings().project_dir / "models" / "hotel_cancellation.yaml")
 SPEC = HOTEL.model_copy(
     update={"estimator": HOTEL.estimator.model_copy(update={"params": {"max_iter": 15, "early_stopping": False}})}
 )

@@ -13,7 +13,7 @@ from flywheel.training.dataset import Snapshot, time_split
 from flywheel.training.estimators import GroupMeanRegressor, OneRuleClassifier, build_pipeline
 from flywheel.training.evaluate import business_value
 
-SPEC = load_spec(get_settings().models_dir / "hotel_cancellation.yaml")
+SPEC = load_spec(get_settings().project_dir / "models" / "hotel_cancellation.yaml")
 
 
 def _snapshot(months: int) -> Snapshot:
@@ -69,7 +69,7 @@ def test_value_matrix():
 
 # -- the task decides: regression ---------------------------------------------------------------------------------
 
-BIKE = load_spec(get_settings().models_dir / "bike_demand.yaml")
+BIKE = load_spec(get_settings().project_dir / "models" / "bike_demand.yaml")
 
 
 def _bike_snapshot(months: int = 8) -> Snapshot:

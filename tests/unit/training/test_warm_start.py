@@ -20,7 +20,7 @@ from flywheel.specs import load_spec
 from flywheel.training.estimators import build_pipeline
 from flywheel.training.warm_start import WarmStartRefused, continued, pipeline_of
 
-HOTEL = load_spec(get_settings().models_dir / "hotel_cancellation.yaml")
+HOTEL = load_spec(get_settings().project_dir / "models" / "hotel_cancellation.yaml")
 SPEC = HOTEL.model_copy(
     update={"estimator": HOTEL.estimator.model_copy(update={"params": {"max_iter": 20, "early_stopping": False}})}
 )
