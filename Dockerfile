@@ -24,7 +24,7 @@ RUN python -m pip install -r requirements/lock.txt
 
 COPY --chown=flywheel:flywheel . .
 RUN python -m pip install --no-deps -e . \
-    && mkdir -p "$FLYWHEEL_HOME" /var/lib/mlflow-auth /opt/flywheel/auth \
+    && mkdir -p "$FLYWHEEL_HOME/spool" /var/lib/mlflow-auth /opt/flywheel/auth \
     && chown -R flywheel:flywheel "$FLYWHEEL_HOME" /var/lib/mlflow-auth /opt/flywheel/auth
 
 USER flywheel

@@ -24,12 +24,14 @@ test: $(STAMP) $(BROWSER)  ## lint, type-check and `flywheel check`, then the wh
 
 # What needs more than a test run: the whole two-model replay (does the looped model beat a never-retrained
 # one?) and the kill loops at their full size. Prints the figures docs/measurements.md quotes.
-bench: $(STAMP)  ## the full replay and its retrain ceiling, full against warm-start retraining, the kill loops at 20 kills / 5 per step
+bench: $(STAMP)  ## the full replay and its retrain ceiling, full against warm-start retraining, the kill loops at 20 kills / 5 per step, a 5-minute soak
 	home=$$(mktemp -d) && $(BIN)/python benchmarks/full_loop.py --keep $$home/replay && \
 	  $(BIN)/python benchmarks/retrain_ceiling.py $$home/replay
 	$(BIN)/python benchmarks/retrain_strategies.py  # hotel and bike replayed again, full and warm-start retraining at once
 	FLYWHEEL_RELIABILITY_KILLS=20 FLYWHEEL_RELIABILITY_KILLS_PER_STEP=5 $(BIN)/pytest -q -s -p no:cacheprovider \
 	  tests/reliability/test_kill_training.py tests/reliability/test_kill_ingest_and_dbt.py
+	FLYWHEEL_SOAK_SECONDS=300 $(BIN)/pytest -q -s -p no:cacheprovider \
+	  tests/reliability/test_durable_log.py -k soak  # the service at 32 connections for 5 minutes
 
 install: $(STAMP)
 

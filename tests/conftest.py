@@ -53,6 +53,7 @@ LONGEST_FIRST = (
     "tests/integration/test_approval.py",
     "tests/reliability/test_kill_ingest_and_dbt.py",
     "tests/integration/test_serving.py",
+    "tests/reliability/test_durable_log.py",
     "tests/reliability/test_store_outages.py",
     "tests/reliability/test_concurrent_registry.py",
     "tests/reliability/test_personal_data.py",

@@ -67,9 +67,20 @@ class Settings(BaseSettings):
     )
     serve_max_body_bytes: int = 1_000_000
     serve_rate_limit_per_minute: int = 6000
-    serve_timeout_seconds: float = 5.0
+    serve_timeout_seconds: float = Field(default=5.0, description="an answer not ready by then is a 504 (stuck model)")
+    serve_max_pending_requests: int = Field(
+        default=64,
+        ge=1,
+        description="requests admitted and not yet scored, per worker; past it 503 with Retry-After at once",
+    )
     serve_refresh_seconds: float = 5.0
     serve_log_flush_seconds: float = 1.0
+    serve_spool_dir: Path | None = Field(
+        default=None, description="the prediction log's local segments before the store has them; default <home>/spool"
+    )
+    serve_spool_max_bytes: int = Field(
+        default=1 << 30, ge=1, description="spooled log bytes at which /predict answers 503 (/ready at 80 %)"
+    )
     serve_shadow_queue_requests: int = Field(
         default=1000, ge=1, description="requests waiting for a shadow model before new ones are skipped (counted)"
     )
@@ -132,6 +143,10 @@ class Settings(BaseSettings):
     @property
     def dbt_manifest_path(self) -> Path:
         return self.dbt_target_path / "manifest.json"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.serve_spool_dir or self.home / "spool"
 
     @property
     def models_dir(self) -> Path:

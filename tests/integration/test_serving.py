@@ -259,6 +259,46 @@ def test_a_shadow_that_raises_or_hangs_never_changes_or_delays_an_answer(service
         release.set()
 
 
+def test_past_its_bound_the_service_sheds_load_at_once_and_a_stuck_model_still_times_out(service, tmp_path):
+    """Two requests held by a stuck model fill a bound of two: the next twenty are refused at once with 503 and
+    Retry-After (not after the 1 s timeout), the two stuck ones end in 504 at their timeout, their work still
+    counts until the model lets go, and the refusals are counted in /metrics."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi.testclient import TestClient
+
+    from flywheel.serving.models import LoadedModel, Routing
+
+    settings = service["settings"].model_copy(
+        update={"serve_token": None, "serve_max_pending_requests": 2, "serve_timeout_seconds": 1.0}
+    )
+    release = threading.Event()
+    stuck = LoadedModel(MODEL, "1", _BrokenModel("hangs", release))
+    writer = PredictionLogWriter(open_store(str(tmp_path)), MODEL, flush_seconds=0.1)
+    app = create_app(service["spec"], settings, _FixedRouting(MODEL, settings, Routing(stuck, None, 0.0)), writer)
+    body = {"records": [{**service["records"][0], "entity_id": "x"}]}
+    try:
+        with TestClient(app) as http, ThreadPoolExecutor(2) as clients:
+            held = [clients.submit(http.post, "/predict", json=body) for _ in range(2)]
+            deadline = time.monotonic() + 10
+            while app.state.shedder.pending < 2 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            started = time.perf_counter()
+            shed = [http.post("/predict", json=body) for _ in range(20)]
+            refused_in = time.perf_counter() - started
+            assert [r.status_code for r in shed] == [503] * 20 and {r.headers["Retry-After"] for r in shed} == {"1"}
+            assert refused_in < 1.0, refused_in  # twenty refusals before one timeout would have passed
+            assert [f.result().status_code for f in held] == [504, 504]
+            assert app.state.shedder.pending == 2  # the stuck work still holds its threads
+            release.set()
+            while app.state.shedder.pending and time.monotonic() < deadline:
+                time.sleep(0.01)
+            assert app.state.shedder.pending == 0
+            assert f'flywheel_requests_shed_total{{model="{MODEL}"}} 20.0' in http.get("/metrics").text
+    finally:
+        release.set()
+
+
 def test_batch_scoring_scores_the_shadow_in_line_beside_the_champion(service):
     """score__<model>'s path (no writer, source 'batch'): every record answered by the champion, every record
     also scored by the shadow model and logged with the arm 'shadow', paired by request and entity."""

@@ -6,7 +6,6 @@ request model (generated from the spec at start-up) from the endpoint's real ann
 
 import asyncio
 import logging
-import math
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -14,13 +13,12 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Any
 
-from fastapi import FastAPI, HTTPException, Request, Response
+from fastapi import FastAPI, HTTPException, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.exceptions import RequestValidationError
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from flywheel.core.tasks import task_of
-from flywheel.serving.guards import BodySizeLimit, RateLimiter, client_key, token_matches
+from flywheel.serving.guards import LoadShedder, install_guards, json_response
 from flywheel.serving.metrics import Metrics
 from flywheel.serving.models import LoadedModel, ModelPool, Routing
 from flywheel.serving.prediction_log import PredictionLogWriter
@@ -176,34 +174,16 @@ class Predictor:
         ]
 
 
-def _install_guards(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
-    """413 for big bodies, 401 without the token, 429 over the rate, 422 that never fails to serialise."""
-    limiter = app.state.rate_limiter = RateLimiter(settings.serve_rate_limit_per_minute)
-    app.add_middleware(BodySizeLimit, max_bytes=settings.serve_max_body_bytes)
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
-        # FastAPI's default handler echoes the offending input, and a NaN or inf cannot be written as JSON.
-        return _json(422, {"detail": _json_safe(exc.errors())})
-
-    @app.middleware("http")
-    async def guard(request: Request, call_next: Any) -> Response:
-        if request.url.path == "/predict":
-            authorization = request.headers.get("authorization")
-            if settings.serve_token and not token_matches(authorization, settings.serve_token):
-                response: Response = _json(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
-            else:
-                address = request.client.host if request.client else None
-                allowed, wait = limiter.allow(client_key(authorization, settings.serve_token, address))
-                response = (
-                    await call_next(request)
-                    if allowed
-                    else _json(429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait)))})
-                )
-        else:
-            response = await call_next(request)
-        metrics.requests.labels(request.url.path, str(response.status_code)).inc()
-        return response
+def _admit(writer: PredictionLogWriter, shedder: LoadShedder, metrics: Metrics, model: str) -> None:
+    """503 before any work: when the log's spool is full (nothing is answered that cannot be logged), or when
+    ``serve_max_pending_requests`` are being scored (load shedding, counted)."""
+    if writer.full:
+        raise HTTPException(503, f"the prediction log's spool is full ({writer.folder}); the store is behind")
+    if not shedder.admit():
+        metrics.shed.labels(model).inc()
+        raise HTTPException(
+            503, f"overloaded: {shedder.max_pending} requests are being scored; retry", {"Retry-After": "1"}
+        )
 
 
 def create_app(
@@ -211,7 +191,11 @@ def create_app(
 ) -> FastAPI:
     pool = pool or ModelPool(spec.name, settings)
     writer = writer or PredictionLogWriter(
-        open_store(settings.predictions_uri, settings.s3_endpoint_url), spec.name, settings.serve_log_flush_seconds
+        open_store(settings.predictions_uri, settings.s3_endpoint_url),
+        spec.name,
+        settings.serve_log_flush_seconds,
+        spool_dir=settings.spool_dir,
+        max_bytes=settings.serve_spool_max_bytes,
     )
     metrics = Metrics()
     writer.on_pending = metrics.log_pending.inc
@@ -224,6 +208,7 @@ def create_app(
         shadow_batch_seconds=settings.serve_shadow_batch_seconds,
     )
     RequestModel = request_model(spec)
+    shedder = LoadShedder(settings.serve_max_pending_requests)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -239,17 +224,24 @@ def create_app(
         metrics.worker_stopped()
 
     app = FastAPI(title=f"Flywheel prediction service: {spec.name}", lifespan=lifespan, description=spec.description)
-    _install_guards(app, settings, metrics)
+    app.state.shedder = shedder
+    install_guards(app, settings, metrics)
 
     @app.post("/predict", response_model=PredictResponse, responses={401: {}, 413: {}, 429: {}, 503: {}, 504: {}})
     # RequestModel is built at run time from the spec: mypy cannot use a variable as a type (nor see its fields).
     async def predict(payload: RequestModel) -> PredictResponse:  # type: ignore[valid-type]
         request_id = uuid.uuid4().hex
         records = [r.model_dump() for r in payload.records]  # type: ignore[attr-defined]
+        _admit(writer, shedder, metrics, spec.name)
+
+        def score() -> list[Prediction]:
+            try:
+                return predictor.predict(records, request_id)
+            finally:
+                shedder.done()  # when the work ends, even after its answer timed out
+
         try:
-            predictions = await asyncio.wait_for(
-                run_in_threadpool(predictor.predict, records, request_id), timeout=settings.serve_timeout_seconds
-            )
+            predictions = await asyncio.wait_for(run_in_threadpool(score), timeout=settings.serve_timeout_seconds)
         except TimeoutError as exc:
             raise HTTPException(504, f"scoring took over {settings.serve_timeout_seconds} s") from exc
         return PredictResponse(request_id=request_id, predictions=predictions)
@@ -269,27 +261,16 @@ def create_app(
             # in every worker of the service.
             "log_pending": metrics.log_pending_total(),
             "cpu_seconds_per_1000_predictions": metrics.cpu_seconds_per_1000(),
+            "spool_bytes": writer.spooled,
+            "spool_max_bytes": writer.max_bytes,
         }
-        return _json(200 if routing.champion else 503, body)
+        # Not ready with 80 % of the spool used: the balancer sends elsewhere before the log would refuse answers.
+        ready = routing.champion is not None and writer.spooled < 0.8 * writer.max_bytes
+        return json_response(200 if ready else 503, body)
 
     @app.get("/metrics")
     def prometheus() -> Response:
+        metrics.spool_bytes.set(writer.spooled)
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
 
     return app
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return str(value)
-    if isinstance(value, dict):
-        return {k: _json_safe(v) for k, v in value.items() if k != "ctx"}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
-
-
-def _json(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
-    from fastapi.responses import JSONResponse
-
-    return JSONResponse({"detail": detail} if isinstance(detail, str) else detail, status, headers=headers)

@@ -1,16 +1,24 @@
-"""Request guards of the prediction service: body size limit (413), bearer token (401), per-client rate (429)."""
+"""Request guards of the prediction service: body size limit (413), bearer token (401), per-client rate (429),
+load shedding (503)."""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import json
+import math
 import threading
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from fastapi import FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
+
+if TYPE_CHECKING:
+    from flywheel.serving.metrics import Metrics
+    from flywheel.settings import Settings
 
 Scope = dict[str, Any]
 
@@ -116,3 +124,78 @@ def client_key(authorization: str | None, token: str | None, address: str | None
     if token and token_matches(authorization, token):
         return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
     return f"address:{address or '?'}"
+
+
+class LoadShedder:
+    """A bound on the work admitted and not yet done: past ``max_pending`` requests a new one is refused at once
+    (503 with Retry-After) instead of waiting in the thread pool's queue until the answer's timeout (504).
+
+    A request counts from its admission until its scoring really ends, not until its answer's timeout: work that
+    outlived its timeout still holds a thread, and admitting more behind it would only queue it longer. The
+    timeout stays for a genuinely stuck model."""
+
+    def __init__(self, max_pending: int):
+        self.max_pending = max_pending
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def admit(self) -> bool:
+        with self._lock:
+            if self._pending >= self.max_pending:
+                return False
+            self._pending += 1
+            return True
+
+    def done(self) -> None:
+        with self._lock:
+            self._pending -= 1
+
+
+def install_guards(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
+    """413 for big bodies, 401 without the token, 429 over the rate, 422 that never fails to serialise."""
+    limiter = app.state.rate_limiter = RateLimiter(settings.serve_rate_limit_per_minute)
+    app.add_middleware(BodySizeLimit, max_bytes=settings.serve_max_body_bytes)
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> Response:
+        # FastAPI's default handler echoes the offending input, and a NaN or inf cannot be written as JSON.
+        return json_response(422, {"detail": _json_safe(exc.errors())})
+
+    @app.middleware("http")
+    async def guard(request: Request, call_next: Any) -> Response:
+        if request.url.path == "/predict":
+            authorization = request.headers.get("authorization")
+            if settings.serve_token and not token_matches(authorization, settings.serve_token):
+                response: Response = json_response(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
+            else:
+                address = request.client.host if request.client else None
+                allowed, wait = limiter.allow(client_key(authorization, settings.serve_token, address))
+                response = (
+                    await call_next(request)
+                    if allowed
+                    else json_response(429, "rate limit exceeded", {"Retry-After": str(max(1, round(wait)))})
+                )
+        else:
+            response = await call_next(request)
+        metrics.requests.labels(request.url.path, str(response.status_code)).inc()
+        return response
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items() if k != "ctx"}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value if isinstance(value, str | int | float | bool | type(None)) else str(value)
+
+
+def json_response(status: int, detail: Any, headers: dict[str, str] | None = None) -> Response:
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"detail": detail} if isinstance(detail, str) else detail, status, headers=headers)

@@ -47,6 +47,12 @@ class Metrics:
             ["model"],
             registry=self.registry,
         )
+        self.shed = Counter(
+            "flywheel_requests_shed",
+            "Requests refused with 503 because serve_max_pending_requests were being scored (load shedding)",
+            ["model"],
+            registry=self.registry,
+        )
         self.model_threads = Gauge(
             "flywheel_model_threads",
             "Threads one model call uses, per OpenMP/BLAS library (serving.threads; 1 unless serve_model_threads)",
@@ -61,6 +67,12 @@ class Metrics:
             multiprocess_mode="livesum",
         )
 
+        self.spool_bytes = Gauge(
+            "flywheel_prediction_spool_bytes",
+            "Bytes of prediction log waiting on local disk for the store (serve_spool_max_bytes bounds it)",
+            registry=self.registry,
+            multiprocess_mode="max",  # every worker sees the same spool folder
+        )
         self.worker = Gauge(
             "flywheel_serving_worker",
             "1 per live worker process of the service (labelled by pid when there are several)",

@@ -1,11 +1,11 @@
-"""The rate limiter's key and its bounded table (serving/guards.py)."""
+"""The rate limiter's key and its bounded table, the load shedder's bound (serving/guards.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from flywheel.serving import guards
-from flywheel.serving.guards import RateLimiter, client_key
+from flywheel.serving.guards import LoadShedder, RateLimiter, client_key
 
 
 def test_the_key_is_the_principal_or_the_address_never_the_raw_header():
@@ -43,3 +43,10 @@ def test_the_table_is_bounded_and_idle_buckets_are_forgotten(monkeypatch: pytest
     now[0] += 30
     limiter.allow("address:other")
     assert len(limiter) == 3 and limiter.allow("address:busy") == (True, 0.0)  # 30 s refilled 30 of its 60
+
+
+def test_the_shedder_admits_up_to_its_bound_and_again_as_work_ends():
+    shedder = LoadShedder(max_pending=2)
+    assert [shedder.admit() for _ in range(3)] == [True, True, False]
+    shedder.done()
+    assert shedder.pending == 1 and shedder.admit() and not shedder.admit()
