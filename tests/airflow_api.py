@@ -94,11 +94,18 @@ class AirflowAPI:
         return [{"task": t["task_id"], "state": t["state"], "hostname": t["hostname"]} for t in instances]
 
     def waiting_for_input(self, dag_id: str, timeout: float = 180) -> dict:
-        """The first unanswered human-in-the-loop request of ``dag_id`` (as the Required actions page lists it)."""
+        """The first unanswered human-in-the-loop request of ``dag_id`` (as the Required actions page lists it)
+        whose task is parked (``awaiting_input``). The request exists from the moment the task starts, but Airflow
+        resumes a task on an answer only if it is parked when the answer arrives: an answer given in between is
+        recorded and never resumes it (a CI run answered 50 ms before the task parked and waited forever)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             details = self.get(f"/dags/{dag_id}/dagRuns/~/hitlDetails", limit=50)["hitl_details"]
-            waiting = [d for d in details if not d.get("response_received")]
+            waiting = [
+                d
+                for d in details
+                if not d.get("response_received") and d["task_instance"].get("state") == "awaiting_input"
+            ]
             if waiting:
                 return waiting[0]
             time.sleep(1)
