@@ -46,9 +46,15 @@ class _Segment:
 
     def __init__(self, folder: Path):
         # The day first (the store file's folder), then a unique id: the name fixes the store file's name.
-        self.path = folder / f"{datetime.now(UTC):%Y-%m-%d}_{uuid.uuid4().hex}{SEGMENT}"
-        self.fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        name = f"{datetime.now(UTC):%Y-%m-%d}_{uuid.uuid4().hex}{SEGMENT}"
+        # Created under a name the shipper does not list, locked, then renamed (the lock stays with the file): a
+        # shipper must never see a new segment unlocked, or it would ship it empty and delete it under its writer
+        # (a 5-minute soak at 32 connections lost records that way before this).
+        hidden = folder / f".{name}.new"
+        self.fd = os.open(hidden, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
+        self.path = folder / name
+        os.rename(hidden, self.path)
         self.rows = 0
 
     def append(self, data: bytes, rows: int) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -104,3 +105,44 @@ def test_a_store_outage_is_waited_out_on_disk_and_shipping_twice_adds_nothing(tm
     first.write_bytes(kept)
     assert writer.flush() == 40 and store.list("m/*.parquet") == names
     assert sorted(_logged(store).entity_id.astype(int)) == list(range(80))
+
+
+def test_a_new_segment_is_never_seen_unlocked_by_a_shipper(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A writer opening segment after segment while another worker's shipper loops over the folder: every record
+    arrives. The writer's lock is slowed by 5 ms to widen the moment between creating a segment and locking it;
+    a segment visible in that moment was shipped empty and deleted under its writer (records lost: a 5-minute soak
+    found it), so a new segment is created hidden, locked, then renamed."""
+    import fcntl
+    import threading
+
+    from flywheel.serving import prediction_log
+
+    real_flock = fcntl.flock
+
+    def slow_writer_lock(fd: int, operation: int) -> None:
+        if operation == fcntl.LOCK_EX:  # the writer's blocking lock; the shipper's is non-blocking
+            time.sleep(0.005)
+        real_flock(fd, operation)
+
+    monkeypatch.setattr(prediction_log.fcntl, "flock", slow_writer_lock)
+    store, spool = LocalStore(str(tmp_path / "store")), tmp_path / "spool"
+    writer, shipper = (PredictionLogWriter(store, "m", spool_dir=spool) for _ in range(2))
+    done = threading.Event()
+
+    def ship() -> None:
+        while not done.is_set():
+            shipper.flush()
+
+    thread = threading.Thread(target=ship)
+    thread.start()
+    try:
+        for i in range(100):
+            writer.log(_rows(1, start=i))
+            with writer._lock:  # close the segment without shipping: the next log() opens a new one
+                segment, writer._segment = writer._segment, None
+            segment.close()
+    finally:
+        done.set()
+        thread.join()
+    writer.flush()
+    assert sorted(_logged(store).entity_id.astype(int)) == list(range(100))
