@@ -65,14 +65,16 @@ def gather(workspace: Workspace, name: str, version: str, verdict: gate.Verdict,
 
 def apply_checklist(workspace: Workspace, name: str, version: str, verdict: gate.Verdict) -> list[Item]:
     """Judge the checklist, block the blessing on a failed required item, write it into the model card."""
-    card = _card(workspace.registry.mlflow, name, version)
+    client = workspace.registry.mlflow
+    run_id = client.get_model_version(name, version).run_id
+    card = _card(client, run_id)
     items = checklist(gather(workspace, name, version, verdict, card))
     for item in items:
         if item.blocks:
             detail = f"pre-production checklist: {item.name} failed ({item.evidence})"
             verdict.checks.append(gate.Check(f"checklist:{item.name}", False, None, None, detail))
     verdict.blessed = all(c.passed for c in verdict.checks)
-    _complete_card(workspace.registry.mlflow, name, version, card, items)
+    _complete_card(client, run_id, card, items)
     rows = [[item.name, item.status if item.required else f"{item.status} (advisory)", item.evidence] for item in items]
     workspace.registry.mlflow.set_model_version_tag(name, version, TAG, json.dumps(rows))
     return items
@@ -84,17 +86,15 @@ def recorded(workspace: Workspace, name: str, version: str) -> list[tuple[str, s
     return [(str(a), str(b), str(c)) for a, b, c in json.loads(tags.get(TAG) or "[]")]
 
 
-def _card(client: Any, name: str, version: str) -> str:
+def _card(client: Any, run_id: str) -> str:
     import tempfile
     from pathlib import Path
 
-    run_id = client.get_model_version(name, version).run_id
     with tempfile.TemporaryDirectory() as folder:
         return Path(client.download_artifacts(run_id, CARD, folder)).read_text()
 
 
-def _complete_card(client: Any, name: str, version: str, card: str, items: list[Item]) -> None:
+def _complete_card(client: Any, run_id: str, card: str, items: list[Item]) -> None:
     """The card gets the checklist as its section (replaced, not repeated, if the gate runs again)."""
-    run_id = client.get_model_version(name, version).run_id
     card = _SECTION.sub("", card).rstrip("\n") + "\n\n" + "\n".join(as_markdown(items))
     client.log_text(run_id, card, CARD)

@@ -6,6 +6,7 @@ request model (generated from the spec at start-up) from the endpoint's real ann
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -186,6 +187,31 @@ def _admit(writer: PredictionLogWriter, shedder: LoadShedder, metrics: Metrics, 
         )
 
 
+async def _scored(
+    predictor: Predictor, records: list[dict[str, Any]], request_id: str, shedder: LoadShedder, timeout: float
+) -> list[Prediction]:
+    """The request's records scored in the thread pool within ``timeout`` (else 504). Its admitted place is given
+    back exactly once: by the work when it ends (even after its answer timed out: it held a thread until then), or
+    here when it timed out still waiting for a thread (then it never runs)."""
+    claimed = threading.Lock()  # whoever takes it first gives the place back
+
+    def score() -> list[Prediction]:
+        if not claimed.acquire(blocking=False):  # given up before a thread took it: do not score it
+            return []
+        try:
+            return predictor.predict(records, request_id)
+        finally:
+            shedder.done()
+
+    try:
+        return await asyncio.wait_for(run_in_threadpool(score), timeout=timeout)
+    except TimeoutError as exc:
+        raise HTTPException(504, f"scoring took over {timeout} s") from exc
+    finally:
+        if claimed.acquire(blocking=False):
+            shedder.done()
+
+
 def create_app(
     spec: ModelSpec, settings: Settings, pool: ModelPool | None = None, writer: PredictionLogWriter | None = None
 ) -> FastAPI:
@@ -234,16 +260,7 @@ def create_app(
         records = [r.model_dump() for r in payload.records]  # type: ignore[attr-defined]
         _admit(writer, shedder, metrics, spec.name)
 
-        def score() -> list[Prediction]:
-            try:
-                return predictor.predict(records, request_id)
-            finally:
-                shedder.done()  # when the work ends, even after its answer timed out
-
-        try:
-            predictions = await asyncio.wait_for(run_in_threadpool(score), timeout=settings.serve_timeout_seconds)
-        except TimeoutError as exc:
-            raise HTTPException(504, f"scoring took over {settings.serve_timeout_seconds} s") from exc
+        predictions = await _scored(predictor, records, request_id, shedder, settings.serve_timeout_seconds)
         return PredictResponse(request_id=request_id, predictions=predictions)
 
     @app.get("/health")

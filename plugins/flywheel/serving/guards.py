@@ -117,11 +117,11 @@ class RateLimiter:
             self._buckets.popitem(last=False)
 
 
-def client_key(authorization: str | None, token: str | None, address: str | None) -> str:
-    """Whom a request is counted against: with a token configured, the principal it authenticates (its identity,
-    a digest, never the raw header: a client that sends a new header each time must not get a new bucket each
-    time); otherwise the client's address. Called only for requests that passed the token check."""
-    if token and token_matches(authorization, token):
+def client_key(token: str | None, address: str | None) -> str:
+    """Whom a request that passed the token check is counted against: with a token configured, the principal it
+    authenticates (a digest of the token, never the raw header: a client that sends a new header each time must not
+    get a new bucket each time); otherwise the client's address."""
+    if token:
         return "token:" + hashlib.sha256(token.encode()).hexdigest()[:16]
     return f"address:{address or '?'}"
 
@@ -173,7 +173,7 @@ def install_guards(app: FastAPI, settings: Settings, metrics: Metrics) -> None:
                 response: Response = json_response(401, "missing or wrong bearer token", {"WWW-Authenticate": "Bearer"})
             else:
                 address = request.client.host if request.client else None
-                allowed, wait = limiter.allow(client_key(authorization, settings.serve_token, address))
+                allowed, wait = limiter.allow(client_key(settings.serve_token, address))
                 response = (
                     await call_next(request)
                     if allowed
