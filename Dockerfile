@@ -23,7 +23,10 @@ COPY requirements/lock.txt requirements/lock.txt
 RUN python -m pip install -r requirements/lock.txt
 
 COPY --chown=flywheel:flywheel . .
+# PYTHONDONTWRITEBYTECODE keeps the image read-only at run time, so the project's modules are compiled here (pip
+# compiled the lock's): every task process imports them.
 RUN python -m pip install --no-deps -e . \
+    && python -m compileall -q plugins dags \
     && mkdir -p "$FLYWHEEL_HOME/spool" /var/lib/mlflow-auth /opt/flywheel/auth \
     && chown -R flywheel:flywheel "$FLYWHEEL_HOME" /var/lib/mlflow-auth /opt/flywheel/auth
 

@@ -26,8 +26,10 @@ def background_process(name: str, args: list[str], env: dict[str, str], logs: Pa
         try:
             os.killpg(process.pid, signal.SIGTERM)
             process.wait(timeout=30)
-        except (ProcessLookupError, subprocess.TimeoutExpired):
+        except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=10)
+        except ProcessLookupError:  # already gone (a test killed it): reap it
             process.wait(timeout=10)
         out.close()
 
@@ -88,6 +90,15 @@ class AirflowAPI:
                     raise AssertionError(f"{dag_id} failed: {self.task_states(dag_id, run['dag_run_id'])}")
             time.sleep(3)
         raise AssertionError(f"{dag_id}: no successful run within {timeout:.0f} s")
+
+    def latest_run(self, dag_id: str) -> dict | None:
+        runs = self.get(f"/dags/{dag_id}/dagRuns", limit=1, order_by="-run_after")["dag_runs"]
+        return runs[0] if runs else None
+
+    def tries(self, dag_id: str, run_id: str, task_id: str) -> list[dict]:
+        """Every try of one task instance, first first: state and the worker (hostname) that ran it."""
+        tries = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/tries")["task_instances"]
+        return sorted(tries, key=lambda t: t["try_number"])
 
     def task_states(self, dag_id: str, run_id: str) -> list[dict]:
         instances = self.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances", limit=100)["task_instances"]

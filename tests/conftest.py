@@ -46,7 +46,6 @@ one_candidate_copies(PROJECT_DIR, _HOME / "specs")
 LONGEST_FIRST = (
     "tests/integration/test_full_loop.py",
     "tests/integration/test_production_topology.py",
-    "tests/integration/test_multiclass_loop.py",
     "tests/reliability/test_kill_training.py",
     "tests/integration/test_embedded_loop.py",
     "tests/integration/test_canary.py",

@@ -51,6 +51,8 @@ class Settings(BaseSettings):
     # Training: the cores one training may use, and no more (flywheel.training.fit.cores says how). A worker that
     # shares its cores with other work (a test run, a busy Airflow worker) sets fewer.
     training_cores: int = Field(default=2, ge=1)
+    # Orchestration: how long a failed task (a lost worker, a database that went away) waits before its retry.
+    task_retry_delay_seconds: float = Field(default=30.0, ge=0)
 
     # The prediction service (flywheel serve).
     serve_token: str | None = Field(default=None, description="bearer token required on /predict when set")

@@ -1,15 +1,20 @@
-"""`flywheel-replay demo` end to end, as a user runs it, in a fresh home, for both models side by side (their shipped
-specs, each search cut to its first candidate: tests.helpers.one_candidate_copies), on a short replay: each model's
-first champion on its first year, then the first three months of its loop (traffic through the service, labels,
-canary, monitor, drift- and quality-triggered retraining): hotel_cancellation 2016-07 .. 2016-09 (classification),
-bike_demand 2012-01 .. 2012-03 (regression). Three months are enough for both models to retrain, promote the
-retrained version through shadow (hotel: and 50 %), and retrain again; the hotel model also suppresses a retrain
-while its canary runs (August). Six months, as before, cost the suite four minutes more for the same assertions.
+"""`flywheel-replay demo` end to end, as a user runs it, in a fresh home, for the three shipped models side by side
+(their shipped specs, each search cut to its first candidate: tests.helpers.one_candidate_copies), on a short replay:
+each model's first champion on its first year, then the first three months of its loop (traffic through the service,
+labels, canary, monitor, drift- and quality-triggered retraining): hotel_cancellation 2016-07 .. 2016-09
+(classification), bike_demand 2012-01 .. 2012-03 (regression) and booking_outcome 2016-07 .. 2016-09 (multiclass, on
+the same bookings: one ingest and one dbt build serve both hotel models). Three months are enough for the two first
+models to retrain, promote the retrained version through shadow (hotel: and 50 %), and retrain again; the hotel model
+also suppresses a retrain while its canary runs (August); the outcome model retrains once, in September.
 
 What it must show: drift alerts reaching a real webhook receiver with every field of the packet; retrains within
 the policy's budget with every suppression explained and one promotion of a retrained version per model; each
 retrained version's run says why it was trained; the month table, CSV and chart of the live primary metric; no
 cross-talk (each model's prediction log, reports and alerts name only that model); a second demo changes nothing.
+A multiclass model by configuration only (models/booking_outcome.yaml: how a booking ends, Check-Out, Canceled or
+No-Show): trained against its one-rule baseline with the multiclass metrics and each class's recall, gated on macro
+ROC AUC, served with every class's probability and the value matrix's decision, logged and labelled as class indices,
+judged by the canary on the same metric, monitored with drift of its decisions and a multiclass quality report.
 
 Whether the looped model beats a never-retrained one needs the whole replay (14 and 12 months): `make bench`
 (benchmarks/full_loop.py) runs it and fails when it does not."""
@@ -17,28 +22,30 @@ Whether the looped model beats a never-retrained one needs the whole replay (14 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from flywheel.settings import Settings, get_settings
 from tests.helpers import http_receiver, one_candidate_copies
+from tests.integration.demo_run import flywheel
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 MODEL = "hotel_cancellation"
 BIKE = "bike_demand"
-MODELS = (MODEL, BIKE)
+OUTCOME = "booking_outcome"
+MODELS = (MODEL, BIKE)  # the month-by-month checks; the outcome model's own are at the end
+EVERY_MODEL = (MODEL, BIKE, OUTCOME)
+CLASSES = ["Check-Out", "Canceled", "No-Show"]
 LOOP_MONTHS = 3
 LOOPS = {MODEL: ("2016-07", "2016-09", "ROC AUC"), BIKE: ("2012-01", "2012-03", "MAE")}
 # The demo's canary runs weekly (four times a replayed month); twice keeps the suite's replay within its time
 # budget, and the decisions are made by the same code at either cadence.
 DEMO = ["demo", "--loop-months", str(LOOP_MONTHS), "--canary-runs-per-month", "2"]
-DEMO += [arg for model in MODELS for arg in ("--model", model)]  # the outcome model: test_multiclass_loop.py
+DEMO += [arg for model in EVERY_MODEL for arg in ("--model", model)]
 PACKET_FIELDS = {
     "model",
     "version",
@@ -68,39 +75,12 @@ PACKET_FIELDS = {
 }
 
 
-def _clean_env(home: Path, webhook: str) -> dict[str, str]:
-    """The user's environment: nothing from this test process's embedded setup, one home, one webhook, and the
-    home's own spec copies where it has them (``specs/``: the shipped specs with a one-candidate search)."""
-    prefixes = ("AIRFLOW", "MLFLOW", "FLYWHEEL_", "DBT_", "GX_")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(prefixes)}
-    specs = {"FLYWHEEL_SPECS_DIR": str(home / "specs")} if (home / "specs").is_dir() else {}
-    return {**env, "FLYWHEEL_HOME": str(home), "FLYWHEEL_ALERT_WEBHOOK_URL": webhook, **specs}
-
-
-def _flywheel(
-    home: Path, args: list[str], timeout: float, webhook: str = "http://127.0.0.1:9/unused", command: str = "flywheel"
-) -> str:
-    """``<command> <args>`` as a user runs it on ``home`` (``flywheel``, or ``flywheel-replay`` for the demo: what
-    ``make demo`` runs); returns its output, fails with its tail."""
-    done = subprocess.run(
-        [str(Path(sys.executable).parent / command), *args],
-        cwd=get_settings().project_dir,
-        env=_clean_env(home, webhook),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-    )
-    (home / f"{command}-{args[0]}-output.txt").write_text(done.stdout + done.stderr)
-    assert done.returncode == 0, (done.stdout + done.stderr)[-6000:]
-    return done.stdout
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo")
     one_candidate_copies(get_settings().project_dir, home / "specs")
     with http_receiver() as (url, receiver):
-        stdout = _flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts", command="flywheel-replay")
+        stdout = flywheel(home, DEMO, timeout=3600, webhook=f"{url}/alerts", command="flywheel-replay")
         yield home, stdout, [json.loads(body) for _, body in receiver.received]
 
 
@@ -112,7 +92,7 @@ def test_drift_alerts_with_every_field_arrive(demo):
         assert first_window.startswith(first_month), (model, first_window)
     for packet in packets:
         assert set(packet) == PACKET_FIELDS
-        assert packet["model"] in MODELS and packet["severity"] in ("warning", "critical")
+        assert packet["model"] in EVERY_MODEL and packet["severity"] in ("warning", "critical")
         for feature in packet["drifted_features"]:
             assert {"column", "statistic", "threshold", "direction"} <= set(feature)
             assert feature["statistic"] >= feature["threshold"]
@@ -191,7 +171,7 @@ def test_the_deployment_history_names_every_version_that_answered_and_when(demo,
     champion or a live share, not shadow) has a time in service that begins in the month of its first answer (or
     the month before, when the canary moved it at a month's last second), and the days add up to the loop."""
     home, _, _ = demo
-    history = json.loads(_flywheel(home, ["history", model, "--json"], timeout=120))
+    history = json.loads(flywheel(home, ["history", model, "--json"], timeout=120))
     from flywheel.data import predictions
     from flywheel.data.warehouse import open_warehouse
 
@@ -223,7 +203,7 @@ def test_a_what_if_replay_shows_the_policy_without_touching_live_history(demo):
     warehouse = open_warehouse(settings)
     live_before = history.decisions(warehouse, MODEL, "live")
     ledger_before = len(ledger.history(warehouse, MODEL, limit=10_000))
-    stdout = _flywheel(home, ["monitor", "--model", MODEL, "--from", "2016-08", "--to", "2016-09"], timeout=600)
+    stdout = flywheel(home, ["monitor", "--model", MODEL, "--from", "2016-08", "--to", "2016-09"], timeout=600)
     assert "Monitor, window by window" in stdout and "2016-09" in stdout and "quality (estimate)" in stdout
     what_if = history.decisions(warehouse, MODEL, "what_if")
     assert [str(w)[:7] for w in what_if.window_start] == ["2016-08", "2016-09"]
@@ -239,8 +219,10 @@ def test_no_cross_talk_between_the_models(demo):
 
     settings = Settings(home=home, project_dir=get_settings().project_dir)
     warehouse = open_warehouse(settings)
-    for model in MODELS:
-        other = next(m for m in MODELS if m != model)
+    marts = {MODEL: ("ml_booking_features", "booking_key"), BIKE: ("ml_bike_demand_features", "rental_hour_key")}
+    marts[OUTCOME] = ("ml_booking_outcome_features", "booking_key")
+    for model in EVERY_MODEL:
+        others = [m for m in EVERY_MODEL if m != model]
         # The service's log files: one folder per model, every row of it names that model.
         files = sorted((home / "predictions" / model).rglob("*.parquet"))
         assert files, f"{model}: no prediction log"
@@ -249,8 +231,7 @@ def test_no_cross_talk_between_the_models(demo):
         # Logged entity ids are the model's own mart keys.
         spec_rows = warehouse.fetch_all(
             "select count(*) from ops.prediction_log where model = ? and entity_id not in "
-            f"(select cast({'rental_hour_key' if model == BIKE else 'booking_key'} as varchar) from marts."
-            f"{'ml_bike_demand_features' if model == BIKE else 'ml_booking_features'})",
+            f"(select cast({marts[model][1]} as varchar) from marts.{marts[model][0]})",
             (model,),
         )
         assert spec_rows == [(0,)]
@@ -258,21 +239,100 @@ def test_no_cross_talk_between_the_models(demo):
         texts = [p for p in (home / "reports" / model).rglob("*") if p.suffix in (".json", ".csv")]
         assert any(p.name == "verdict.json" for p in texts)
         for path in texts:
-            assert other not in path.read_text(), f"{path} names {other}"
+            text = path.read_text()
+            assert not any(other in text for other in others), f"{path} names another model"
         for path in (home / "reports" / model).rglob("verdict.json"):
             assert json.loads(path.read_text())["model"] == model
         # Alerts: each packet's reports and runbook links are its own model's.
         for packet in (p for p in packets if p["model"] == model):
-            assert other not in json.dumps(packet)
+            assert not any(other in json.dumps(packet) for other in others)
             assert f"/{model}/monitor/" in packet["report"]["html"]
         # Registry: the model's versions come from runs in its own experiment.
         client = tracking.client(settings)
         experiment = client.get_experiment_by_name(model).experiment_id
         for version in client.search_model_versions(f"name = '{model}'"):
             assert client.get_run(version.run_id).info.experiment_id == experiment
-    assert {p["model"] for p in packets} == set(MODELS), "both monitors alerted during their replays"
+    assert {p["model"] for p in packets} == set(EVERY_MODEL), "every monitor alerted during its replay"
     deliveries = warehouse.fetch_all("select distinct model from ops.alert_deliveries order by 1")
-    assert deliveries == [(m,) for m in sorted(MODELS)]
+    assert deliveries == [(m,) for m in sorted(EVERY_MODEL)]
+
+
+def test_the_outcome_model_trains_against_its_baseline_with_multiclass_metrics(demo):
+    home, stdout, _ = demo
+    settings = Settings(home=home, project_dir=get_settings().project_dir)
+    from flywheel.registry import tracking
+
+    client = tracking.client(settings)
+    first = client.get_model_version(OUTCOME, "1")
+    metrics = client.get_run(first.run_id).data.metrics
+    for name in ("roc_auc_ovr", "roc_auc_ovr_weighted", "log_loss", "f1_macro", *(f"recall__{c}" for c in CLASSES)):
+        assert f"holdout_{name}" in metrics, name
+    assert metrics["holdout_roc_auc_ovr"] - metrics["baseline_holdout_roc_auc_ovr"] >= 0.05  # the gate's lift
+    assert metrics["holdout_value_per_1000"] > metrics["baseline_holdout_value_per_1000"]
+    assert "decision_threshold" not in metrics  # a value matrix decides, not a threshold
+    card = client.download_artifacts(first.run_id, "model_card.md", str(home))
+    text = Path(card).read_text()
+    assert "macro ROC AUC (one-vs-rest)" in text and "| actual \\ decided | Check-Out | Canceled | No-Show |" in text
+    assert "booking_outcome: mean macro ROC AUC (one-vs-rest)" in stdout
+
+
+def test_the_service_answers_probabilities_and_logs_them_with_class_index_labels(demo):
+    settings = Settings(home=demo[0], project_dir=get_settings().project_dir)
+    from fastapi.testclient import TestClient
+
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.serving.app import create_app
+    from flywheel.serving.schema import as_records
+    from flywheel.specs import load_spec
+
+    warehouse = open_warehouse(settings)
+    logged = warehouse.query_df(
+        "select p.score, p.decision, p.class_scores, l.label from ops.prediction_log p join ops.labels l "
+        "on l.model = p.model and l.entity_id = p.entity_id where p.model = ? and p.status = 'ok'",
+        (OUTCOME,),
+    )
+    assert len(logged) > 1000
+    probabilities = np.array([json.loads(c) for c in logged["class_scores"]])
+    assert probabilities.shape[1] == 3 and np.allclose(probabilities.sum(axis=1), 1.0)
+    assert np.allclose(probabilities[np.arange(len(logged)), logged["decision"]], logged["score"])
+    assert set(logged["label"].unique()) <= {0.0, 1.0, 2.0} and logged["label"].nunique() == 3
+
+    spec = load_spec(settings.models_dir / f"{OUTCOME}.yaml")
+    row = warehouse.query_df(f"select * from marts.{spec.source.mart} limit 1")
+    record = as_records(spec, row[spec.features.all])[0]  # as a client sends it: plain JSON values
+    with TestClient(create_app(spec, settings)) as client:
+        answer = client.post("/predict", json={"records": [{"entity_id": "x", **record}]})
+    assert answer.status_code == 200, answer.text
+    prediction = answer.json()["predictions"][0]
+    assert list(prediction["probabilities"]) == CLASSES
+    assert prediction["decision"] in CLASSES
+    assert prediction["score"] == prediction["probabilities"][prediction["decision"]]
+
+
+def test_gate_canary_and_monitor_judge_it_on_its_own_metric(demo):
+    home = demo[0]
+    settings = Settings(home=home, project_dir=get_settings().project_dir)
+    from flywheel.data.warehouse import open_warehouse
+    from flywheel.registry import ledger
+
+    entries = pd.DataFrame(ledger.history(open_warehouse(settings), OUTCOME, limit=10_000))
+    gated = entries[entries.event.isin(["blessed", "rejected"])]
+    assert len(gated) >= 2  # the first champion and at least one retrained version
+    for evidence in gated.evidence:  # the gate's record: every check in the model's own metric
+        verdict = json.loads(evidence)
+        assert verdict["metric"] == "roc_auc_ovr"
+        assert verdict["checks"][0]["detail"].startswith("macro ROC AUC (one-vs-rest)")
+    assert (entries.event == "canary_started").any()
+
+    verdicts = sorted((home / "reports" / OUTCOME / "monitor").rglob("verdict.json"))
+    packets = [json.loads(v.read_text()) for v in verdicts]
+    assert len(packets) == 3
+    drift = [p["prediction_drift"] for p in packets if p["prediction_drift"]]
+    # Its prediction is the decided class: its drift reads as shares of classes, not a shift of a score.
+    assert drift and all(any(f"'{c}'" in d["direction"] for c in CLASSES) for d in drift if d["drifted"])
+    assert any(p["quality"] and p["quality"]["metric"] == "roc_auc_ovr" for p in packets)
+    quality = sorted((home / "reports" / OUTCOME / "monitor").rglob("quality.html"))
+    assert quality and b"Check-Out" in quality[-1].read_bytes()
 
 
 def test_running_the_demo_again_changes_nothing(demo):
@@ -289,10 +349,10 @@ def test_running_the_demo_again_changes_nothing(demo):
                 {v.version for v in client.search_model_versions(f"name = '{m}'")},
                 len(ledger.history(open_warehouse(settings), m, limit=10_000)),
             )
-            for m in MODELS
+            for m in EVERY_MODEL
         }
 
     before = state()
-    stdout = _flywheel(home, DEMO, timeout=1200, command="flywheel-replay")
-    assert stdout.count("@champion exists; retraining is the monitor's decision") == len(MODELS)
+    stdout = flywheel(home, DEMO, timeout=1200, command="flywheel-replay")
+    assert stdout.count("@champion exists; retraining is the monitor's decision") == len(EVERY_MODEL)
     assert state() == before

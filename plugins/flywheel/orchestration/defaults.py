@@ -15,8 +15,14 @@ START_DATE = datetime(2026, 1, 1)
 DEFAULT_ARGS = {
     "owner": "flywheel",
     "retries": 1,
-    "retry_delay": timedelta(seconds=30),
 }
+
+
+def default_args() -> dict[str, Any]:
+    """Every task's defaults: one retry, after ``FLYWHEEL_TASK_RETRY_DELAY_SECONDS`` (read when the DAG is parsed)."""
+    from flywheel.settings import get_settings
+
+    return {**DEFAULT_ARGS, "retry_delay": timedelta(seconds=get_settings().task_retry_delay_seconds)}
 
 
 def flywheel_dag(dag_id: str, *, schedule: Any, doc_md: str, tags: list[str]) -> DAG:
@@ -27,7 +33,7 @@ def flywheel_dag(dag_id: str, *, schedule: Any, doc_md: str, tags: list[str]) ->
         start_date=START_DATE,
         catchup=False,
         max_active_runs=1,
-        default_args=DEFAULT_ARGS,
+        default_args=default_args(),
         doc_md=doc_md,
         tags=["flywheel", *tags],
     )
