@@ -58,9 +58,9 @@ $(STAMP): requirements/lock.txt pyproject.toml replay/pyproject.toml
 	@command -v $(PYTHON) >/dev/null 2>&1 || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
-	# Compiled at install (as pip does; uv does not unless told): where PYTHONDONTWRITEBYTECODE is set, as on our CI
-	# machines, every new process would otherwise compile each module it imports again (10 s of CPU instead of 3
-	# for a process that imports the registry; the suite starts hundreds).
+	# Compiled at install (as pip does; uv does not unless told): where PYTHONDONTWRITEBYTECODE is set, as on the
+	# machines this project is built on, every new process would otherwise compile each module it imports again
+	# (10 s of CPU instead of 3 for a process that imports the registry; the suite starts hundreds).
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --compile-bytecode -r requirements/lock.txt
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e . -e replay
 	touch $(STAMP)
