@@ -5,8 +5,9 @@ with the CeleryExecutor: api-server, scheduler, dag-processor and two Celery wor
 
 The loop is triggered through Airflow's REST API (`ingest`; the Assets run `transform`, then `train__<model>`),
 and the test checks the marts in Postgres, artifacts and reports in S3, the model and its alias in the registry,
-and that both workers ran tasks. Every process it started is stopped. Same DAG files, same library as the
-embedded mode: only the environment differs."""
+and that both workers ran tasks. Faults of the distributed stack on the way (docs/reliability.md, 16 and 17): the
+broker restarted while a task is sent, a worker lost mid-build and another mid-training. Every process it started
+is stopped. Same DAG files, same library as the embedded mode: only the environment differs."""
 
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import pytest
 
 from flywheel.settings import get_settings
 from tests.airflow_api import AirflowAPI, background_process, wait_http
-from tests.helpers import free_port, fresh_postgres_database, moto_s3_server, small_spec_copies
+from tests.helpers import CuttableProxy, free_port, fresh_postgres_database, moto_s3_server, small_spec_copies
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres, pytest.mark.slow]
 
@@ -90,7 +91,8 @@ def _environment(
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "admin:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(home / "passwords.json"),
         "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": airflow_db,
-        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
+        # Redis through a proxy the test can cut: a broker restart (compose runs it with appendonly: queues kept).
+        "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:{ports['redis']}/{redis_db}",
         # A queue of this run's own: a Celery worker left over on the same Redis (another run, killed) cannot take
         # this run's tasks (one did once, and the ingest waited in a stranger's worker until the test timed out).
         "AIRFLOW__OPERATORS__DEFAULT_QUEUE": f"flywheel-test-{secrets.token_hex(4)}",
@@ -115,6 +117,7 @@ class Topology:
     logs: Path
     workers: dict[str, subprocess.Popen]  # by the name tasks report as their hostname
     start_worker: Callable[[str, str], None]  # (name, log name): a new worker process under that name
+    redis: CuttableProxy  # between every process and the broker
 
 
 def _kill_mid_task(api: AirflowAPI, topology: Topology, dag_id: str, task_id: str) -> tuple[str, str]:
@@ -164,7 +167,9 @@ def topology(tmp_path_factory):
         boto3.client(
             "s3", endpoint_url=s3, region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="test"
         ).create_bucket(Bucket=BUCKET)
-        ports = {"api": free_port(), "mlflow": free_port()}
+        redis_proxy = CuttableProxy(6379)
+        stack.callback(redis_proxy.close)
+        ports = {"api": free_port(), "mlflow": free_port(), "redis": redis_proxy.port}
         env = _environment(home, databases, s3, ports, redis_db)
         (home / "passwords.json").write_text(json.dumps({"admin": ADMIN_PASSWORD}))
         for model in ("hotel_cancellation", "bike_demand"):
@@ -234,14 +239,16 @@ def topology(tmp_path_factory):
         account = {**env, "MLFLOW_ADMIN_USER": "admin", "MLFLOW_ADMIN_PASSWORD": ADMIN_PASSWORD}
         _run([str(BIN / "python"), str(PROJECT / "deploy" / "mlflow" / "service_account.py")], account)
         wait_http(f"http://127.0.0.1:{ports['api']}/api/v2/monitor/health", "Airflow api-server", logs)
-        yield Topology(env, s3, ports, logs, workers, start_worker)
+        yield Topology(env, s3, ports, logs, workers, start_worker, redis_proxy)
     redis.Redis(host="127.0.0.1", port=6379, db=redis_db).flushdb()
 
 
 def test_the_loop_runs_on_the_production_topology(topology):
-    """The loop from S3 to @champion across two Celery workers, with a worker lost (SIGKILL of its process group)
-    in the middle of the dbt build and another in the middle of the training: each killed task is retried on the
-    other worker and the outcome is a clean run's (every row once, one version, the alias and the ledger agree)."""
+    """The loop from S3 to @champion across two Celery workers, with the broker restarted (connections cut for 3 s)
+    as the ingest's first task is sent, a worker lost (SIGKILL of its process group) in the middle of the dbt build
+    and another in the middle of the training: each failed task is retried (the killed ones on the other worker) and
+    the outcome is a clean run's (every landed file loaded once, every row once in the mart, one version, the alias
+    and the ledger agree)."""
     env, s3, ports = topology.env, topology.s3, topology.ports
     _run([str(BIN / "flywheel-replay"), "land", "--first", "2016-01", "--last", "2016-06"], env)  # six months to S3
     api = AirflowAPI(f"http://127.0.0.1:{ports['api']}", ADMIN_PASSWORD)
@@ -250,6 +257,9 @@ def test_the_loop_runs_on_the_production_topology(topology):
     for dag_id in chain:
         api.unpause(dag_id)
     api.trigger("ingest")
+    topology.redis.cut()  # the broker restarts while the ingest's first task is being queued
+    time.sleep(3)
+    topology.redis.restore()
     killed, run_id = _kill_mid_task(api, topology, "transform", "dbt.build")
     api.wait_for_success("transform", timeout=600)
     _retried_on_the_other_worker(api, "transform", run_id, "dbt.build", killed)
@@ -269,6 +279,20 @@ def test_the_loop_runs_on_the_production_topology(topology):
 
     warehouse = PostgresWarehouse(env["FLYWHEEL_WAREHOUSE_URL"])
     raw = warehouse.fetch_all("select count(*) from raw.hotel_bookings")[0][0]
+    # Every landed file loaded once, whatever the broker's restart did to the ingest's tries.
+    loaded = warehouse.fetch_all(
+        "select count(*), count(distinct file_sha256), sum(row_count) from ops.ingested_files "
+        "where raw_table = 'raw.hotel_bookings' and status = 'loaded'"
+    )
+    assert loaded == [(6, 6, raw)], loaded
+    ingest_tries = {
+        run["dag_run_id"]: [
+            (t["task_id"], t["try_number"], t["state"])
+            for t in api.get(f"/dags/ingest/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
+        ]
+        for run in api.get("/dags/ingest/dagRuns", limit=10)["dag_runs"]
+    }
+    print(f"\ningest runs around the broker restart: {ingest_tries}")
     assert raw > 20_000 and warehouse.fetch_all("select count(*) from marts.ml_booking_features")[0][0] == raw
 
     import boto3
