@@ -76,7 +76,7 @@ def apply_checklist(workspace: Workspace, name: str, version: str, verdict: gate
     verdict.blessed = all(c.passed for c in verdict.checks)
     _complete_card(client, run_id, card, items)
     rows = [[item.name, item.status if item.required else f"{item.status} (advisory)", item.evidence] for item in items]
-    workspace.registry.mlflow.set_model_version_tag(name, version, TAG, json.dumps(rows))
+    client.set_model_version_tag(name, version, TAG, json.dumps(rows))
     return items
 
 

@@ -12,17 +12,13 @@ if TYPE_CHECKING:
 
 START_DATE = datetime(2026, 1, 1)
 
-DEFAULT_ARGS = {
-    "owner": "flywheel",
-    "retries": 1,
-}
-
 
 def default_args() -> dict[str, Any]:
     """Every task's defaults: one retry, after ``FLYWHEEL_TASK_RETRY_DELAY_SECONDS`` (read when the DAG is parsed)."""
     from flywheel.settings import get_settings
 
-    return {**DEFAULT_ARGS, "retry_delay": timedelta(seconds=get_settings().task_retry_delay_seconds)}
+    delay = timedelta(seconds=get_settings().task_retry_delay_seconds)
+    return {"owner": "flywheel", "retries": 1, "retry_delay": delay}
 
 
 def flywheel_dag(dag_id: str, *, schedule: Any, doc_md: str, tags: list[str]) -> DAG:
